@@ -1,0 +1,33 @@
+# icibiome: gut microbiome of immune-checkpoint-inhibitor patients, from reads to report.
+#
+# results/
+#   qc/check/{sample}.json           raw-read checks (empty / truncated / corrupt / mates out of step)
+#   qc/sample_status.tsv             which samples go on (on_bad_sample: stop | exclude)
+#   qc/fastp/{sample}.fastp.json     fastp reports (trimmed reads are temporary)
+#   qc/host/{sample}_R1.fastq.gz     non-host reads (bowtie2 + samtools), bowtie2 logs beside them
+#   qc/stats/{sample}.json           fragments raw -> trimmed -> non-host
+#   qc/read_tracking.tsv             read tracking per sample, with classified fragments
+#   taxonomy/<profiler>/profiles/    per-sample standard profiles (+ .sylphmpa for MultiQC)
+#   taxonomy/<profiler>/abundance_<rank>.tsv, counts_<rank>.tsv   the standard tables
+#   report/multiqc_report.html       the MultiQC report
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/qc.smk"
+include: "rules/taxonomy.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        get_final_output(),
+    default_target: True

@@ -1,0 +1,100 @@
+# Validation of config and sample sheet, wildcard constraints and input functions.
+# Logic beyond one-liners lives in workflow/icibiome (icibiome.samplesheet, icibiome.qc).
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+
+from snakemake.utils import validate
+
+from icibiome.samplesheet import SampleSheetError, read_sample_sheet
+from icibiome.qc import passed_samples
+
+
+validate(config, schema="../workflow/schemas/config.schema.yaml")
+
+try:
+    SAMPLES = read_sample_sheet(config["samples"])
+except SampleSheetError as err:
+    raise WorkflowError(str(err)) from None
+
+SHOTGUN = SAMPLES[SAMPLES["assay"] == "shotgun"]
+PAIRED = sorted(SHOTGUN.index[SHOTGUN["layout"] == "paired"])
+SINGLE = sorted(SHOTGUN.index[SHOTGUN["layout"] == "single"])
+HOST = config["host_removal"]["activate"]
+PROFILERS = config["taxonomy"]["profilers"]
+RANKS = config["taxonomy"]["ranks"]
+
+
+def _alternatives(ids):
+    # a regex matching exactly these ids; ids are restricted to [A-Za-z0-9_-] by the schema
+    return "|".join(ids) if ids else "$^"
+
+
+wildcard_constraints:
+    sample=_alternatives(sorted(SHOTGUN.index)),
+    profiler="|".join(PROFILERS),
+    rank="|".join(RANKS),
+
+
+def get_raw_reads(wildcards):
+    row = SAMPLES.loc[wildcards.sample]
+    return [row["fq1"], row["fq2"]] if row["fq2"] else [row["fq1"]]
+
+
+def _layout_suffixes(sample):
+    return ["R1", "R2"] if sample in PAIRED else ["SE"]
+
+
+def get_trimmed_reads(wildcards):
+    return expand(
+        "results/qc/fastp/{sample}_{read}.fastq.gz",
+        sample=wildcards.sample,
+        read=_layout_suffixes(wildcards.sample),
+    )
+
+
+def get_clean_reads(wildcards):
+    if not HOST:
+        return get_trimmed_reads(wildcards)
+    return expand(
+        "results/qc/host/{sample}_{read}.fastq.gz",
+        sample=wildcards.sample,
+        read=_layout_suffixes(wildcards.sample),
+    )
+
+
+def get_passed_samples(wildcards=None):
+    # samples that passed the read checks (checkpoint check_reads_all); with on_bad_sample=stop
+    # the checkpoint has already stopped the run when any sample failed
+    table = checkpoints.select_samples.get().output.table
+    return passed_samples(table)
+
+
+def get_read_stats(wildcards):
+    return expand("results/qc/stats/{sample}.json", sample=get_passed_samples())
+
+
+def get_profiles(wildcards):
+    return expand(
+        "results/taxonomy/{profiler}/profiles/{sample}.tsv",
+        profiler=wildcards.profiler,
+        sample=get_passed_samples(),
+    )
+
+
+def get_report_inputs(wildcards):
+    samples = get_passed_samples()
+    inputs = {
+        "fastp": expand("results/qc/fastp/{sample}.fastp.json", sample=samples),
+        "sylph": expand("results/taxonomy/sylph/profiles/{sample}.sylphmpa", sample=samples)
+        if "sylph" in PROFILERS
+        else [],
+    }
+    if HOST:
+        inputs["bowtie2"] = expand("results/qc/host/{sample}.bowtie2.log", sample=samples)
+    return inputs
+
+
+def get_final_output():
+    return ["results/report/multiqc_report.html"]

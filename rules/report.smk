@@ -1,0 +1,85 @@
+# Read tracking, MultiQC custom content, software versions, and the MultiQC report.
+
+
+rule read_tracking:
+    input:
+        stats=get_read_stats,
+        counts=f"results/taxonomy/{PROFILERS[0]}/counts_species.tsv",
+    output:
+        "results/qc/read_tracking.tsv",
+    log:
+        "logs/read_tracking/all.log",
+    conda:
+        "../envs/pylib.yaml"
+    localrule: True
+    script:
+        "../scripts/read_tracking.py"
+
+
+rule report_custom_content:
+    input:
+        tracking="results/qc/read_tracking.tsv",
+        abundance=f"results/taxonomy/{PROFILERS[0]}/abundance_{config['report']['rank']}.tsv",
+        status="results/qc/sample_status.tsv",
+        stats=get_read_stats,
+    output:
+        survival="results/report/custom/read_survival_mqc.tsv",
+        host="results/report/custom/host_stats_mqc.tsv",
+        composition="results/report/custom/composition_mqc.tsv",
+        excluded="results/report/custom/excluded_samples_mqc.tsv",
+    log:
+        "logs/report_custom_content/all.log",
+    conda:
+        "../envs/pylib.yaml"
+    localrule: True
+    params:
+        top_n=config["report"]["top_n_taxa"],
+        rank=config["report"]["rank"],
+        profiler=PROFILERS[0],
+    script:
+        "../scripts/report_custom_content.py"
+
+
+rule software_versions:
+    output:
+        "results/report/custom/software_mqc_versions.yaml",
+    log:
+        "logs/software_versions/all.log",
+    conda:
+        "../envs/pylib.yaml"
+    localrule: True
+    params:
+        tools=["fastp", "bowtie2", "samtools"],
+        packages=["icibiome", "snakemake", "multiqc", "pysylph", "pandas", "numpy"],
+    script:
+        "../scripts/software_versions.py"
+
+
+rule multiqc_report:
+    input:
+        unpack(get_report_inputs),
+        custom=[
+            "results/report/custom/read_survival_mqc.tsv",
+            "results/report/custom/host_stats_mqc.tsv",
+            "results/report/custom/composition_mqc.tsv",
+            "results/report/custom/excluded_samples_mqc.tsv",
+            "results/report/custom/software_mqc_versions.yaml",
+        ],
+    output:
+        report(
+            "results/report/multiqc_report.html",
+            caption="../workflow/report/multiqc.rst",
+            category="Report",
+        ),
+    log:
+        "logs/multiqc_report/all.log",
+    benchmark:
+        "benchmarks/multiqc_report/all.tsv"
+    conda:
+        "../envs/multiqc.yaml"
+    localrule: True
+    params:
+        title=config["report"]["title"],
+        config_file=str(Path(workflow.basedir) / "config" / "multiqc_config.yaml"),
+    script:
+        "../scripts/multiqc_report.py"

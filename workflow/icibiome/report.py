@@ -1,0 +1,260 @@
+"""The MultiQC report: custom-content sections made from the pipeline's tables, versions, the run.
+
+Each ``*_mqc`` function writes one MultiQC custom-content file (TSV with a YAML header in ``#``
+comments, or YAML). :func:`run_multiqc` then runs MultiQC's Python API over the tool outputs
+(fastp JSON, bowtie2 logs, sylph ``.sylphmpa``) and these files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from icibiome.io import UNCLASSIFIED, atomic_path, read_standard_table
+
+logger = logging.getLogger(__name__)
+
+
+def _write_mqc_tsv(df: pd.DataFrame, header: dict, path, index_label: str = "Sample") -> None:
+    lines = yaml.safe_dump(header, sort_keys=False, width=1000).splitlines()
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        for line in lines:
+            fh.write(f"# {line}\n")
+        df.to_csv(fh, sep="\t", index_label=index_label, float_format="%.4g")
+
+
+def read_survival_mqc(tracking_tsv: str | os.PathLike, out: str | os.PathLike) -> pd.DataFrame:
+    """Stacked bar of where each sample's fragments went: QC-removed, host, unclassified, classified."""
+    t = pd.read_csv(tracking_tsv, sep="\t", index_col="sample_id")
+    df = pd.DataFrame(
+        {
+            "Classified": t["classified"],
+            "Non-host, unclassified": (t["non_host"] - t["classified"]).clip(lower=0),
+            "Host": t["trimmed"] - t["non_host"],
+            "Removed by QC": t["raw"] - t["trimmed"],
+        }
+    )
+    header = {
+        "id": "icibiome_read_survival",
+        "section_name": "Read survival",
+        "description": (
+            "Fragments (read pairs, or reads for single-end samples) of each sample by fate: removed "
+            "by fastp trimming/filtering, aligned to the host genome (bowtie2), kept but not classified, "
+            "and classified by the taxonomic profiler. The bars add up to the raw fragment count."
+        ),
+        "plot_type": "bargraph",
+        "pconfig": {"id": "icibiome_read_survival_plot", "title": "icibiome: read survival", "ylab": "Fragments"},
+    }
+    _write_mqc_tsv(df, header, out)
+    return df
+
+
+def host_stats_mqc(tracking_tsv: str | os.PathLike, out: str | os.PathLike) -> pd.DataFrame:
+    """General-statistics columns: host fraction, fragments kept, percent classified."""
+    t = pd.read_csv(tracking_tsv, sep="\t", index_col="sample_id")
+    df = pd.DataFrame(
+        {
+            "host_pct": (100 * t["host_fraction"]).round(2),
+            "non_host_fragments": t["non_host"],
+            "classified_pct": (100 * t["classified"] / t["non_host"].where(t["non_host"] > 0)).round(2),
+        }
+    )
+    header = {
+        "id": "icibiome_host",
+        "plot_type": "generalstats",
+        "pconfig": [
+            {"host_pct": {"title": "% Host", "description": "Percent of QC-passed fragments aligned to the host", "max": 100, "min": 0, "suffix": "%", "scale": "OrRd"}},
+            {"non_host_fragments": {"title": "Non-host", "description": "Fragments left after QC and host removal", "format": "{:,.0f}"}},
+            {"classified_pct": {"title": "% Classified", "description": "Percent of non-host fragments classified by the profiler", "max": 100, "min": 0, "suffix": "%"}},
+        ],
+    }
+    _write_mqc_tsv(df, header, out)
+    return df
+
+
+def composition_mqc(
+    abundance_tsv: str | os.PathLike,
+    out: str | os.PathLike,
+    top_n: int = 12,
+    rank: str = "species",
+    profiler: str = "sylph",
+) -> pd.DataFrame:
+    """Stacked bar of the ``top_n`` most abundant taxa per sample (the rest pooled as 'Other')."""
+    tab = read_standard_table(abundance_tsv).drop(index=UNCLASSIFIED, errors="ignore").drop(columns="lineage")
+    top = tab.mean(axis=1).sort_values(ascending=False).index[:top_n]
+    df = tab.loc[top].T
+    df.columns = [re.sub(r"^[a-z]__", "", c).replace("_", " ") for c in df.columns]
+    df["Other"] = (tab.sum(axis=0) - tab.loc[top].sum(axis=0)).clip(lower=0)
+    header = {
+        "id": f"icibiome_composition_{profiler}_{rank}",
+        "section_name": f"Taxonomic composition ({profiler}, {rank})",
+        "description": (
+            f"Relative abundance (% of classified) of the {top_n} most abundant {rank}-level taxa "
+            f"across samples as profiled by {profiler}; the remainder is pooled as 'Other'. "
+            f"Full table: results/taxonomy/{profiler}/abundance_{rank}.tsv."
+        ),
+        "plot_type": "bargraph",
+        "pconfig": {
+            "id": f"icibiome_composition_{profiler}_{rank}_plot",
+            "title": f"icibiome: top {rank} ({profiler})",
+            "ylab": "Relative abundance (%)",
+            "cpswitch_c_active": False,
+        },
+    }
+    _write_mqc_tsv(df, header, out)
+    return df
+
+
+TOOL_VERSION_COMMANDS = {
+    "fastp": ["fastp", "--version"],
+    "bowtie2": ["bowtie2", "--version"],
+    "samtools": ["samtools", "--version"],
+    "kraken2": ["kraken2", "--version"],
+}
+
+
+def tool_version(tool: str) -> str | None:
+    """Version string of a command-line tool, or None when it is not installed."""
+    cmd = TOOL_VERSION_COMMANDS.get(tool, [tool, "--version"])
+    if shutil.which(cmd[0]) is None:
+        return None
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    text = proc.stdout + proc.stderr
+    m = re.search(r"(\d+\.\d+(?:\.\d+)?)", text)
+    return m.group(1) if m else text.strip().splitlines()[0] if text.strip() else None
+
+
+def python_version(package: str) -> str | None:
+    """Installed version of a Python distribution, or None."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def software_versions_mqc(
+    tools: Sequence[str], packages: Sequence[str], out: str | os.PathLike
+) -> dict[str, str]:
+    """Write a MultiQC ``*_mqc_versions.yaml`` with the versions of the tools and packages used."""
+    versions = {}
+    for t in tools:
+        v = tool_version(t)
+        if v:
+            versions[t] = v
+    for p in packages:
+        v = python_version(p)
+        if v:
+            versions[p] = v
+    with atomic_path(out) as tmp:
+        tmp.write_text(yaml.safe_dump(versions, sort_keys=True))
+    return versions
+
+
+def run_multiqc(
+    inputs: Sequence[str | os.PathLike],
+    out_html: str | os.PathLike,
+    title: str = "icibiome report",
+    config_file: str | os.PathLike | None = None,
+) -> Path:
+    """Run MultiQC (Python API) on the given files and write ``out_html`` (+ ``<name>_data/``).
+
+    The report is written into a temporary folder beside the destination and moved into place
+    only when MultiQC succeeded, so a failed run leaves no half-written report.
+    """
+    import multiqc
+    from multiqc.core.update_config import ClConfig
+
+    out_html = Path(out_html)
+    out_dir = out_html.parent
+    tmp_dir = out_dir / f".{out_html.stem}.tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    cfg = ClConfig(
+        output_dir=str(tmp_dir),
+        filename=out_html.name,
+        title=title,
+        force=True,
+        quiet=True,
+        no_ai=True,
+        no_version_check=True,
+        config_files=[str(config_file)] if config_file else [],
+        extra_fn_clean_exts=[".fastp", ".bowtie2", ".sylph", "_mqc"],
+    )
+    multiqc.reset()
+    res = multiqc.run(*[str(p) for p in inputs], cfg=cfg)
+    if getattr(res, "sys_exit_code", 0) != 0:
+        raise RuntimeError(f"MultiQC failed with exit code {res.sys_exit_code}")
+    data_name = out_html.stem + "_data"
+    shutil.rmtree(out_dir / data_name, ignore_errors=True)
+    if (tmp_dir / data_name).exists():
+        os.replace(tmp_dir / data_name, out_dir / data_name)
+    os.replace(tmp_dir / out_html.name, out_html)
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    logger.info("MultiQC report written: %s", out_html)
+    return out_html
+
+
+def make_report(
+    fastp_jsons: Sequence[str],
+    bowtie2_logs: Sequence[str],
+    sylphmpa: Sequence[str],
+    custom_content: Sequence[str],
+    out_html: str,
+    title: str,
+    config_file: str | None = None,
+) -> Path:
+    """Collect the report inputs and run MultiQC; see :func:`run_multiqc`."""
+    inputs = [*fastp_jsons, *bowtie2_logs, *sylphmpa, *custom_content]
+    logger.info("MultiQC inputs: %s", json.dumps(inputs))
+    return run_multiqc(inputs, out_html, title=title, config_file=config_file)
+
+
+def excluded_samples_mqc(
+    status_tsv: str | os.PathLike, stats_jsons: Sequence[str], out: str | os.PathLike
+) -> pd.DataFrame:
+    """Table of samples left out of cohort-level results, with the stage and the reason."""
+    from icibiome.qc import excluded_samples
+
+    df = excluded_samples(status_tsv, list(stats_jsons)).set_index("sample_id")
+    header = {
+        "id": "icibiome_excluded",
+        "section_name": "Samples excluded",
+        "description": (
+            f"{len(df)} sample(s) were left out of the cohort-level tables (on_bad_sample: exclude), "
+            "with the stage at which they failed and why."
+        ),
+        "plot_type": "table",
+    }
+    _write_mqc_tsv(df, header, out)
+    return df
+
+
+def write_custom_content(
+    tracking_tsv: str,
+    abundance_tsv: str,
+    status_tsv: str,
+    stats_jsons: Sequence[str],
+    out_survival: str,
+    out_host: str,
+    out_composition: str,
+    out_excluded: str,
+    top_n: int = 12,
+    rank: str = "species",
+    profiler: str = "sylph",
+) -> None:
+    """Write every custom-content file of the QC and taxonomy sections of the report."""
+    read_survival_mqc(tracking_tsv, out_survival)
+    host_stats_mqc(tracking_tsv, out_host)
+    composition_mqc(abundance_tsv, out_composition, top_n=top_n, rank=rank, profiler=profiler)
+    excluded_samples_mqc(status_tsv, stats_jsons, out_excluded)
