@@ -89,7 +89,7 @@ def write_standard_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
     body = out[~is_unc]
     order = body[samples].mean(axis=1).sort_values(ascending=False, kind="stable").index
     out = pd.concat([body.loc[order], out[is_unc]])
-    write_tsv(out, path, float_format="%.6g")
+    write_tsv(out, path, float_format="%.8g")
 
 
 def read_standard_table(path: str | os.PathLike) -> pd.DataFrame:

@@ -59,10 +59,14 @@ def write_sample_profile(profile: pd.DataFrame, unclassified_reads: float, path)
     prof["relative_abundance"] = 100 * prof["relative_abundance"] / total if total > 0 else 0.0
     prof = prof.sort_values("relative_abundance", ascending=False, kind="stable")
     unc = pd.DataFrame(
-        {"lineage": [UNCLASSIFIED], "relative_abundance": [0.0], "estimated_reads": [max(0.0, unclassified_reads)]}
+        {
+            "lineage": [UNCLASSIFIED],
+            "relative_abundance": [0.0],
+            "estimated_reads": [max(0.0, unclassified_reads)],
+        }
     )
     out = pd.concat([prof, unc], ignore_index=True)
-    write_tsv(out, path, float_format="%.6g")
+    write_tsv(out, path, float_format="%.8g")
     return out
 
 

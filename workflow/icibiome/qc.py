@@ -68,7 +68,9 @@ def fastp_counts(fastp_json: str | os.PathLike) -> dict[str, int]:
     return {
         "raw": int(rep["summary"]["before_filtering"]["total_reads"]) // div,
         "trimmed": int(rep["summary"]["after_filtering"]["total_reads"]) // div,
-        "adapter_trimmed_reads": int(rep.get("adapter_cutting", {}).get("adapter_trimmed_reads", 0)),
+        "adapter_trimmed_reads": int(
+            rep.get("adapter_cutting", {}).get("adapter_trimmed_reads", 0)
+        ),
         "paired": paired,
     }
 

@@ -52,7 +52,11 @@ def read_survival_mqc(tracking_tsv: str | os.PathLike, out: str | os.PathLike) -
             "and classified by the taxonomic profiler. The bars add up to the raw fragment count."
         ),
         "plot_type": "bargraph",
-        "pconfig": {"id": "icibiome_read_survival_plot", "title": "icibiome: read survival", "ylab": "Fragments"},
+        "pconfig": {
+            "id": "icibiome_read_survival_plot",
+            "title": "icibiome: read survival",
+            "ylab": "Fragments",
+        },
     }
     _write_mqc_tsv(df, header, out)
     return df
@@ -65,16 +69,41 @@ def host_stats_mqc(tracking_tsv: str | os.PathLike, out: str | os.PathLike) -> p
         {
             "host_pct": (100 * t["host_fraction"]).round(2),
             "non_host_fragments": t["non_host"],
-            "classified_pct": (100 * t["classified"] / t["non_host"].where(t["non_host"] > 0)).round(2),
+            "classified_pct": (
+                100 * t["classified"] / t["non_host"].where(t["non_host"] > 0)
+            ).round(2),
         }
     )
     header = {
         "id": "icibiome_host",
         "plot_type": "generalstats",
         "pconfig": [
-            {"host_pct": {"title": "% Host", "description": "Percent of QC-passed fragments aligned to the host", "max": 100, "min": 0, "suffix": "%", "scale": "OrRd"}},
-            {"non_host_fragments": {"title": "Non-host", "description": "Fragments left after QC and host removal", "format": "{:,.0f}"}},
-            {"classified_pct": {"title": "% Classified", "description": "Percent of non-host fragments classified by the profiler", "max": 100, "min": 0, "suffix": "%"}},
+            {
+                "host_pct": {
+                    "title": "% Host",
+                    "description": "Percent of QC-passed fragments aligned to the host",
+                    "max": 100,
+                    "min": 0,
+                    "suffix": "%",
+                    "scale": "OrRd",
+                }
+            },
+            {
+                "non_host_fragments": {
+                    "title": "Non-host",
+                    "description": "Fragments left after QC and host removal",
+                    "format": "{:,.0f}",
+                }
+            },
+            {
+                "classified_pct": {
+                    "title": "% Classified",
+                    "description": "Percent of non-host fragments classified by the profiler",
+                    "max": 100,
+                    "min": 0,
+                    "suffix": "%",
+                }
+            },
         ],
     }
     _write_mqc_tsv(df, header, out)
@@ -89,7 +118,11 @@ def composition_mqc(
     profiler: str = "sylph",
 ) -> pd.DataFrame:
     """Stacked bar of the ``top_n`` most abundant taxa per sample (the rest pooled as 'Other')."""
-    tab = read_standard_table(abundance_tsv).drop(index=UNCLASSIFIED, errors="ignore").drop(columns="lineage")
+    tab = (
+        read_standard_table(abundance_tsv)
+        .drop(index=UNCLASSIFIED, errors="ignore")
+        .drop(columns="lineage")
+    )
     top = tab.mean(axis=1).sort_values(ascending=False).index[:top_n]
     df = tab.loc[top].T
     df.columns = [re.sub(r"^[a-z]__", "", c).replace("_", " ") for c in df.columns]
@@ -127,10 +160,18 @@ def tool_version(tool: str) -> str | None:
     cmd = TOOL_VERSION_COMMANDS.get(tool, [tool, "--version"])
     if shutil.which(cmd[0]) is None:
         return None
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, errors="replace", timeout=60, check=False
+    )
     text = proc.stdout + proc.stderr
     m = re.search(r"(\d+\.\d+(?:\.\d+)?)", text)
     return m.group(1) if m else text.strip().splitlines()[0] if text.strip() else None
+
+
+def _icibiome_version() -> str:
+    from icibiome import __version__
+
+    return __version__
 
 
 def python_version(package: str) -> str | None:
@@ -153,7 +194,7 @@ def software_versions_mqc(
         if v:
             versions[t] = v
     for p in packages:
-        v = python_version(p)
+        v = python_version(p) or (_icibiome_version() if p == "icibiome" else None)
         if v:
             versions[p] = v
     with atomic_path(out) as tmp:
@@ -205,6 +246,14 @@ def run_multiqc(
     return out_html
 
 
+def has_data(path: str | os.PathLike) -> bool:
+    """True when a custom-content file has content beyond its ``#`` header and column line."""
+    lines = [
+        ln for ln in Path(path).read_text().splitlines() if ln.strip() and not ln.startswith("#")
+    ]
+    return len(lines) > (1 if str(path).endswith(".tsv") else 0)
+
+
 def make_report(
     fastp_jsons: Sequence[str],
     bowtie2_logs: Sequence[str],
@@ -214,8 +263,13 @@ def make_report(
     title: str,
     config_file: str | None = None,
 ) -> Path:
-    """Collect the report inputs and run MultiQC; see :func:`run_multiqc`."""
-    inputs = [*fastp_jsons, *bowtie2_logs, *sylphmpa, *custom_content]
+    """Collect the report inputs and run MultiQC; see :func:`run_multiqc`.
+
+    Custom-content tables without data rows (e.g. no sample was excluded) are left out, so the
+    report has no empty sections.
+    """
+    custom = [p for p in custom_content if has_data(p)]
+    inputs = [*fastp_jsons, *bowtie2_logs, *sylphmpa, *custom]
     logger.info("MultiQC inputs: %s", json.dumps(inputs))
     return run_multiqc(inputs, out_html, title=title, config_file=config_file)
 

@@ -186,7 +186,9 @@ def read_sample_sheet(path: str | os.PathLike, check_files: bool = True) -> pd.D
             path, sep="\t", dtype=str, keep_default_na=False, comment="#", skip_blank_lines=True
         )
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        raise SampleSheetError(path, [f"{path}: not a readable tab-separated table: {exc}"]) from None
+        raise SampleSheetError(
+            path, [f"{path}: not a readable tab-separated table: {exc}"]
+        ) from None
     except pd.errors.EmptyDataError:
         raise SampleSheetError(path, [f"{path}: file is empty"]) from None
     raw.columns = [c.strip() for c in raw.columns]
@@ -203,7 +205,9 @@ def read_sample_sheet(path: str | os.PathLike, check_files: bool = True) -> pd.D
     if missing:
         raise SampleSheetError(
             path,
-            [f"{path}: required column(s) missing: {', '.join(missing)} (found: {', '.join(raw.columns)})"],
+            [
+                f"{path}: required column(s) missing: {', '.join(missing)} (found: {', '.join(raw.columns)})"
+            ],
         )
     if len(raw) == 0:
         raise SampleSheetError(path, [f"{path}: no samples (only a header)"])
@@ -244,7 +248,9 @@ def read_sample_sheet(path: str | os.PathLike, check_files: bool = True) -> pd.D
 
     df = pd.DataFrame(typed_rows).astype(object)
     for c in ("fq1", "fq2"):
-        df[c] = [str(p if Path(p).is_absolute() else base / p) if p else "" for p in df[c].fillna("")]
+        df[c] = [
+            str(p if Path(p).is_absolute() else base / p) if p else "" for p in df[c].fillna("")
+        ]
     df["response"] = df["response"].fillna("")
     df["layout"] = ["paired" if fq2 else "single" for fq2 in df["fq2"]]
     df = df.set_index("sample_id", drop=False)

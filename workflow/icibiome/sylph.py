@@ -94,7 +94,9 @@ def profile_sylph(
     lineages = read_taxonomy(taxonomy)
     missing = sorted({g.name for g in db} - set(lineages))
     if missing:
-        raise ValueError(f"{taxonomy}: no lineage for {len(missing)} database genome(s), e.g. {missing[:3]}")
+        raise ValueError(
+            f"{taxonomy}: no lineage for {len(missing)} database genome(s), e.g. {missing[:3]}"
+        )
     if len(reads) not in (1, 2):
         raise ValueError(f"{sample}: expected 1 or 2 read files, got {len(reads)}")
     sketcher = pysylph.Sketcher(c=c, k=k)
@@ -122,9 +124,27 @@ def profile_sylph(
     ]
     prof = pd.DataFrame(
         rows,
-        columns=["genome_id", "lineage", "relative_abundance", "estimated_reads", "sequence_abundance", "ani", "coverage"],
+        columns=[
+            "genome_id",
+            "lineage",
+            "relative_abundance",
+            "estimated_reads",
+            "sequence_abundance",
+            "ani",
+            "coverage",
+        ],
     )
-    prof = prof[["lineage", "relative_abundance", "estimated_reads", "genome_id", "sequence_abundance", "ani", "coverage"]]
+    prof = prof[
+        [
+            "lineage",
+            "relative_abundance",
+            "estimated_reads",
+            "genome_id",
+            "sequence_abundance",
+            "ani",
+            "coverage",
+        ]
+    ]
     classified = float(prof["estimated_reads"].sum())
     out = write_sample_profile(prof, n_frag - classified, out_profile)
     logger.info(
@@ -144,7 +164,9 @@ def _write_sylphmpa(profile: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write the sylph-tax style ``.sylphmpa`` table (clade, relative and sequence abundance)."""
     body = profile[profile["lineage"] != "UNCLASSIFIED"]
     rows: dict[str, list[float]] = {}
-    for lin, rel, seq in zip(body["lineage"], body["relative_abundance"], body["sequence_abundance"], strict=True):
+    for lin, rel, seq in zip(
+        body["lineage"], body["relative_abundance"], body["sequence_abundance"], strict=True
+    ):
         parts = lin.split("|")
         for i in range(1, len(parts) + 1):
             clade = "|".join(parts[:i])

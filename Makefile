@@ -1,0 +1,56 @@
+# icibiome: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CORES ?= 2
+DEMO_SAMPLES ?= 24
+DEMO_PAIRS ?= 20000
+DEMO_SEED ?= 1
+
+.PHONY: help setup demo demo-data test test-fast lint format bench validate clean
+
+help:
+	@echo "make setup     install missing Debian tools and the Python environment ($(VENV))"
+	@echo "make demo      run the whole pipeline on the synthetic demo; prints where the report is"
+	@echo "make test      all tests (unit, integration, end-to-end with the real tools)"
+	@echo "make test-fast unit + integration tests only"
+	@echo "make lint      ruff, snakefmt --check, snakemake --lint"
+	@echo "make bench     benchmarks -> benchmarks/results/*.tsv"
+
+setup:
+	@bash tools/setup.sh
+
+# the synthetic demo: reads, databases and ground truth in demo/ (remade only when missing)
+demo-data: setup
+	@if [[ ! -f demo/samples.tsv ]]; then \
+	  echo "demo: generating $(DEMO_SAMPLES) samples x $(DEMO_PAIRS) read pairs into demo/"; \
+	  $(PY) -m icibiome.demo --out demo --seed $(DEMO_SEED) --samples $(DEMO_SAMPLES) --pairs $(DEMO_PAIRS) --threads $(CORES); \
+	fi
+
+demo: demo-data
+	@start=$$(date +%s); \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake --cores $(CORES) --configfile config/config.yaml && \
+	$(PY) -m icibiome.evaluate --demo demo --results results && \
+	echo "" && echo "Demo finished in $$(( $$(date +%s) - start )) s. Report: $(CURDIR)/results/report/multiqc_report.html"
+
+test: setup
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q tests
+
+test-fast: setup
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q tests/unit tests/integration
+
+lint: setup
+	$(VENV)/bin/ruff check workflow scripts tests benchmarks
+	$(VENV)/bin/snakefmt --check Snakefile rules
+	@echo "snakemake --lint runs in tests/integration/test_lint.py (it needs a sample sheet)"
+
+format: setup
+	$(VENV)/bin/ruff format workflow scripts tests benchmarks
+	$(VENV)/bin/snakefmt Snakefile rules
+
+bench: setup
+	@mkdir -p benchmarks/results
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf results logs benchmarks/*/ .snakemake

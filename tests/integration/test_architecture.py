@@ -1,0 +1,94 @@
+"""House rules that keep the workflow thin and the library testable."""
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
+RULE_FILES = [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_are_thin_shims(script):
+    text = script.read_text()
+    assert len(text.splitlines()) <= 25, "a script is a shim: log set-up plus one library call"
+    tree = ast.parse(text)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            assert node.module.split(".")[0] in {"icibiome", "pathlib"}, node.module
+        if isinstance(node, ast.Import):
+            assert all(a.name in {"sys"} for a in node.names)
+        assert not isinstance(node, (ast.If, ast.For, ast.While)), "no branching in a shim"
+
+
+def test_every_script_and_env_path_exists_and_every_rule_has_log_and_conda():
+    for f in RULE_FILES:
+        text = f.read_text()
+        for rel in re.findall(r'"(\.\./(?:scripts|envs)/[^"]+)"', text):
+            assert (f.parent / rel).resolve().exists(), f"{f.name}: {rel} missing"
+        for m in re.finditer(r"^(?:rule|checkpoint) (\w+):\n((?:    .*\n|\n)+)", text, re.M):
+            name, body = m.group(1), m.group(2)
+            if name == "all":
+                continue
+            assert "    log:" in body, f"rule {name} has no log"
+            assert "    conda:" in body, f"rule {name} has no conda env"
+            assert "    run:" not in body, f"rule {name} has a run: block"
+
+
+def test_scripts_named_after_their_rules():
+    text = "".join(f.read_text() for f in RULE_FILES)
+    for script in SCRIPTS:
+        assert re.search(rf"(?:rule|checkpoint) {script.stem}:", text), f"no rule {script.stem}"
+
+
+def test_library_never_imports_snakemake():
+    for py in (ROOT / "workflow/icibiome").rglob("*.py"):
+        tree = ast.parse(py.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not any(n.split(".")[0] == "snakemake" for n in names), py
+
+
+def _norm(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_pyproject_dependencies_are_pinned_in_pylib_env_and_lock():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {_norm(re.split(r"[<>=!~ \[]", d)[0]) for d in deps}
+    env = yaml.safe_load((ROOT / "envs/pylib.yaml").read_text())["dependencies"]
+    pinned = {}
+    for d in env:
+        items = d["pip"] if isinstance(d, dict) else [d]
+        for item in items:
+            m = re.match(r"([A-Za-z0-9_.-]+)\s*=?=\s*([0-9][^\s]*)", item)
+            if m:
+                pinned[_norm(m.group(1))] = m.group(2)
+    lock = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            n, v = line.split("==")
+            lock[_norm(n)] = v.strip()
+    for n in names:
+        assert n in pinned, f"{n} is a dependency but not pinned in envs/pylib.yaml"
+        assert lock.get(n) == pinned[n], (
+            f"{n}: envs/pylib.yaml {pinned[n]} != requirements.lock {lock.get(n)}"
+        )
+
+
+def test_envs_pin_exact_versions():
+    for env in (ROOT / "envs").glob("*.yaml"):
+        data = yaml.safe_load(env.read_text())
+        assert "nodefaults" in data["channels"], env.name
+        for d in data["dependencies"]:
+            if isinstance(d, str) and d != "pip":
+                assert re.search(r"=\s*[0-9]", d), f"{env.name}: {d} is not pinned"

@@ -1,0 +1,129 @@
+"""Sample-sheet validation: good sheets parse, bad sheets fail with file, row and column named."""
+
+import gzip
+
+import pytest
+
+from icibiome.samplesheet import SampleSheetError, read_sample_sheet
+
+HEADER = (
+    "sample_id\tsubject_id\tcohort\ttimepoint\tassay\tfq1\tfq2\tresponse\tpfs_months\tpfs_event\n"
+)
+
+
+def _fq(path, names=("r1",), gz=True):
+    text = "".join(f"@{n}\nACGT\n+\nIIII\n" for n in names)
+    if gz:
+        with gzip.open(path, "wt") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def reads(tmp_path):
+    d = tmp_path / "reads"
+    d.mkdir()
+    _fq(d / "A_R1.fq.gz", ["a1/1"])
+    _fq(d / "A_R2.fq.gz", ["a1/2"])
+    _fq(d / "B.fq.gz", ["b1"])
+    return d
+
+
+def _sheet(tmp_path, rows, header=HEADER):
+    p = tmp_path / "samples.tsv"
+    p.write_text(header + "".join(r + "\n" for r in rows))
+    return p
+
+
+GOOD = [
+    "A\tP1\tC1\tbaseline\tshotgun\treads/A_R1.fq.gz\treads/A_R2.fq.gz\tR\t12.5\t0",
+    "B\tP2\tC1\tbaseline\tshotgun\treads/B.fq.gz\t\tNR\t3\t1",
+]
+
+
+def test_good_sheet_parses_with_layout_and_absolute_paths(tmp_path, reads):
+    df = read_sample_sheet(_sheet(tmp_path, GOOD))
+    assert list(df.index) == ["A", "B"]
+    assert df.loc["A", "layout"] == "paired" and df.loc["B", "layout"] == "single"
+    assert df.loc["A", "fq1"] == str(reads / "A_R1.fq.gz")
+    assert df.loc["B", "fq2"] == ""
+    assert df.loc["A", "pfs_months"] == 12.5 and df.loc["B", "pfs_event"] == 1
+
+
+def test_comments_and_whitespace_are_tolerated(tmp_path, reads):
+    rows = [
+        "# a comment line",
+        " A \tP1\tC1\tbaseline\tshotgun\treads/A_R1.fq.gz\treads/A_R2.fq.gz\tR\t\t",
+    ]
+    df = read_sample_sheet(_sheet(tmp_path, rows))
+    assert list(df.index) == ["A"]
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "fragment"),
+    [
+        ("A B\tP1\tC1\tbaseline\tshotgun\treads/B.fq.gz\t\tR\t\t", "sample_id", "not allowed"),
+        ("A;rm\tP1\tC1\tbaseline\tshotgun\treads/B.fq.gz\t\tR\t\t", "sample_id", "not allowed"),
+        ("X\tP1\tC1\tbaseline\tshotgun\treads/B.fq.gz\t\tresponder\t\t", "response", "not one of"),
+        ("X\tP1\tC1\tbaseline\tWGS\treads/B.fq.gz\t\tR\t\t", "assay", "not one of"),
+        ("X\tP1\tC1\tbaseline\tshotgun\treads/missing.fq.gz\t\tR\t\t", "fq1", "file not found"),
+        ("X\tP1\tC1\tbaseline\tshotgun\treads/B.fq.gz\t\tR\tsoon\t", "pfs_months", "not a number"),
+        ("X\tP1\tC1\tbaseline\tshotgun\treads/B.fq.gz\t\tR\t\t2", "pfs_event", "not one of"),
+        ("X\tP1\tC1\tbaseline\tshotgun\treads/B.fq.gz\treads/B.fq.gz\tR\t\t", "fq2", "same file"),
+    ],
+)
+def test_bad_rows_name_file_row_and_column(tmp_path, reads, row, column, fragment):
+    p = _sheet(tmp_path, [GOOD[0], row])
+    with pytest.raises(SampleSheetError) as exc:
+        read_sample_sheet(p)
+    msg = str(exc.value)
+    assert str(p) in msg
+    assert "row 3" in msg  # header is line 1, the bad row is line 3
+    assert f"column {column!r}" in msg
+    assert fragment in msg
+
+
+def test_duplicate_ids_and_every_problem_reported_at_once(tmp_path, reads):
+    rows = [GOOD[0], GOOD[0], "B\tP2\tC1\tbaseline\tshotgun\treads/nope.fq\t\tmaybe\t\t"]
+    with pytest.raises(SampleSheetError) as exc:
+        read_sample_sheet(_sheet(tmp_path, rows))
+    assert len(exc.value.problems) == 3
+    msg = str(exc.value)
+    assert "'A' is used on rows [2, 3]" in msg
+    assert "file not found" in msg and "'maybe' is not one of" in msg
+
+
+def test_missing_required_column(tmp_path, reads):
+    header = "sample_id\tcohort\tfq1\n"
+    with pytest.raises(SampleSheetError, match="required column.*subject_id.*timepoint.*assay"):
+        read_sample_sheet(_sheet(tmp_path, ["A\tC1\treads/B.fq.gz"], header=header))
+
+
+def test_pair_mismatch_and_mixed_compression(tmp_path, reads):
+    _fq(reads / "other_R2.fq.gz", ["zz/2"])
+    _fq(reads / "plain_R2.fq", ["a1/2"], gz=False)
+    rows = [
+        "A\tP1\tC1\tbaseline\tshotgun\treads/A_R1.fq.gz\treads/other_R2.fq.gz\tR\t\t",
+        "B\tP1\tC1\tbaseline\tshotgun\treads/A_R1.fq.gz\treads/plain_R2.fq\tR\t\t",
+    ]
+    with pytest.raises(SampleSheetError) as exc:
+        read_sample_sheet(_sheet(tmp_path, rows))
+    msg = str(exc.value)
+    assert "first read names of the pair differ ('a1' vs 'zz')" in msg
+    assert "differ in compression" in msg
+
+
+def test_empty_read_file_and_missing_sheet(tmp_path, reads):
+    (reads / "empty.fq.gz").write_bytes(b"")
+    rows = ["E\tP1\tC1\tbaseline\tshotgun\treads/empty.fq.gz\t\tR\t\t"]
+    with pytest.raises(SampleSheetError, match="file is empty"):
+        read_sample_sheet(_sheet(tmp_path, rows))
+    with pytest.raises(SampleSheetError, match="file not found"):
+        read_sample_sheet(tmp_path / "nope.tsv")
+
+
+def test_header_only_sheet(tmp_path):
+    with pytest.raises(SampleSheetError, match="no samples"):
+        read_sample_sheet(_sheet(tmp_path, []))

@@ -1,0 +1,160 @@
+"""Results of a run on the synthetic demo, measured against its ground truth.
+
+Used by ``make demo`` (which prints the figures) and by the end-to-end tests (which assert on
+them). Figures:
+
+* **profile vs truth**: Bray-Curtis dissimilarity per sample between a profiler's species table
+  and the planted cell abundances (``truth/abundance_species.tsv``); detection precision/recall.
+* **host removal**: from the read names (simulated host reads are named ``HOST_*``), the share of
+  host fragments removed, and the share of microbial fragments lost by host removal (counted on
+  the trimmed reads when they were kept, e.g. with ``--notemp``; otherwise against the raw reads,
+  which then also counts QC losses).
+
+Usage: ``python -m icibiome.evaluate --demo demo --results results``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from icibiome.io import read_abundance, write_tsv
+from icibiome.profiles import bray_curtis
+
+logger = logging.getLogger(__name__)
+
+
+def count_origins(path: str | os.PathLike) -> tuple[int, int]:
+    """Count (host, microbial) records of a FASTQ by read name (host names start with ``HOST_``)."""
+    host = other = 0
+    with gzip.open(path, "rb") as fh:
+        for i, line in enumerate(fh):
+            if i % 4 == 0:
+                if line.startswith(b"@HOST_"):
+                    host += 1
+                else:
+                    other += 1
+    return host, other
+
+
+def profile_accuracy(truth_tsv, profile_tsv, detection_limit: float = 0.0) -> pd.DataFrame:
+    """Per-sample Bray-Curtis, precision and recall of a species table against the truth."""
+    truth = read_abundance(truth_tsv)
+    prof = read_abundance(profile_tsv)
+    rows = []
+    for s in prof.index:
+        t = truth.loc[s]
+        p = prof.loc[s]
+        true_set = set(t.index[t > 0])
+        found = set(p.index[p > detection_limit])
+        tp = len(true_set & found)
+        rows.append(
+            {
+                "sample_id": s,
+                "bray_curtis": bray_curtis(t, p),
+                "precision": tp / len(found) if found else float("nan"),
+                "recall": tp / len(true_set) if true_set else float("nan"),
+                "n_true": len(true_set),
+                "n_detected": len(found),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def host_removal(demo: Path, results: Path) -> pd.DataFrame:
+    """Host fragments removed and microbial fragments lost, per sample (counted on R1 or SE)."""
+    truth = pd.read_csv(demo / "truth" / "reads.tsv", sep="\t", index_col="sample_id")
+    rows = []
+    for s in truth.index:
+        suffix = "R1" if truth.loc[s, "layout"] == "paired" else "SE"
+        out = results / "qc" / "host" / f"{s}_{suffix}.fastq.gz"
+        if not out.exists():
+            continue
+        host_left, mic_left = count_origins(out)
+        trimmed = results / "qc" / "fastp" / f"{s}_{suffix}.fastq.gz"
+        if trimmed.exists():
+            host_in, mic_in = count_origins(trimmed)
+            basis = "trimmed"
+        else:
+            host_in, mic_in = int(truth.loc[s, "host_reads"]), int(truth.loc[s, "microbial_reads"])
+            basis = "raw"
+        rows.append(
+            {
+                "sample_id": s,
+                "basis": basis,
+                "host_in": host_in,
+                "host_left": host_left,
+                "host_removed_pct": 100 * (1 - host_left / host_in) if host_in else float("nan"),
+                "microbial_in": mic_in,
+                "microbial_left": mic_left,
+                "microbial_lost_pct": 100 * (1 - mic_left / mic_in) if mic_in else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def evaluate_demo(
+    demo: str | os.PathLike, results: str | os.PathLike, profiler: str = "sylph"
+) -> dict:
+    """All figures of a demo run; also written to ``<results>/evaluation/``."""
+    demo, results = Path(demo), Path(results)
+    acc = profile_accuracy(
+        demo / "truth" / "abundance_species.tsv",
+        results / "taxonomy" / profiler / "abundance_species.tsv",
+    )
+    host = host_removal(demo, results)
+    write_tsv(acc, results / "evaluation" / f"{profiler}_vs_truth.tsv", float_format="%.4f")
+    write_tsv(host, results / "evaluation" / "host_removal.tsv", float_format="%.4f")
+    summary = {
+        "samples": len(acc),
+        "bray_curtis_mean": float(acc["bray_curtis"].mean()),
+        "bray_curtis_max": float(acc["bray_curtis"].max()),
+        "precision_mean": float(acc["precision"].mean()),
+        "recall_mean": float(acc["recall"].mean()),
+        "host_removed_pct_min": float(host["host_removed_pct"].min())
+        if len(host)
+        else float("nan"),
+        "host_removed_pct_total": float(100 * (1 - host["host_left"].sum() / host["host_in"].sum()))
+        if len(host)
+        else float("nan"),
+        "microbial_lost_pct_max": float(host["microbial_lost_pct"].max())
+        if len(host)
+        else float("nan"),
+        "microbial_lost_pct_total": float(
+            100 * (1 - host["microbial_left"].sum() / host["microbial_in"].sum())
+        )
+        if len(host)
+        else float("nan"),
+        "host_basis": ",".join(sorted(set(host["basis"]))) if len(host) else "",
+    }
+    logger.info("demo evaluation: %s", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--demo", default="demo", help="demo folder (made by python -m icibiome.demo)")
+    ap.add_argument("--results", default="results", help="the pipeline's results folder")
+    ap.add_argument("--profiler", default="sylph")
+    args = ap.parse_args(argv)
+    s = evaluate_demo(args.demo, args.results, args.profiler)
+    print(f"Demo vs ground truth ({s['samples']} samples, {args.profiler}):")
+    print(
+        f"  species profile Bray-Curtis to truth: mean {s['bray_curtis_mean']:.3f}, "
+        f"max {s['bray_curtis_max']:.3f}; precision {s['precision_mean']:.3f}, recall {s['recall_mean']:.3f}"
+    )
+    print(
+        f"  host removal: {s['host_removed_pct_total']:.2f}% of host fragments removed "
+        f"(worst sample {s['host_removed_pct_min']:.2f}%), {s['microbial_lost_pct_total']:.3f}% of "
+        f"microbial fragments lost (worst {s['microbial_lost_pct_max']:.3f}%; vs {s['host_basis']} reads)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
