@@ -10,7 +10,6 @@ from snakemake.utils import validate
 from icibiome.samplesheet import SampleSheetError, read_sample_sheet
 from icibiome.qc import passed_samples
 
-
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 
 try:
@@ -87,12 +86,16 @@ def get_report_inputs(wildcards):
     samples = get_passed_samples()
     inputs = {
         "fastp": expand("results/qc/fastp/{sample}.fastp.json", sample=samples),
-        "sylph": expand("results/taxonomy/sylph/profiles/{sample}.sylphmpa", sample=samples)
-        if "sylph" in PROFILERS
-        else [],
+        "sylph": (
+            expand("results/taxonomy/sylph/profiles/{sample}.sylphmpa", sample=samples)
+            if "sylph" in PROFILERS
+            else []
+        ),
     }
     if HOST:
-        inputs["bowtie2"] = expand("results/qc/host/{sample}.bowtie2.log", sample=samples)
+        inputs["bowtie2"] = expand(
+            "results/qc/host/{sample}.bowtie2.log", sample=samples
+        )
     return inputs
 
 

@@ -26,9 +26,9 @@ checkpoint select_samples:
         table="results/qc/sample_status.tsv",
     log:
         "logs/select_samples/all.log",
+    localrule: True
     conda:
         "../envs/pylib.yaml"
-    localrule: True
     params:
         on_bad_sample=config["on_bad_sample"],
     script:
@@ -41,8 +41,16 @@ rule fastp_paired:
         r2=lambda wc: SAMPLES.loc[wc.sample, "fq2"],
         check="results/qc/sample_status.tsv",
     output:
-        r1=temp("results/qc/fastp/{sample}_R1.fastq.gz") if HOST else "results/qc/fastp/{sample}_R1.fastq.gz",
-        r2=temp("results/qc/fastp/{sample}_R2.fastq.gz") if HOST else "results/qc/fastp/{sample}_R2.fastq.gz",
+        r1=(
+            temp("results/qc/fastp/{sample}_R1.fastq.gz")
+            if HOST
+            else "results/qc/fastp/{sample}_R1.fastq.gz"
+        ),
+        r2=(
+            temp("results/qc/fastp/{sample}_R2.fastq.gz")
+            if HOST
+            else "results/qc/fastp/{sample}_R2.fastq.gz"
+        ),
         json="results/qc/fastp/{sample}.fastp.json",
         html="results/qc/fastp/{sample}.fastp.html",
     log:
@@ -77,7 +85,11 @@ rule fastp_single:
         r1=lambda wc: SAMPLES.loc[wc.sample, "fq1"],
         check="results/qc/sample_status.tsv",
     output:
-        r1=temp("results/qc/fastp/{sample}_SE.fastq.gz") if HOST else "results/qc/fastp/{sample}_SE.fastq.gz",
+        r1=(
+            temp("results/qc/fastp/{sample}_SE.fastq.gz")
+            if HOST
+            else "results/qc/fastp/{sample}_SE.fastq.gz"
+        ),
         json="results/qc/fastp/{sample}.fastp.json",
         html="results/qc/fastp/{sample}.fastp.html",
     log:
@@ -133,7 +145,7 @@ rule bowtie2_remove_host_paired:
         "../envs/bowtie2.yaml"
     threads: 2
     params:
-        index=config["host_removal"]["bowtie2_index"],
+        index=lambda wc, input: input.index[0].removesuffix(".1.bt2"),
         extra=config["host_removal"]["extra"],
     # keep a pair only when neither mate aligns to the host (samtools fastq -f 12 -F 256)
     shell:
@@ -168,7 +180,7 @@ rule bowtie2_remove_host_single:
         "../envs/bowtie2.yaml"
     threads: 2
     params:
-        index=config["host_removal"]["bowtie2_index"],
+        index=lambda wc, input: input.index[0].removesuffix(".1.bt2"),
         extra=config["host_removal"]["extra"],
     shell:
         "(set -o pipefail; bowtie2 -p {threads} -x {params.index:q} -U {input.r1:q}"

@@ -9,9 +9,9 @@ rule read_tracking:
         "results/qc/read_tracking.tsv",
     log:
         "logs/read_tracking/all.log",
+    localrule: True
     conda:
         "../envs/pylib.yaml"
-    localrule: True
     script:
         "../scripts/read_tracking.py"
 
@@ -29,9 +29,9 @@ rule report_custom_content:
         excluded="results/report/custom/excluded_samples_mqc.tsv",
     log:
         "logs/report_custom_content/all.log",
+    localrule: True
     conda:
         "../envs/pylib.yaml"
-    localrule: True
     params:
         top_n=config["report"]["top_n_taxa"],
         rank=config["report"]["rank"],
@@ -45,9 +45,9 @@ rule software_versions:
         "results/report/custom/software_mqc_versions.yaml",
     log:
         "logs/software_versions/all.log",
+    localrule: True
     conda:
         "../envs/pylib.yaml"
-    localrule: True
     params:
         tools=["fastp", "bowtie2", "samtools"],
         packages=["icibiome", "snakemake", "multiqc", "pysylph", "pandas", "numpy"],
@@ -75,9 +75,9 @@ rule multiqc_report:
         "logs/multiqc_report/all.log",
     benchmark:
         "benchmarks/multiqc_report/all.tsv"
+    localrule: True
     conda:
         "../envs/multiqc.yaml"
-    localrule: True
     params:
         title=config["report"]["title"],
         config_file=str(Path(workflow.basedir) / "config" / "multiqc_config.yaml"),
