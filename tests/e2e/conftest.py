@@ -64,3 +64,12 @@ def make_case(tmp_path: Path, case: str, demo: Path) -> Path:
     shutil.copy(ROOT / "tests" / "e2e" / case / "config.yaml", wd / "config" / "config.yaml")
     (wd / "data").symlink_to(demo, target_is_directory=True)
     return wd
+
+
+@pytest.fixture(scope="session")
+def basic_run(demo_data, tmp_path_factory):
+    """The "basic" case run once per session; e2e tests of any stage may read its results."""
+    wd = make_case(tmp_path_factory.mktemp("e2e"), "basic", demo_data)
+    # --notemp keeps the trimmed reads, so host removal is measured on exactly its input
+    run_snakemake(wd, "--notemp")
+    return wd

@@ -7,20 +7,12 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import make_case, run_snakemake
+from conftest import run_snakemake
 
 from icibiome.evaluate import evaluate_demo
 from icibiome.io import read_abundance
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def basic_run(demo_data, tmp_path_factory):
-    wd = make_case(tmp_path_factory.mktemp("e2e"), "basic", demo_data)
-    # --notemp keeps the trimmed reads, so host removal is measured on exactly its input
-    run_snakemake(wd, "--notemp")
-    return wd
 
 
 def test_lint_is_clean(basic_run):
