@@ -1,0 +1,27 @@
+# Run provenance: config snapshot, sample-sheet checksum, tool and package versions, command line.
+# A local job (it runs in the Snakemake process itself, also with --executor slurm), so the
+# recorded command line is the one the user typed, not that of a cluster job.
+from icibiome.provenance import command_line
+
+
+rule run_info:
+    input:
+        sheet=config["samples"],
+    output:
+        config="results/run_info/config.yaml",
+        info="results/run_info/run_info.yaml",
+        sheet="results/run_info/samples.tsv",
+    log:
+        "logs/run_info/all.log",
+    localrule: True
+    conda:
+        "../envs/pylib.yaml"
+    params:
+        # the whole effective config: a change of any value re-writes the snapshot
+        config=config,
+        tools=["fastp", "bowtie2", "samtools"],
+        packages=["icibiome", "snakemake", "multiqc", "pysylph", "pandas", "numpy"],
+        # not compared between runs (see icibiome.provenance.command_line)
+        cmdline=lambda wc: command_line(),
+    script:
+        "../scripts/run_info.py"

@@ -1,0 +1,151 @@
+"""Run provenance: what produced a ``results/`` folder, written to ``results/run_info/``.
+
+Files written by :func:`write_run_info`:
+
+``config.yaml``
+    The effective configuration (after schema defaults were applied), keys sorted.
+``run_info.yaml``
+    The Snakemake command line, the sample sheet's path and SHA-256, the versions of the
+    command-line tools and Python packages, the Python version and the platform.
+``samples.tsv``
+    A byte-for-byte copy of the sample sheet the run used (its SHA-256 is in ``run_info.yaml``).
+
+The command line is recorded as it was typed for the run that made these files. A later run that
+has nothing to do does not rewrite them (the rule's output is up to date), so the command line
+always belongs to the run that produced the current results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import shlex
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+
+import yaml
+
+from icibiome.io import atomic_path
+from icibiome.report import python_version, tool_version
+
+logger = logging.getLogger(__name__)
+
+RUN_INFO_FILES = ("config.yaml", "run_info.yaml", "samples.tsv")
+"""The files :func:`write_run_info` writes into its output folder."""
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file's bytes.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"
+    >>> _ = p.write_bytes(b"abc")
+    >>> sha256_file(p)[:16]
+    'ba7816bf8f01cfea'
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def command_line(argv: Sequence[str] | None = None) -> SimpleNamespace:
+    """The Snakemake command line of this process, wrapped so Snakemake does not track it.
+
+    Returned as a :class:`types.SimpleNamespace` with ``argv`` (list) and ``text`` (shell-quoted
+    string). Snakemake only compares ``params`` of built-in types (str, list, dict, ...) between
+    runs; wrapping the command line in a namespace keeps it out of that comparison, so
+    ``snakemake -n`` after a finished run (a different command line) still has nothing to do.
+    ``python -m snakemake`` and ``.../bin/snakemake`` are both recorded as ``snakemake``.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    if argv and (
+        Path(argv[0]).name == "snakemake" or argv[0].endswith(("snakemake/__main__.py", "-m"))
+    ):
+        argv[0] = "snakemake"
+    return SimpleNamespace(argv=argv, text=shlex.join(argv))
+
+
+def _plain(obj):
+    """Convert Snakemake's config containers (dict/list subclasses) to plain YAML-safe types."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
+
+
+def collect_versions(tools: Sequence[str], packages: Sequence[str]) -> dict[str, dict]:
+    """Versions of command-line tools and Python distributions (``None`` where absent).
+
+    Uses :func:`icibiome.report.tool_version` and :func:`icibiome.report.python_version`, the
+    same functions that fill the report's software-versions section.
+    """
+    return {
+        "tools": {t: tool_version(t) for t in tools},
+        "packages": {p: python_version(p) for p in packages},
+    }
+
+
+def write_run_info(
+    out_dir: str | os.PathLike,
+    config: Mapping,
+    sample_sheet: str | os.PathLike,
+    cmdline: str | Sequence[str] | SimpleNamespace,
+    tools: Sequence[str] = (),
+    packages: Sequence[str] = (),
+) -> dict:
+    """Write the run's provenance into ``out_dir`` (see the module docstring for the files).
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Usually ``results/run_info``; created if needed. Every file is written atomically.
+    config : mapping
+        The effective configuration of the run.
+    sample_sheet : path-like
+        The sample sheet the run used; copied and checksummed.
+    cmdline : str, sequence of str, or the namespace from :func:`command_line`
+        The command line that started the run.
+    tools, packages : sequence of str
+        Command-line tools and Python distributions whose versions are recorded.
+
+    Returns
+    -------
+    dict
+        The content of ``run_info.yaml``.
+    """
+    out_dir = Path(out_dir)
+    if isinstance(cmdline, SimpleNamespace):
+        text = cmdline.text
+    elif isinstance(cmdline, str):
+        text = cmdline
+    else:
+        text = shlex.join(list(cmdline))
+    sheet = Path(sample_sheet)
+    info = {
+        "command_line": text,
+        "working_directory": str(Path.cwd()),
+        "sample_sheet": {"path": str(sheet), "sha256": sha256_file(sheet)},
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        **collect_versions(tools, packages),
+    }
+    with atomic_path(out_dir / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(_plain(config), sort_keys=True))
+    with atomic_path(out_dir / "samples.tsv") as tmp:
+        shutil.copyfile(sheet, tmp)
+    with atomic_path(out_dir / "run_info.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(info, sort_keys=False))
+    logger.info("run info written to %s: %s", out_dir, info)
+    return info
