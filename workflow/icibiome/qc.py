@@ -10,6 +10,8 @@ import gzip
 import json
 import logging
 import os
+import re
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -31,28 +33,91 @@ def _open(path: str | os.PathLike):
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
+_NON_IUPAC = re.compile(rb"[^ACGTUNRYKMSWBDHVacgtunrykmswbdhv]")
+"""Anything but an IUPAC nucleotide code (A C G T U, the ambiguity codes R Y K M S W B D H V, N)."""
+
+
 def count_fastq(path: str | os.PathLike) -> int:
-    """Count the records of a (gzipped) FASTQ file, checking its 4-line structure.
+    """Count the records of a (gzipped) FASTQ file, checking each record's structure.
+
+    Every record must be four lines: ``@`` header, a sequence of IUPAC nucleotide codes, a ``+``
+    separator, and a quality string as long as the sequence. Messages name the file, the record,
+    its first line number and the field, e.g. ``reads.fq.gz: record 3 (line 9): sequence:
+    non-IUPAC character 'X' at position 17``.
 
     Raises
     ------
     BadReadsError
-        When the file is truncated (line count not a multiple of 4), a record does not start
-        with ``@`` or has no ``+`` separator, or the gzip stream is corrupt.
+        When the file is truncated (an incomplete last record), a header does not start with
+        ``@``, the separator is missing, a sequence holds a non-IUPAC character, sequence and
+        quality lengths differ, or the gzip stream is corrupt.
+
+    Notes
+    -----
+    The record layout is the Sanger FASTQ format as defined by Cock et al. (2010); the allowed
+    sequence alphabet is the IUPAC nucleotide code (Cornish-Bowden, 1985), which is what fastp,
+    bowtie2 and sylph accept. Windows line endings (CR LF) are tolerated.
+
+    References
+    ----------
+    .. [1] Cock PJA, Fields CJ, Goto N, Heuer ML, Rice PM (2010). The Sanger FASTQ file format
+       for sequences with quality scores, and the Solexa/Illumina FASTQ variants. Nucleic Acids
+       Res 38(6):1767-1771.
+    .. [2] Cornish-Bowden A (1985). Nomenclature for incompletely specified bases in nucleic acid
+       sequences: recommendations 1984. Nucleic Acids Res 13(9):3021-3030.
     """
     n_lines = 0
+    seq_len = 0
+
+    def bad(line_no: int, field: str, what: str) -> BadReadsError:
+        rec = (line_no - 1) // 4 + 1
+        first = 4 * (rec - 1) + 1
+        return BadReadsError(f"{path}: record {rec} (line {first}): {field}: {what}")
+
     try:
         with _open(path) as fh:
             for n_lines, line in enumerate(fh, start=1):  # noqa: B007
                 k = (n_lines - 1) % 4
-                if k == 0 and not line.startswith(b"@"):
-                    raise BadReadsError(f"{path}: line {n_lines}: expected a FASTQ header ('@')")
-                if k == 2 and not line.startswith(b"+"):
-                    raise BadReadsError(f"{path}: line {n_lines}: expected the '+' separator line")
-    except (EOFError, OSError, gzip.BadGzipFile) as exc:
+                if k == 0:
+                    if not line.startswith(b"@"):
+                        raise bad(n_lines, "header", "expected a FASTQ header starting with '@'")
+                elif k == 1:
+                    seq = line.rstrip(b"\r\n")
+                    m = _NON_IUPAC.search(seq)
+                    if m:
+                        ch = m.group().decode("latin-1")
+                        raise bad(
+                            n_lines,
+                            "sequence",
+                            f"non-IUPAC character {ch!r} at position {m.start() + 1}",
+                        )
+                    seq_len = len(seq)
+                elif k == 2:
+                    if not line.startswith(b"+"):
+                        raise bad(n_lines, "separator", "expected the '+' separator line")
+                else:
+                    q_len = len(line.rstrip(b"\r\n"))
+                    if q_len < seq_len and not line.endswith(b"\n"):
+                        raise bad(
+                            n_lines,
+                            "quality",
+                            f"truncated FASTQ: the file ends inside the quality line "
+                            f"({q_len} of {seq_len} values)",
+                        )
+                    if q_len != seq_len:
+                        raise bad(
+                            n_lines,
+                            "quality",
+                            f"{q_len} quality values for a sequence of length {seq_len}",
+                        )
+    except (EOFError, OSError, zlib.error) as exc:
         raise BadReadsError(f"{path}: corrupt or truncated compressed file ({exc})") from None
     if n_lines % 4:
-        raise BadReadsError(f"{path}: truncated FASTQ ({n_lines} lines is not a multiple of 4)")
+        raise bad(
+            n_lines,
+            "record",
+            f"truncated FASTQ: the file ends after line {n_lines}, inside this record",
+        )
     return n_lines // 4
 
 

@@ -13,6 +13,10 @@ Checks
 * ``sample_id`` values are unique;
 * read files exist, are readable and non-empty, ``fq1`` and ``fq2`` differ, a pair has the same
   compression and its first read names agree.
+
+The configuration is checked here too (:func:`check_config`: schema errors as one line per key,
+typo suggestions, values that reach a shell; :func:`check_resources`: databases exist and are
+readable), so every user error is found before any job starts.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,3 +276,179 @@ def _warn_design(df: pd.DataFrame, path: Path) -> None:
                 cohort,
                 labels.pop(),
             )
+
+
+# --------------------------------------------------------------------------------------------
+# The configuration: concise schema errors, resource paths, values that reach a shell command
+
+CONFIG_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+SHELL_SAFE = re.compile(r"^[A-Za-z0-9_.,:=/ +-]*$")
+"""Characters allowed in config values pasted unquoted into shell commands (no ; | & $ ` < > ...)."""
+
+SHELL_KEYS = (
+    "qc.fastp.adapter_r1",
+    "qc.fastp.adapter_r2",
+    "qc.fastp.extra",
+    "host_removal.extra",
+)
+"""Config keys whose values are interpolated unquoted into shell commands (fastp, bowtie2)."""
+
+RESOURCE_KEYS = (
+    ("host_removal.bowtie2_index", "bowtie2_index", "host_removal.activate"),
+    ("taxonomy.sylph.database", "file", "taxonomy.profilers:sylph"),
+    ("taxonomy.sylph.taxonomy", "file", "taxonomy.profilers:sylph"),
+)
+"""Databases checked before any job runs: (config key, kind, when). ``kind`` is ``file``, ``dir``
+or ``bowtie2_index`` (a prefix with ``.1.bt2`` or ``.1.bt2l`` files); ``when`` is a boolean key,
+or ``list_key:item`` (checked only when ``item`` is in that list). Add a row for a new database."""
+
+
+class ConfigError(ValueError):
+    """The configuration has problems; ``problems`` lists each one, naming the key."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"configuration ({source}) has {len(problems)} problem(s):\n{lines}")
+
+
+def _get(config: dict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _schema_at(schema: dict, path: list) -> dict:
+    node = schema
+    for part in path:
+        props = node.get("properties", {})
+        if part in props:
+            node = props[part]
+        elif "items" in node:
+            node = node["items"]
+        else:
+            return {}
+    return node
+
+
+def check_config(
+    config: dict, schema_path: str | os.PathLike = CONFIG_SCHEMA_PATH, source: str = "config"
+) -> None:
+    """Validate the configuration against its JSON schema with one short line per problem.
+
+    Unlike Snakemake's ``validate`` (which prints the whole schema), each problem names the key
+    as a dotted path, the value, and what is allowed; an unknown key gets the closest known key
+    as a suggestion (a typo). Values in :data:`SHELL_KEYS` must match :data:`SHELL_SAFE`.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found.
+    """
+    import difflib
+
+    schema = load_schema(schema_path)
+    problems = []
+    for err in sorted(
+        Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.path))
+    ):
+        path = [str(p) for p in err.path]
+        key = ".".join(path) or "<top level>"
+        if err.validator == "additionalProperties":
+            known = list(_schema_at(schema, path).get("properties", {}))
+            allowed = set(known)
+            for extra in sorted(set(err.instance) - allowed):
+                full = ".".join([*path, extra])
+                close = difflib.get_close_matches(extra, known, n=1, cutoff=0.6)
+                hint = f" (did you mean {'.'.join([*path, close[0]])!r}?)" if close else ""
+                problems.append(
+                    f"key {full!r}: unknown key{hint}; known keys here: {', '.join(known)}"
+                )
+        elif err.validator == "enum":
+            allowed = ", ".join(repr(v) for v in err.validator_value)
+            problems.append(f"key {key!r}: {err.instance!r} is not one of {allowed}")
+        else:  # minimum/maximum/type/pattern: jsonschema's own message is short and clear
+            problems.append(f"key {key!r}: {err.message}")
+    for dotted in SHELL_KEYS:
+        value = _get(config, dotted)
+        if isinstance(value, str) and not SHELL_SAFE.match(value):
+            bad = sorted(set(re.sub(r"[A-Za-z0-9_.,:=/ +-]", "", value)))
+            problems.append(
+                f"key {dotted!r}: {value!r} contains character(s) {''.join(bad)!r} that are not "
+                "allowed in values passed to a shell command"
+            )
+    if problems:
+        raise ConfigError(source, list(dict.fromkeys(problems)))
+
+
+def _active(config: dict, when: str) -> bool:
+    if ":" in when:
+        key, item = when.split(":", 1)
+        return item in (_get(config, key) or [])
+    return bool(_get(config, when))
+
+
+def check_resources(
+    config: dict, base: str | os.PathLike = ".", source: str = "config"
+) -> dict[str, Path]:
+    """Check that every database the run will use (:data:`RESOURCE_KEYS`) exists and is readable.
+
+    Run after the schema defaults were applied (Snakemake's ``validate``), so a database left at
+    its default path is checked too. Relative paths are taken from ``base`` (the working
+    directory); messages show absolute paths.
+
+    Returns
+    -------
+    dict
+        Config key -> resolved path, for the databases checked.
+
+    Raises
+    ------
+    ConfigError
+        Each problem names the config key, the path and what is wrong (missing, not readable,
+        empty, not a directory, missing index files).
+    """
+    base = Path(base).absolute()
+    problems = []
+    checked = {}
+    for key, kind, when in RESOURCE_KEYS:
+        if not _active(config, when):
+            continue
+        value = _get(config, key)
+        if not value:
+            problems.append(f"key {key!r}: no path given")
+            continue
+        p = Path(value) if Path(value).is_absolute() else base / value
+        checked[key] = p
+        if kind == "bowtie2_index":
+            found = [
+                Path(f"{p}.1.{ext}") for ext in ("bt2", "bt2l") if Path(f"{p}.1.{ext}").exists()
+            ]
+            if not found:
+                problems.append(
+                    f"key {key!r}: bowtie2 index not found: no {p}.1.bt2 or {p}.1.bt2l "
+                    "(give the index prefix, as for bowtie2 -x)"
+                )
+                continue
+            targets = [found[0]]
+        else:
+            targets = [p]
+        for t in targets:
+            if not t.exists():
+                problems.append(f"key {key!r}: not found: {t}")
+            elif kind == "dir" and not t.is_dir():
+                problems.append(f"key {key!r}: not a directory: {t}")
+            elif kind != "dir" and not t.is_file():
+                problems.append(f"key {key!r}: not a regular file: {t}")
+            elif not os.access(t, os.R_OK):
+                problems.append(f"key {key!r}: not readable: {t}")
+            elif kind != "dir" and t.stat().st_size == 0:
+                problems.append(f"key {key!r}: file is empty: {t}")
+    if problems:
+        raise ConfigError(source, problems)
+    return checked
