@@ -24,7 +24,13 @@ TRACKING_STAGES = ("raw", "trimmed", "non_host", "classified")
 
 
 class BadReadsError(ValueError):
-    """A sample's reads are unusable (empty, truncated, corrupt, or mates out of step)."""
+    """A sample's reads are unusable (empty, truncated, corrupt, or mates out of step).
+
+    A user error (``user_error = True``): the message says what to fix, so a script entry point
+    reports it without a Python traceback (see :func:`icibiome.logging.log_to_file`).
+    """
+
+    user_error = True
 
 
 def _open(path: str | os.PathLike):

@@ -40,6 +40,8 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "samples.sche
 class SampleSheetError(ValueError):
     """The sample sheet has problems; ``problems`` lists each one as a full message."""
 
+    user_error = True  # reported without a traceback (icibiome.logging.log_to_file)
+
     def __init__(self, path: str | os.PathLike, problems: list[str]):
         self.path = str(path)
         self.problems = problems
@@ -306,6 +308,8 @@ or ``list_key:item`` (checked only when ``item`` is in that list). Add a row for
 
 class ConfigError(ValueError):
     """The configuration has problems; ``problems`` lists each one, naming the key."""
+
+    user_error = True  # reported without a traceback (icibiome.logging.log_to_file)
 
     def __init__(self, source: str, problems: list[str]):
         self.source = source

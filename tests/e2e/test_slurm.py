@@ -1,0 +1,143 @@
+"""The demo through ``snakemake --profile profiles/slurm`` on a one-node SLURM cluster.
+
+The cluster (munged, slurmctld, slurmd) is started by this module under a temp dir and stopped
+when the module ends, whatever happens (tests/e2e/slurm_cluster.py). SLURM and munge are
+apt-get installed only as root with ``CI`` or ``ICIBIOME_SLURM_INSTALL=1`` set, and removed
+again at the end, so the rest of the suite does not pay the ~10 s per snakemake call that SLURM's
+client tools cost without a controller (tool-notes §F6); otherwise the module is skipped with the
+reason. Every snakemake call runs under ``timeout -k 30 600`` (§F7).
+
+The profile is used as a site would: a copy with only the lines marked ``EDIT ME`` changed
+(partition, account, queue size), plus a shorter first status check to keep the test short.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, make_case
+from slurm_cluster import SlurmCluster, ensure_slurm_installed, uninstall
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
+
+
+def test_profile_marks_site_settings_and_scales_resources():
+    """The profile is valid YAML, marks what a site edits, retries, and scales with input size."""
+    text = PROFILE.read_text()
+    prof = yaml.safe_load(text)
+    assert prof["executor"] == "slurm"
+    assert prof["slurm-status-command"] == "squeue"  # no accounting database needed
+    assert prof["retries"] >= 1
+    edit_me = {m.group(1).strip() for m in re.finditer(r"^\s*([\w-]+):.*#\s*EDIT ME", text, re.M)}
+    assert {"slurm_partition", "slurm_account", "jobs", "slurm-no-account"} <= edit_me
+    for rule, res in prof["set-resources"].items():
+        assert "attempt" in str(res["mem_mb"]), f"{rule}: memory must grow on retry"
+        assert "runtime" in res, f"{rule}: no runtime limit"
+    for key in ("mem_mb", "runtime"):
+        assert "input.size_mb" in str(prof["default-resources"][key])
+    assert all("input.size_mb" in str(v) for v in prof["set-threads"].values())
+    # the expressions evaluate to sane numbers for a tiny and a human-sized input
+    for size_mb, attempt in ((1, 1), (4000, 1), (4000, 2)):
+        env = {"input": type("I", (), {"size_mb": size_mb})(), "attempt": attempt}
+        for rule, expr in prof["set-threads"].items():
+            t = eval(str(expr), {"min": min, "max": max, "int": int}, env)  # noqa: S307
+            assert 1 <= t <= 8, (rule, size_mb, t)
+        mems = [
+            eval(str(r["mem_mb"]), {"min": min, "max": max, "int": int}, env)  # noqa: S307
+            for r in prof["set-resources"].values()
+        ]
+        assert all(m >= 500 for m in mems)
+    bt2 = prof["set-resources"]["bowtie2_remove_host_paired"]["mem_mb"]
+    g = {"int": int}
+    one = eval(bt2, g, {"input": type("I", (), {"size_mb": 3500})(), "attempt": 1})  # noqa: S307
+    two = eval(bt2, g, {"input": type("I", (), {"size_mb": 3500})(), "attempt": 2})  # noqa: S307
+    assert 4500 <= one <= 8000 and two == 2 * one
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    reason, installed = ensure_slurm_installed()
+    try:
+        if reason:
+            pytest.skip(f"SLURM test cluster unavailable: {reason}")
+        root = Path(tmp_path_factory.mktemp("slurm"))
+        with SlurmCluster(root) as cluster:  # stopped on exit, also on failure
+            yield cluster
+    finally:
+        uninstall(installed)
+
+
+def _site_profile(tmp_path, cluster) -> Path:
+    """A copy of profiles/slurm with the EDIT ME values a site would set (here: the test node)."""
+    prof = yaml.safe_load(PROFILE.read_text())
+    prof["default-resources"]["slurm_partition"] = cluster.partition  # EDIT ME
+    del prof["default-resources"]["slurm_account"]  # EDIT ME: no account on this cluster
+    prof["slurm-no-account"] = True  # EDIT ME
+    prof["jobs"] = 4  # EDIT ME
+    prof["slurm-init-seconds-before-status-checks"] = 2  # test speed only (default 40 s)
+    prof["latency-wait"] = 5
+    d = tmp_path / "profile_slurm"
+    d.mkdir()
+    (d / "config.yaml").write_text(yaml.safe_dump(prof, sort_keys=False))
+    return d
+
+
+def test_cluster_runs_a_job(slurm):
+    proc = subprocess.run(
+        ["timeout", "-k", "10", "120", "sbatch", "--parsable", "--wait", "--wrap", "hostname"],
+        env=slurm.env(),
+        capture_output=True,
+        text=True,
+        cwd=slurm.root,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr + slurm.logs()
+    job = proc.stdout.strip().split(";")[0]
+    assert (slurm.root / f"slurm-{job}.out").read_text().strip() == slurm.node
+
+
+def test_demo_on_slurm_matches_local_run(slurm, basic_run, demo_data, tmp_path):
+    wd = make_case(tmp_path, "basic", demo_data)
+    profile = _site_profile(tmp_path, slurm)
+    cmd = [
+        "timeout", "-k", "30", "600",
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(ROOT / "Snakefile"),
+        "--directory", str(wd),
+        "--profile", str(profile),
+    ]  # fmt: skip
+    env = slurm.env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=wd, check=False)
+    elapsed = time.monotonic() - t0
+    out = proc.stdout + proc.stderr
+    print(f"SLURM demo run: {elapsed:.1f} s (rc {proc.returncode})")
+    assert proc.returncode == 0, f"{out[-8000:]}\n{slurm.logs()}"
+
+    # jobs really went through SLURM: one log per submitted job, named by the SLURM job id
+    slurm_logs = list((wd / ".snakemake" / "slurm_logs").rglob("*.log"))
+    rules = {p.relative_to(wd / ".snakemake" / "slurm_logs").parts[0] for p in slurm_logs}
+    for rule in ("rule_check_reads", "rule_fastp_paired", "rule_sylph_profile"):
+        assert rule in rules, sorted(rules)
+    assert re.search(r"has been submitted with SLURM jobid \d+", out), out[-3000:]
+
+    # same results as the local run of the same case (session fixture basic_run)
+    tables = sorted((basic_run / "results" / "taxonomy" / "sylph").glob("*_*.tsv"))
+    assert tables
+    for local in tables:
+        remote = wd / "results" / "taxonomy" / "sylph" / local.name
+        a = pd.read_csv(local, sep="\t", index_col="clade_name")
+        b = pd.read_csv(remote, sep="\t", index_col="clade_name")
+        pd.testing.assert_frame_equal(a.sort_index(), b.sort_index(), check_exact=False, rtol=1e-9)
+    t_local = pd.read_csv(basic_run / "results" / "qc" / "read_tracking.tsv", sep="\t")
+    t_slurm = pd.read_csv(wd / "results" / "qc" / "read_tracking.tsv", sep="\t")
+    pd.testing.assert_frame_equal(t_local, t_slurm)
+    assert (wd / "results" / "report" / "multiqc_report.html").stat().st_size > 0
