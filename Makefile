@@ -34,7 +34,7 @@ demo: demo-data
 	echo "" && echo "Demo finished in $$(( $$(date +%s) - start )) s. Report: $(CURDIR)/results/report/multiqc_report.html"
 
 test: setup
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q tests
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q --doctest-modules tests workflow/icibiome
 
 test-fast: setup
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q tests/unit tests/integration

@@ -138,12 +138,28 @@ def merge_profiles(
         a_df = pd.DataFrame(abund).reindex(columns=list(sample_ids)).fillna(0.0)
         c_df = pd.DataFrame(counts).reindex(columns=list(sample_ids)).fillna(0.0)
         a_df = _with_ids(a_df)
-        c_df = _with_ids(c_df.round(0))
+        c_df = _with_ids(c_df.apply(round_preserving_sum))
         write_standard_table(a_df, out_dir / f"abundance_{rank}.tsv")
         write_standard_table(c_df, out_dir / f"counts_{rank}.tsv")
         logger.info("%s: %d taxa over %d samples", rank, len(a_df), len(sample_ids))
         result[rank] = a_df
     return result
+
+
+def round_preserving_sum(values: pd.Series) -> pd.Series:
+    """Round to integers so that the rounded values add up to the rounded total (largest remainder).
+
+    Examples
+    --------
+    >>> round_preserving_sum(pd.Series([0.5, 0.5, 0.5, 0.5])).tolist()
+    [1.0, 1.0, 0.0, 0.0]
+    """
+    floor = np.floor(values)
+    short = int(round(values.sum() - floor.sum()))
+    order = np.argsort(-(values - floor).to_numpy(), kind="stable")[:short]
+    out = floor.to_numpy().copy()
+    out[order] += 1
+    return pd.Series(out, index=values.index)
 
 
 def _with_ids(df: pd.DataFrame) -> pd.DataFrame:

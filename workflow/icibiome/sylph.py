@@ -146,6 +146,9 @@ def profile_sylph(
         ]
     ]
     classified = float(prof["estimated_reads"].sum())
+    if classified > n_frag:  # sequence abundances are rounded percentages; never exceed the input
+        prof["estimated_reads"] *= n_frag / classified
+        classified = float(n_frag)
     out = write_sample_profile(prof, n_frag - classified, out_profile)
     logger.info(
         "%s: %d fragments sketched (c=%d, k=%d), %d genomes detected, %.1f%% of reads classified",
