@@ -1,0 +1,405 @@
+"""Import mode: every profile format into the standard table, metadata join, format detection."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from icibiome.importers import (
+    ImportError_,
+    detect_format,
+    import_profiles,
+    infer_values,
+    join_metadata,
+    load_profile,
+    read_lineage_map,
+    read_metadata,
+    read_profile,
+)
+from icibiome.io import read_abundance, read_standard_table
+
+K = "k__Bacteria|p__Firmicutes|c__Clostridia|o__Eubacteriales"
+LX = f"{K}|f__Lachnospiraceae|g__Blautia|s__Blautia_wexlerae"
+LY = f"{K}|f__Lachnospiraceae|g__Blautia|s__Blautia_obeum"
+LZ = f"{K}|f__Oscillospiraceae|g__Faecalibacterium|s__Faecalibacterium_prausnitzii"
+
+
+def _num(table):
+    """Standard table -> numeric clade x sample frame (lineage dropped)."""
+    return table.set_index("clade_name").drop(columns="lineage").astype(float)
+
+
+def _mpa4_merged(tmp_path, header=True, name="m.txt"):
+    rows = [
+        ("k__Bacteria", 90, 100),
+        ("k__Bacteria|p__Firmicutes", 90, 100),
+        (f"{K}", 90, 100),
+        (f"{K}|f__Lachnospiraceae", 60, 20),
+        (f"{K}|f__Lachnospiraceae|g__Blautia", 60, 20),
+        (LX, 45, 20),
+        (f"{LX}|t__SGB4831", 45, 20),
+        (LY, 15, 0),
+        (f"{LY}|t__SGB4810", 15, 0),
+        (f"{K}|f__Oscillospiraceae", 30, 80),
+        (f"{K}|f__Oscillospiraceae|g__Faecalibacterium", 30, 80),
+        (LZ, 30, 80),
+        (f"{LZ}|t__SGB15318", 30, 80),
+    ]
+    lines = (["#mpa_vOct22_CHOCOPhlAnSGB_202212"] if header else []) + [
+        "clade_name\tmetaphlan_S1\tmetaphlan_S2",
+        "UNCLASSIFIED\t10\t0",
+    ]
+    lines += [f"{a}\t{b}\t{c}" for a, b, c in rows]
+    p = tmp_path / name
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_metaphlan4_merged_species_and_genus(tmp_path):
+    p = _mpa4_merged(tmp_path)
+    assert detect_format(p) == "metaphlan_merged"
+    prof = load_profile(p)
+    assert prof.naming == "metaphlan4" and prof.database.startswith("mpa_vOct22")
+    assert prof.hierarchical and prof.samples == ["S1", "S2"]  # prefixes stripped
+    sp = read_profile(p).pipe(_num)
+    np.testing.assert_allclose(sp.loc["s__Blautia_wexlerae", ["S1", "S2"]], [50.0, 20.0])
+    np.testing.assert_allclose(sp.loc["s__Blautia_obeum", ["S1", "S2"]], [100 / 6, 0.0])
+    assert (
+        dict(zip(read_profile(p)["clade_name"], read_profile(p)["lineage"]))["s__Blautia_wexlerae"]
+        == LX
+    )
+    np.testing.assert_allclose(sp[["S1", "S2"]].sum(), [100.0, 100.0])
+    ge = read_profile(p, rank="genus").pipe(_num)
+    np.testing.assert_allclose(ge.loc["g__Blautia", ["S1", "S2"]], [200 / 3, 20.0])
+    ph = read_profile(p, rank="phylum")
+    np.testing.assert_allclose(ph[["S1", "S2"]].to_numpy(), [[100.0, 100.0]])
+
+
+def test_metaphlan_merged_without_header_line_and_v3_taxid_column(tmp_path):
+    p = tmp_path / "v3.tsv"
+    p.write_text(
+        "#mpa_v30_CHOCOPhlAn_201901\nclade_name\tNCBI_tax_id\tA\tB\n"
+        f"k__Bacteria\t2\t100\t100\n{LX}\t2|1|2|3|4|5|6\t70\t0\n{LZ}\t2|1|2|3|4|5|7\t30\t100\n"
+    )
+    prof = load_profile(p)
+    assert prof.naming == "metaphlan3" and prof.samples == ["A", "B"]
+    sp = read_profile(p).pipe(_num)
+    np.testing.assert_allclose(sp.loc["s__Blautia_wexlerae", ["A", "B"]], [70, 0])
+    q = _mpa4_merged(tmp_path, header=False, name="noheader.txt")
+    assert load_profile(q).database == "" and load_profile(q).naming == "metaphlan4"
+    np.testing.assert_allclose(read_profile(q)[["S1", "S2"]].sum(), [100, 100])
+
+
+def test_species_only_table_needs_lineages_for_higher_ranks(tmp_path):
+    p = tmp_path / "sp.txt"
+    p.write_text(
+        "body_site\tprofiled_A\tprofiled_B\tcount\n"
+        "s__Blautia_wexlerae\t60\t10\t2\ns__Blautia_obeum\t20\t0\t1\n"
+        "s__Faecalibacterium_prausnitzii\t20\t90\t2\n"
+    )
+    sp = read_profile(p)
+    assert list(sp.columns) == ["clade_name", "lineage", "A", "B"]  # 'count' is not a sample
+    with pytest.raises(ImportError_, match="lineages="):
+        read_profile(p, rank="genus")
+    full = _mpa4_merged(tmp_path)
+    ge = read_profile(p, rank="genus", lineages=full).pipe(_num)
+    np.testing.assert_allclose(ge.loc["g__Blautia", ["A", "B"]], [80, 10])
+    fam = read_profile(p, rank="family", lineages=read_lineage_map(full))
+    assert set(fam["clade_name"]) == {"f__Lachnospiraceae", "f__Oscillospiraceae"}
+
+
+def test_estimated_reads_table_gives_counts_with_unclassified(tmp_path):
+    p = tmp_path / "reads.tsv"
+    p.write_text(
+        f"clade_name\tA\tB\nUNCLASSIFIED\t100\t0\nk__Bacteria\t900\t50\n{LX}\t600\t0\n"
+        f"{LY}\t200\t0\n{LZ}\t100\t50\n"
+    )
+    prof = load_profile(p)
+    assert prof.counts is not None and prof.relative is None
+    cnt = read_profile(p, counts=True).pipe(_num)
+    np.testing.assert_allclose(cnt.loc["UNCLASSIFIED", ["A", "B"]], [100, 0])
+    np.testing.assert_allclose(cnt.loc["s__Blautia_wexlerae", ["A", "B"]], [600, 0])
+    ab = read_profile(p).pipe(_num)
+    np.testing.assert_allclose(ab.loc["s__Blautia_wexlerae", "A"], 600 / 9)
+    rel = read_profile(p, values="relative")
+    with pytest.raises(ImportError_, match="relative abundances only"):
+        read_profile(p, values="relative", counts=True)
+    np.testing.assert_allclose(rel[["A", "B"]].sum(), [100, 100])
+
+
+def test_infer_values():
+    assert infer_values(pd.DataFrame({"a": [60.0, 40.0]})) == "relative"
+    assert infer_values(pd.DataFrame({"a": [0.6, 0.4]})) == "relative"
+    assert infer_values(pd.DataFrame({"a": [600.0, 400.0]})) == "counts"
+    assert infer_values(pd.DataFrame({"a": [60.5, 400.0]})) == "relative"
+
+
+def test_metaphlan_single_sample_with_read_stats(tmp_path):
+    p = tmp_path / "P01_profile.txt"
+    p.write_text(
+        "#mpa_vJun23_CHOCOPhlAnSGB_202307\n#/usr/bin/metaphlan r.fq\n#SampleID\tMetaphlan_Analysis\n"
+        "#1000 reads processed\n"
+        "#clade_name\tclade_taxid\trelative_abundance\tcoverage\t"
+        "estimated_number_of_reads_from_the_clade\n"
+        "UNCLASSIFIED\t-1\t20.0\t-\t200\n"
+        "k__Bacteria\t2\t80.0\t1\t800\n"
+        f"{LX}\t2|1\t60.0\t1\t500\n{LZ}\t2|2\t20.0\t1\t300\n"
+    )
+    assert detect_format(p) == "metaphlan"
+    sp = read_profile(p).pipe(_num)
+    assert list(sp.columns) == ["P01"]
+    np.testing.assert_allclose(sp.loc["s__Blautia_wexlerae", "P01"], 75.0)
+    cnt = read_profile(p, counts=True).pipe(_num)
+    np.testing.assert_allclose(cnt.loc[["s__Blautia_wexlerae", "UNCLASSIFIED"], "P01"], [500, 200])
+
+
+def test_sylphtax_single_and_merged_gtdb(tmp_path):
+    p = tmp_path / "S9.sylphmpa"
+    p.write_text(
+        "#SampleID\treads/S9_R1.fastq.gz\n"
+        "clade_name\trelative_abundance\tsequence_abundance\tANI (if strain-level)\n"
+        "d__Bacteria\t100\t90\tNA\nd__Bacteria|p__Bacillota_A\t100\t90\tNA\n"
+        "d__Bacteria|p__Bacillota_A|c__Clostridia|o__Lachnospirales|f__Lachnospiraceae|"
+        "g__Blautia_A|s__Blautia_A wexlerae\t70\t60\tNA\n"
+        "d__Bacteria|p__Bacillota_A|c__Clostridia|o__Lachnospirales|f__Lachnospiraceae|"
+        "g__Blautia_A|s__Blautia_A wexlerae|t__GCF_000484655.1\t70\t60\t99.1\n"
+        "d__Bacteria|p__Bacillota_A|c__Clostridia|o__Oscillospirales|f__Ruminococcaceae|"
+        "g__Faecalibacterium|s__Faecalibacterium prausnitzii_D\t30\t30\tNA\n"
+    )
+    assert detect_format(p) == "sylphtax"
+    prof = load_profile(p)
+    assert prof.samples == ["S9"] and prof.naming == "gtdb"
+    sp = read_profile(p).pipe(_num)
+    np.testing.assert_allclose(sp.loc["s__Blautia_A_wexlerae", "S9"], 70.0)
+    lin = dict(zip(read_profile(p)["clade_name"], read_profile(p)["lineage"]))
+    assert lin["s__Blautia_A_wexlerae"].startswith("k__Bacteria|p__Bacillota_A")
+    m = tmp_path / "merged.tsv"
+    m.write_text(
+        "clade_name\tX\tY\nd__Bacteria\t100\t100\nd__Bacteria;p__Bacillota_A\t100\t100\n"
+        "d__Bacteria;p__Bacillota_A;c__C;o__O;f__F;g__G;s__G a\t25\t100\n"
+        "d__Bacteria;p__Bacillota_A;c__C;o__O;f__F;g__G;s__G b\t75\t0\n"
+    )
+    assert detect_format(m) == "sylphtax_merged"
+    np.testing.assert_allclose(read_profile(m).pipe(_num).loc["s__G_b", "X"], 75)
+
+
+def test_raw_sylph_needs_taxonomy(tmp_path):
+    p = tmp_path / "sylph.tsv"
+    p.write_text(
+        "Sample_file\tGenome_file\tTaxonomic_abundance\tSequence_abundance\tAdjusted_ANI\n"
+        "r/A_R1.fq.gz\tg/gx.fa\t75\t70\t99\nr/A_R1.fq.gz\tg/gz.fa\t25\t30\t98\n"
+        "r/B_R1.fq.gz\tg/gz.fa\t100\t100\t99\n"
+    )
+    assert detect_format(p) == "sylph"
+    with pytest.raises(ImportError_, match="taxonomy="):
+        read_profile(p)
+    sp = read_profile(p, taxonomy={"gx": LX, "gz": LZ}).pipe(_num)
+    np.testing.assert_allclose(sp.loc["s__Blautia_wexlerae", ["A", "B"]], [75, 0])
+
+
+KREPORT = (
+    "  5.00\t5\t5\tU\t0\tunclassified\n"
+    " 95.00\t95\t0\tR\t1\troot\n"
+    " 95.00\t95\t0\tR1\t131567\t  cellular organisms\n"
+    " 95.00\t95\t1\tD\t2\t    Bacteria\n"
+    " 94.00\t94\t0\tP\t1239\t      Firmicutes\n"
+    " 94.00\t94\t0\tC\t186801\t        Clostridia\n"
+    " 94.00\t94\t0\tO\t186802\t          Eubacteriales\n"
+    " 94.00\t94\t0\tF\t186803\t            Lachnospiraceae\n"
+    " 94.00\t94\t14\tG\t572511\t              Blautia\n"
+    " 60.00\t60\t50\tS\t1\t                Blautia wexlerae\n"
+    " 10.00\t10\t10\tS1\t99\t                  Blautia wexlerae str. X\n"
+    " 20.00\t20\t20\tS\t2\t                Blautia obeum\n"
+)
+
+
+def test_kraken_report_and_mpa_and_bracken(tmp_path):
+    p = tmp_path / "S3.k2report"
+    p.write_text(KREPORT)
+    assert detect_format(p) == "kraken_report"
+    sp = read_profile(p).pipe(_num)
+    np.testing.assert_allclose(sp.loc["s__Blautia_wexlerae", "S3"], 75.0)
+    cnt = read_profile(p, counts=True).pipe(_num)
+    # 5 unclassified + 1 at Bacteria + 14 at Blautia are not species
+    np.testing.assert_allclose(cnt.loc[["s__Blautia_wexlerae", "UNCLASSIFIED"], "S3"], [60, 20])
+    ge = read_profile(p, rank="genus", counts=True).pipe(_num)
+    np.testing.assert_allclose(ge.loc[["g__Blautia", "UNCLASSIFIED"], "S3"], [94, 6])
+
+    mpa = tmp_path / "S4.mpa"
+    mpa.write_text(
+        "d__Bacteria\t95\nd__Bacteria|p__Firmicutes\t94\n"
+        "d__Bacteria|p__Firmicutes|c__Clostridia|o__Eubacteriales|f__Lachnospiraceae|g__Blautia\t94\n"
+        "d__Bacteria|p__Firmicutes|c__Clostridia|o__Eubacteriales|f__Lachnospiraceae|g__Blautia|"
+        "s__Blautia wexlerae\t60\n"
+    )
+    assert detect_format(mpa) == "kraken_mpa"
+    np.testing.assert_allclose(read_profile(mpa, counts=True).iloc[:, 2].to_numpy(), [60, 35])
+
+    br = tmp_path / "S5.bracken"
+    br.write_text(
+        "name\ttaxonomy_id\ttaxonomy_lvl\tkraken_assigned_reads\tadded_reads\tnew_est_reads\t"
+        "fraction_total_reads\nBlautia wexlerae\t1\tS\t60\t10\t70\t0.7\n"
+        "Blautia obeum\t2\tS\t20\t10\t30\t0.3\n"
+    )
+    assert detect_format(br) == "bracken"
+    sp = read_profile(br).pipe(_num)
+    np.testing.assert_allclose(sp.loc["s__Blautia_wexlerae", "S5"], 70.0)
+
+
+def test_biom_json_and_hdf5(tmp_path):
+    biom = pytest.importorskip("biom")
+    import h5py
+
+    data = np.array([[100, 0], [300, 50], [600, 150]], dtype=float)
+    md = [
+        {
+            "taxonomy": [
+                "k__Bacteria",
+                "p__Firmicutes",
+                "c__C",
+                "o__O",
+                "f__F",
+                "g__Blautia",
+                "s__obeum",
+            ]
+        },
+        {"taxonomy": ["k__Bacteria", "p__Firmicutes", "c__C", "o__O", "f__F", "g__Blautia", "s__"]},
+        {
+            "taxonomy": [
+                "k__Bacteria",
+                "p__Firmicutes",
+                "c__C",
+                "o__O",
+                "f__F2",
+                "g__Fp",
+                "s__Fp_prausnitzii",
+            ]
+        },
+    ]
+    t = biom.Table(data, ["o1", "o2", "o3"], ["A", "B"], observation_metadata=md)
+    j = tmp_path / "t.json"
+    j.write_text(t.to_json("test"))
+    h = tmp_path / "t.biom"
+    with h5py.File(h, "w") as fh:
+        t.to_hdf5(fh, "test")
+    for p in (j, h):
+        assert detect_format(p) == "biom"
+        prof = load_profile(p)
+        assert prof.counts is not None  # integral values with totals > 100
+        sp = read_profile(p).pipe(_num)
+        assert set(sp.index) == {"s__Blautia_obeum", "s__Fp_prausnitzii"}  # GG epithet + genus
+        np.testing.assert_allclose(sp.loc["s__Fp_prausnitzii", ["A", "B"]], [600 / 7, 100])
+        ge = read_profile(p, rank="genus").pipe(_num)
+        np.testing.assert_allclose(ge.loc["g__Blautia", ["A", "B"]], [40, 25])
+        cnt = read_profile(p, counts=True).pipe(_num)
+        np.testing.assert_allclose(cnt.loc["UNCLASSIFIED", ["A", "B"]], [300, 50])
+
+
+def test_generic_bare_names_and_fractions(tmp_path):
+    p = tmp_path / "g.csv"
+    p.write_text("taxon,A,B\nBlautia_wexlerae,0.5,0\nBlautia_obeum,0.5,1\n")
+    assert detect_format(p) == "generic"
+    sp = read_profile(p).pipe(_num)
+    np.testing.assert_allclose(sp.loc["s__Blautia_obeum", ["A", "B"]], [50, 100])
+    ge = read_profile(p, taxon_rank="genus", rank="genus").pipe(_num)
+    assert "g__Blautia_obeum" in ge.index
+
+
+def test_zero_sample_is_valid_and_reimport_roundtrip(tmp_path):
+    p = tmp_path / "z.tsv"
+    p.write_text(f"clade_name\tA\tZ\n{LX}\t40\t0\n{LZ}\t60\t0\n")
+    sp = read_profile(p)
+    np.testing.assert_allclose(sp[["A", "Z"]].sum(), [100, 0])
+    out = tmp_path / "out"
+    import_profiles([p], out, ranks=["species", "genus"])
+    std = out / "abundance_species.tsv"
+    assert detect_format(std) == "standard"
+    again = read_profile(std).pipe(_num)
+    np.testing.assert_allclose(again.loc["s__Blautia_wexlerae", ["A", "Z"]], [40, 0])
+
+
+def test_import_profiles_merges_files_joins_metadata(tmp_path):
+    a = _mpa4_merged(tmp_path, name="a.txt")
+    b = tmp_path / "b.tsv"
+    b.write_text(f"clade_name\tS3\nk__Bacteria\t100\n{LZ}\t100\n")
+    meta = tmp_path / "meta.tsv"
+    meta.write_text("# comment\nrun\tresponse\nS1\tR\nS2\tNR\nS3\tR\nS9\tNR\n")
+    out = tmp_path / "imp"
+    res = import_profiles([a, b], out, metadata=meta, id_column="run")
+    ab = read_abundance(out / "abundance_species.tsv")
+    assert list(ab.index) == ["S1", "S2", "S3"]
+    np.testing.assert_allclose(ab.sum(axis=1), 100.0)
+    np.testing.assert_allclose(ab.loc["S3", "s__Faecalibacterium_prausnitzii"], 100.0)
+    assert list(res["samples"]["response"]) == ["R", "NR", "R"]
+    man = pd.read_csv(out / "import_manifest.tsv", sep="\t")
+    assert list(man["samples"]) == [2, 1] and man.loc[0, "naming"] == "metaphlan4"
+    assert not (out / "counts_species.tsv").exists()  # relative inputs: no counts table
+    assert read_standard_table(out / "abundance_phylum.tsv").shape[0] == 1
+
+
+def test_import_errors_name_file_row_column(tmp_path):
+    a = _mpa4_merged(tmp_path, name="a.txt")
+    dup = tmp_path / "dup.txt"
+    dup.write_text(f"clade_name\tS1\n{LZ}\t100\n")
+    with pytest.raises(ImportError_, match=r"'S1' occurs in both .*a\.txt and .*dup\.txt"):
+        import_profiles([a, dup], tmp_path / "o1")
+    meta = tmp_path / "m.tsv"
+    meta.write_text("sample_id\tresponse\nS1\tR\n")
+    with pytest.raises(ImportError_, match=r"m\.tsv: no row for 1 profiled sample\(s\): S2 \(from"):
+        import_profiles([a], tmp_path / "o2", metadata=meta)
+    res = import_profiles([a], tmp_path / "o3", metadata=meta, on_missing_metadata="drop")
+    assert list(res["samples"]["sample_id"]) == ["S1"]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sample_id\tx\nA\t1\n\t2\nA\t3\n")
+    with pytest.raises(ImportError_, match=r"bad\.tsv: column 'sample_id' is empty on line\(s\) 3"):
+        read_metadata(bad)
+    bad.write_text("sample_id\tx\nA\t1\nB\t2\nA\t3\n")
+    with pytest.raises(ImportError_, match=r"'A' occurs on lines 2, 4"):
+        read_metadata(bad)
+    with pytest.raises(ImportError_, match=r"has no column 'run' \(columns: sample_id, x\)"):
+        read_metadata(bad, id_column="run")
+    nonnum = tmp_path / "nn.tsv"
+    nonnum.write_text(f"clade_name\tA\n{LX}\tabc\n")
+    with pytest.raises(ImportError_, match=r"nn\.tsv: column 'A' is not numeric \(value 'abc'"):
+        read_profile(nonnum)
+    with pytest.raises(ImportError_, match="not found"):
+        read_profile(tmp_path / "missing.tsv")
+    with pytest.raises(ImportError_, match="empty"):
+        (tmp_path / "empty.tsv").write_text("")
+        detect_format(tmp_path / "empty.tsv")
+
+
+def test_join_metadata_keep():
+    meta = pd.DataFrame({"response": ["R"]}, index=pd.Index(["A"], name="sample_id"))
+    out = join_metadata(["A", "B"], meta, on_missing="keep")
+    assert list(out.index) == ["A", "B"] and out.loc["A", "response"] == "R"
+    assert pd.isna(out.loc["B", "response"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.floats(0, 1000)), min_size=1, max_size=12
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_leaf_table_invariants(rows, rnd):
+    """Abundance columns sum to 100 (or 0); the result does not depend on row order."""
+    lin = [f"k__B|p__P{g % 2}|c__C|o__O|f__F|g__G{g}|s__G{g}_s{s}" for g, s, _ in rows]
+    vals = [v for *_, v in rows]
+    tmp = pd.DataFrame({"A": vals, "B": vals[::-1]}, index=lin)
+    from icibiome.importers import ImportedProfile, to_rank
+
+    prof = ImportedProfile(tmp.groupby(level=0).sum(), None, False, "generic", "x")
+    order = list(prof.relative.index)
+    rnd.shuffle(order)
+    prof2 = ImportedProfile(prof.relative.loc[order], None, False, "generic", "x")
+    for rank in ("species", "genus", "phylum"):
+        a, _ = to_rank(prof, rank)
+        b, _ = to_rank(prof2, rank)
+        sums = a[["A", "B"]].sum().to_numpy()
+        assert np.all(np.isclose(sums, 100) | np.isclose(sums, 0))
+        pd.testing.assert_frame_equal(
+            a.set_index("lineage").sort_index(), b.set_index("lineage").sort_index()
+        )
