@@ -66,7 +66,9 @@ def test_metaphlan4_merged_species_and_genus(tmp_path):
     np.testing.assert_allclose(sp.loc["s__Blautia_wexlerae", ["S1", "S2"]], [50.0, 20.0])
     np.testing.assert_allclose(sp.loc["s__Blautia_obeum", ["S1", "S2"]], [100 / 6, 0.0])
     assert (
-        dict(zip(read_profile(p)["clade_name"], read_profile(p)["lineage"]))["s__Blautia_wexlerae"]
+        dict(zip(read_profile(p)["clade_name"], read_profile(p)["lineage"], strict=True))[
+            "s__Blautia_wexlerae"
+        ]
         == LX
     )
     np.testing.assert_allclose(sp[["S1", "S2"]].sum(), [100.0, 100.0])
@@ -172,7 +174,7 @@ def test_sylphtax_single_and_merged_gtdb(tmp_path):
     assert prof.samples == ["S9"] and prof.naming == "gtdb"
     sp = read_profile(p).pipe(_num)
     np.testing.assert_allclose(sp.loc["s__Blautia_A_wexlerae", "S9"], 70.0)
-    lin = dict(zip(read_profile(p)["clade_name"], read_profile(p)["lineage"]))
+    lin = dict(zip(read_profile(p)["clade_name"], read_profile(p)["lineage"], strict=True))
     assert lin["s__Blautia_A_wexlerae"].startswith("k__Bacteria|p__Bacillota_A")
     m = tmp_path / "merged.tsv"
     m.write_text(
