@@ -92,6 +92,54 @@ def read_nodes(path: str | os.PathLike) -> tuple[dict[int, int], dict[int, str]]
     return parent, rank
 
 
+def read_taxo_k2d(path: str | os.PathLike) -> tuple[dict[int, int], dict[int, str], dict[int, str]]:
+    """Read a Kraken2 database's own taxonomy (``taxo.k2d``): ``(parent, rank, name)`` dicts.
+
+    ``kraken2-build --clean`` deletes ``taxonomy/nodes.dmp``, but ``taxo.k2d`` keeps the tree.
+    Its layout (kraken2 ``taxonomy.cc``, ``Taxonomy::WriteToDisk``): the magic ``K2TAXDAT``,
+    three little-endian uint64 (node count, name-data and rank-data lengths), the node array
+    (7 uint64 per node: parent, first child, child count, name offset, rank offset, external
+    taxid, godparent; node 0 is unused, node 1 is root), then the NUL-separated names and ranks.
+    """
+    data = Path(path).read_bytes()
+    if data[:8] != b"K2TAXDAT":
+        raise KrakenReportError(f"{path}: not a Kraken2 taxo.k2d file")
+    n, name_len, rank_len = np.frombuffer(data, dtype="<u8", count=3, offset=8)
+    n, name_len, rank_len = int(n), int(name_len), int(rank_len)
+    nodes = np.frombuffer(data, dtype="<u8", count=7 * n, offset=32).reshape(n, 7)
+    names_buf = data[32 + 56 * n : 32 + 56 * n + name_len]
+    ranks_buf = data[32 + 56 * n + name_len : 32 + 56 * n + name_len + rank_len]
+
+    def cstr(buf: bytes, off: int) -> str:
+        end = buf.find(b"\0", off)
+        return buf[off : end if end >= 0 else len(buf)].decode(errors="replace")
+
+    ext = nodes[:, 5].astype(np.int64)
+    parent, rank, name = {}, {}, {}
+    for i in range(1, n):
+        t = int(ext[i])
+        parent[t] = int(ext[int(nodes[i, 0])]) if i > 1 else 1
+        rank[t] = cstr(ranks_buf, int(nodes[i, 4]))
+        name[t] = cstr(names_buf, int(nodes[i, 3]))
+    return parent, rank, name
+
+
+def load_taxonomy_tree(nodes: str | os.PathLike) -> tuple[dict[int, int], dict[int, str]]:
+    """``(parent, rank)`` from ``nodes.dmp``, a ``taxo.k2d``, or a Kraken2 database folder."""
+    p = Path(nodes)
+    if p.is_dir():
+        if (p / "taxonomy" / "nodes.dmp").exists():
+            return read_nodes(p / "taxonomy" / "nodes.dmp")
+        if (p / "taxo.k2d").exists():
+            parent, rank, _ = read_taxo_k2d(p / "taxo.k2d")
+            return parent, rank
+        raise FileNotFoundError(f"{p}: no taxonomy/nodes.dmp or taxo.k2d")
+    if p.name.endswith(".k2d"):
+        parent, rank, _ = read_taxo_k2d(p)
+        return parent, rank
+    return read_nodes(p)
+
+
 def read_names(path: str | os.PathLike) -> dict[int, str]:
     """Read the scientific names of NCBI ``names.dmp``: ``taxid -> name``."""
     names: dict[int, str] = {}
@@ -149,7 +197,7 @@ def read_report(path: str | os.PathLike, nodes: str | os.PathLike | None = None)
         Report written by ``kraken2 --report`` (6 columns) or ``--report-minimizer-data``
         (8 columns), or Bracken's kraken-style ``--w`` report. ``--report-zero-counts`` is fine.
     nodes : path-like, optional
-        The database's ``taxonomy/nodes.dmp``. When given, the rank code of every line is
+        The database folder, its ``taxo.k2d`` or its ``taxonomy/nodes.dmp``. When given, the rank code of every line is
         recomputed from it (the kraken2 2.1.2 empty-rank-code bug, tool-notes §F1); without it,
         empty codes are inferred from the report's own indentation tree where possible (a line
         whose parent is root gets ``R1``-style codes only if it has no code), so pass ``nodes``
@@ -210,7 +258,7 @@ def read_report(path: str | os.PathLike, nodes: str | os.PathLike | None = None)
         stack.append((depth, taxid))
     df["parent_taxid"] = parents
     if nodes is not None:
-        parent, rank = read_nodes(nodes)
+        parent, rank = load_taxonomy_tree(nodes)
         df["rank_code"] = [rank_code(int(t), parent, rank) for t in df["taxid"]]
     else:
         _infer_missing_codes(df)
@@ -269,7 +317,7 @@ def fix_report_rank_codes(
     int
         Number of lines whose code changed.
     """
-    parent, rank = read_nodes(nodes)
+    parent, rank = load_taxonomy_tree(nodes)
     changed = 0
     lines_out = []
     with open(report) as fh:
@@ -548,7 +596,7 @@ def reestimate(
     threshold : int
         Minimum clade reads for a taxon at ``level`` to be kept (Bracken ``-t``, default 10).
     nodes : path-like, optional
-        ``nodes.dmp``, to fix empty rank codes (tool-notes §F1).
+        Database folder, ``taxo.k2d`` or ``nodes.dmp``, to fix empty rank codes (§F1).
 
     Returns
     -------
@@ -713,6 +761,7 @@ def kraken_to_standard(
     threshold: int = 10,
     out_fixed_report: str | os.PathLike | None = None,
     out_bracken: str | os.PathLike | None = None,
+    genome_lengths: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """One sample's Kraken2 report -> the project's per-sample profile (:mod:`icibiome.profiles`).
 
@@ -729,7 +778,10 @@ def kraken_to_standard(
 
     A sample with no classified reads (or an empty report) yields a valid profile that is all
     ``UNCLASSIFIED`` (zero-hit semantics). ``relative_abundance`` is the read share (Kraken2
-    and Bracken estimate reads, not cells).
+    and Bracken estimate reads, not cells) unless ``genome_lengths`` is given: then each
+    species' reads are divided by its genome length (cell abundance, comparable to sylph's
+    taxonomic abundance and MetaPhlAn's marker-normalised abundance); rows above species use
+    the mean length of the species under them in the table (or of all species).
 
     Parameters
     ----------
@@ -740,13 +792,17 @@ def kraken_to_standard(
     kmer_distr : path-like or dict, optional
         Bracken k-mer distribution for the read length; ``None`` = raw Kraken2.
     nodes : path-like, optional
-        The database's ``nodes.dmp`` (fixes empty rank codes; strongly recommended).
+        The Kraken2 database folder (or its ``taxo.k2d`` / ``nodes.dmp``): fixes empty rank
+        codes; strongly recommended.
     threshold : int
         Bracken ``-t``.
     out_fixed_report : path-like, optional
         Also write the report with fixed rank codes (for MultiQC).
     out_bracken : path-like, optional
         Also write the Bracken abundance file.
+    genome_lengths : path-like, optional
+        TSV with ``species`` (or ``lineage``) and ``length`` columns (e.g. the demo's
+        ``reference/taxonomy.tsv``; several genomes of a species are averaged).
 
     Returns
     -------
@@ -814,7 +870,39 @@ def kraken_to_standard(
             "estimated_reads": list(rows.values()),
         }
     )
+    if genome_lengths is not None and len(prof):
+        prof["relative_abundance"] = prof["estimated_reads"] / _lengths_for(
+            prof["lineage"], genome_lengths
+        )
     return write_sample_profile(prof, unc, out_profile)
+
+
+def _lengths_for(lineages: pd.Series, table: str | os.PathLike) -> np.ndarray:
+    """Genome length per profile lineage: species mean; above species, the mean of the species
+    under that lineage (or of all species)."""
+    tab = pd.read_csv(table, sep="\t")
+    if "length" not in tab.columns:
+        raise ValueError(f"{table}: needs a 'length' column")
+    if "species" in tab.columns:
+        key = "s__" + tab["species"].astype(str).str.replace(" ", "_")
+    elif "lineage" in tab.columns:
+        key = tab["lineage"].astype(str).str.split("|").str[-1]
+    else:
+        raise ValueError(f"{table}: needs a 'species' or 'lineage' column")
+    by_species = tab.groupby(key)["length"].mean()
+    lin_of = (
+        tab.groupby(key)["lineage"].first() if "lineage" in tab.columns else pd.Series(dtype=str)
+    )
+    overall = float(by_species.mean())
+    out = []
+    for lin in lineages:
+        last = lin.split("|")[-1]
+        if last in by_species.index:
+            out.append(float(by_species[last]))
+            continue
+        under = [s for s, full in lin_of.items() if str(full).startswith(lin + "|")]
+        out.append(float(by_species[under].mean()) if under else overall)
+    return np.asarray(out, dtype=float)
 
 
 def _parent_lineage(lineage: str) -> str:
