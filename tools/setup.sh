@@ -48,7 +48,7 @@ fi
 if [[ ! -f $stamp || requirements.lock -nt $stamp || pyproject.toml -nt $stamp ]]; then
   echo "setup: installing Python dependencies into $VENV (pinned in requirements.lock)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.lock
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
   touch "$stamp"
 fi
 echo "setup: ok ($("$VENV/bin/python" -c 'import icibiome, snakemake; print("icibiome", icibiome.__version__, "snakemake", snakemake.__version__)'))"
