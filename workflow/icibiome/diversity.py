@@ -195,7 +195,8 @@ def clr_table(abundance: pd.DataFrame, delta: float | None = None) -> pd.DataFra
     if values.shape[1] < 2:
         raise ValueError("the CLR needs at least two taxa")
     replaced = multi_replace(values, delta=delta) if (values == 0).any() else values
-    return pd.DataFrame(clr(replaced), index=abundance.index, columns=abundance.columns)
+    z = np.atleast_2d(clr(np.atleast_2d(replaced)))  # scikit-bio squeezes a single row
+    return pd.DataFrame(z, index=abundance.index, columns=abundance.columns)
 
 
 def aitchison(abundance: pd.DataFrame, delta: float | None = None) -> pd.DataFrame:
