@@ -82,6 +82,15 @@ def get_profiles(wildcards):
     )
 
 
+def get_kmer_distribution(wildcards):
+    k2 = config["taxonomy"]["kraken2"]
+    if k2["kmer_distribution"]:
+        return k2["kmer_distribution"]
+    if k2["library"]:
+        return f"results/taxonomy/kraken2/database{k2['read_length']}mers.kmer_distrib"
+    return []  # no library: raw Kraken2 counts, no re-estimation
+
+
 def get_report_inputs(wildcards):
     samples = get_passed_samples()
     inputs = {
@@ -92,6 +101,10 @@ def get_report_inputs(wildcards):
             else []
         ),
     }
+    if "kraken2" in PROFILERS:
+        inputs["kraken2"] = expand(
+            "results/taxonomy/kraken2/profiles/{sample}.kreport", sample=samples
+        )
     if HOST:
         inputs["bowtie2"] = expand(
             "results/qc/host/{sample}.bowtie2.log", sample=samples
@@ -100,4 +113,11 @@ def get_report_inputs(wildcards):
 
 
 def get_final_output():
-    return ["results/report/multiqc_report.html"]
+    return [
+        "results/report/multiqc_report.html",
+        *expand(
+            "results/taxonomy/{profiler}/abundance_{rank}.tsv",
+            profiler=PROFILERS,
+            rank=RANKS,
+        ),
+    ]

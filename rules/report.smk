@@ -49,7 +49,8 @@ rule software_versions:
     conda:
         "../envs/pylib.yaml"
     params:
-        tools=["fastp", "bowtie2", "samtools"],
+        tools=["fastp", "bowtie2", "samtools"]
+        + (["kraken2"] if "kraken2" in PROFILERS else []),
         packages=["icibiome", "snakemake", "multiqc", "pysylph", "pandas", "numpy"],
     script:
         "../scripts/software_versions.py"

@@ -42,3 +42,68 @@ rule merge_profiles:
         out_dir="results/taxonomy/{profiler}",
     script:
         "../scripts/merge_profiles.py"
+
+
+rule kraken2_classify:
+    input:
+        reads=get_clean_reads,
+        db=config["taxonomy"]["kraken2"]["database"],
+    output:
+        report="results/taxonomy/kraken2/reports/{sample}.k2report",
+    log:
+        "logs/kraken2_classify/{sample}.log",
+    benchmark:
+        "benchmarks/kraken2_classify/{sample}.tsv"
+    conda:
+        "../envs/kraken2.yaml"
+    threads: 2
+    params:
+        paired=lambda wc, input: "--paired" if len(input.reads) == 2 else "",
+        confidence=config["taxonomy"]["kraken2"]["confidence"],
+    shell:
+        "kraken2 --db {input.db:q} --threads {threads} --confidence {params.confidence}"
+        " --report {output.report:q} --output /dev/null {params.paired} {input.reads:q}"
+        " > {log:q} 2>&1"
+
+
+rule bracken_kmer_distribution:
+    input:
+        db=config["taxonomy"]["kraken2"]["database"],
+        library=config["taxonomy"]["kraken2"]["library"],
+        taxonomy=config["taxonomy"]["kraken2"]["library_taxonomy"] or [],
+    output:
+        "results/taxonomy/kraken2/database{read_len}mers.kmer_distrib",
+    log:
+        "logs/bracken_kmer_distribution/{read_len}.log",
+    benchmark:
+        "benchmarks/bracken_kmer_distribution/{read_len}.tsv"
+    conda:
+        "../envs/kraken2.yaml"
+    threads: 2
+    params:
+        step=config["taxonomy"]["kraken2"]["kmer_distribution_step"],
+        confidence=config["taxonomy"]["kraken2"]["confidence"],
+    script:
+        "../scripts/bracken_kmer_distribution.py"
+
+
+rule kraken2_profile:
+    input:
+        report="results/taxonomy/kraken2/reports/{sample}.k2report",
+        db=config["taxonomy"]["kraken2"]["database"],
+        kmer_distr=get_kmer_distribution,
+    output:
+        profile="results/taxonomy/kraken2/profiles/{sample}.tsv",
+        report="results/taxonomy/kraken2/profiles/{sample}.kreport",
+        bracken="results/taxonomy/kraken2/profiles/{sample}.bracken",
+    log:
+        "logs/kraken2_profile/{sample}.log",
+    benchmark:
+        "benchmarks/kraken2_profile/{sample}.tsv"
+    conda:
+        "../envs/pylib.yaml"
+    params:
+        threshold=config["taxonomy"]["kraken2"]["threshold"],
+        genome_lengths=config["taxonomy"]["kraken2"]["genome_lengths"] or None,
+    script:
+        "../scripts/kraken2_profile.py"

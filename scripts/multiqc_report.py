@@ -12,6 +12,7 @@ make_report(
     fastp_jsons=list(snakemake.input.fastp),
     bowtie2_logs=list(snakemake.input.get("bowtie2", [])),
     sylphmpa=list(snakemake.input.sylph),
+    kraken_reports=list(snakemake.input.get("kraken2", [])),
     custom_content=list(snakemake.input.custom),
     out_html=snakemake.output[0],
     title=snakemake.params.title,

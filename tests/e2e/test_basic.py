@@ -3,6 +3,7 @@
 Results are checked against the demo's ground truth, not only for existence.
 """
 
+import itertools
 import re
 
 import pandas as pd
@@ -36,6 +37,13 @@ def test_species_profile_matches_truth(basic_run, demo_data):
     assert s["recall_mean"] > 0.75 and s["precision_mean"] > 0.9, s
 
 
+def test_kraken2_bracken_profile_matches_truth(basic_run, demo_data):
+    # Kraken2 + Bracken-method re-estimation with genome-length normalisation (cell abundance)
+    s = evaluate_demo(demo_data, basic_run / "results", profiler="kraken2")
+    assert s["bray_curtis_mean"] < 0.15, s
+    assert s["recall_mean"] > 0.9 and s["precision_mean"] > 0.9, s
+
+
 def test_host_reads_removed_and_microbes_kept(basic_run, demo_data):
     s = evaluate_demo(demo_data, basic_run / "results")
     assert s["host_basis"] == "trimmed"
@@ -45,18 +53,26 @@ def test_host_reads_removed_and_microbes_kept(basic_run, demo_data):
 
 def test_standard_tables_for_every_rank(basic_run, demo_data):
     samples = pd.read_csv(demo_data / "samples.tsv", sep="\t")
-    for rank in ("species", "genus", "family", "phylum"):
-        ab = read_abundance(basic_run / "results" / "taxonomy" / "sylph" / f"abundance_{rank}.tsv")
+    for profiler, rank in itertools.product(
+        ("sylph", "kraken2"), ("species", "genus", "family", "phylum")
+    ):
+        ab = read_abundance(basic_run / "results" / "taxonomy" / profiler / f"abundance_{rank}.tsv")
         assert sorted(ab.index) == sorted(samples["sample_id"])
         assert ((ab.sum(axis=1) - 100).abs() < 1e-3).all()
-    lin = pd.read_csv(basic_run / "results" / "taxonomy" / "sylph" / "abundance_species.tsv", sep="\t")
+    lin = pd.read_csv(
+        basic_run / "results" / "taxonomy" / "sylph" / "abundance_species.tsv", sep="\t"
+    )
     assert lin["lineage"].str.match(r"^k__[^|]+\|p__[^|]+\|c__.*\|g__[^|]+\|s__[^|]+$").all()
 
 
 def test_read_tracking_is_consistent(basic_run, demo_data):
-    t = pd.read_csv(basic_run / "results" / "qc" / "read_tracking.tsv", sep="\t", index_col="sample_id")
+    t = pd.read_csv(
+        basic_run / "results" / "qc" / "read_tracking.tsv", sep="\t", index_col="sample_id"
+    )
     truth = pd.read_csv(demo_data / "truth" / "reads.tsv", sep="\t", index_col="sample_id")
-    assert (t["raw"] == truth.loc[t.index, "microbial_reads"] + truth.loc[t.index, "host_reads"]).all()
+    assert (
+        t["raw"] == truth.loc[t.index, "microbial_reads"] + truth.loc[t.index, "host_reads"]
+    ).all()
     assert (t["raw"] >= t["trimmed"]).all() and (t["trimmed"] >= t["non_host"]).all()
     assert (t["non_host"] >= t["classified"]).all()
     # QC has real work in the demo (adapter read-through, low-quality tails)
@@ -70,6 +86,7 @@ def test_multiqc_report_has_native_and_custom_sections(basic_run):
         "fastp",
         "bowtie2",
         "sylphtax",
+        "kraken",
         "icibiome_read_survival",
         "icibiome_composition_sylph_species",
         "multiqc_software_versions",

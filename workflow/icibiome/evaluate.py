@@ -150,10 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--demo", default="demo", help="demo folder (made by python -m icibiome.demo)")
     ap.add_argument("--results", default="results", help="the pipeline's results folder")
-    ap.add_argument("--profiler", default="sylph")
+    ap.add_argument("--profiler", action="append", help="profiler(s) to evaluate; default: all run")
     args = ap.parse_args(argv)
-    s = evaluate_demo(args.demo, args.results, args.profiler)
-    print(f"Demo vs ground truth ({s['samples']} samples, {args.profiler}):")
+    profilers = args.profiler or sorted(
+        p.parent.name for p in Path(args.results, "taxonomy").glob("*/abundance_species.tsv")
+    )
+    for profiler in profilers:
+        _print_summary(evaluate_demo(args.demo, args.results, profiler), profiler)
+    return 0
+
+
+def _print_summary(s: dict, profiler: str) -> None:
+    print(f"Demo vs ground truth ({s['samples']} samples, {profiler}):")
     print(
         f"  species profile Bray-Curtis to truth: mean {s['bray_curtis_mean']:.3f}, "
         f"max {s['bray_curtis_max']:.3f}; precision {s['precision_mean']:.3f}, recall {s['recall_mean']:.3f} "
@@ -164,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
         f"(worst sample {s['host_removed_pct_min']:.2f}%), {s['microbial_lost_pct_total']:.3f}% of "
         f"microbial fragments lost (worst {s['microbial_lost_pct_max']:.3f}%; vs {s['host_basis']} reads)"
     )
-    return 0
 
 
 if __name__ == "__main__":

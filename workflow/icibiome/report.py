@@ -230,7 +230,7 @@ def run_multiqc(
         no_ai=True,
         no_version_check=True,
         config_files=[str(config_file)] if config_file else [],
-        extra_fn_clean_exts=[".fastp", ".bowtie2", ".sylph", "_mqc"],
+        extra_fn_clean_exts=[".fastp", ".bowtie2", ".sylph", ".kreport", "_mqc"],
     )
     multiqc.reset()
     res = multiqc.run(*[str(p) for p in inputs], cfg=cfg)
@@ -262,6 +262,7 @@ def make_report(
     out_html: str,
     title: str,
     config_file: str | None = None,
+    kraken_reports: Sequence[str] = (),
 ) -> Path:
     """Collect the report inputs and run MultiQC; see :func:`run_multiqc`.
 
@@ -269,7 +270,7 @@ def make_report(
     report has no empty sections.
     """
     custom = [p for p in custom_content if has_data(p)]
-    inputs = [*fastp_jsons, *bowtie2_logs, *sylphmpa, *custom]
+    inputs = [*fastp_jsons, *bowtie2_logs, *sylphmpa, *kraken_reports, *custom]
     logger.info("MultiQC inputs: %s", json.dumps(inputs))
     return run_multiqc(inputs, out_html, title=title, config_file=config_file)
 
