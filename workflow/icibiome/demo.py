@@ -49,7 +49,7 @@ SHEET_COLUMNS = (
 OUTPUTS = ("reference", "reads", "truth", "db", "samples.tsv", "README.md")
 
 # the planted ecology (see plant_ecology)
-GUILD_LOADING = 1.0  # a: log-abundance change per unit of guild balance z
+GUILD_LOADING = 1.2  # a: log-abundance change per unit of guild balance z
 COHORT_Z_MEAN = {"C1": 0.25, "C2": -0.25}
 RESPONSE_SLOPE = 2.0  # b: P(response) = logistic(b z)
 PFS_BASE_RATE = 0.08  # events per month at z = 0 (median PFS ~ 8.7 months)
@@ -102,15 +102,16 @@ def plant_ecology(
     response (Routy et al. 2018, Science; Gopalakrishnan et al. 2018, Science):
 
     * guild balance ``z_s ~ N(mu_cohort, 1)`` with ``mu = +0.25`` (C1) / ``-0.25`` (C2);
-    * log cell abundance ``l_si = base_i + a z_s sign_i + e_si`` with ``a = 1``, ``sign = +1``
+    * log cell abundance ``l_si = base_i + a z_s sign_i + e_si`` with ``a = 1.2``, ``sign = +1``
       for foundation, ``-1`` for pathobiont and ``0`` otherwise; ``base ~ N(0.5, 0.5)`` and
-      ``e ~ N(0, 0.4)`` for guild members, ``base ~ N(0, 0.8)`` and ``e ~ N(0, 0.9)`` otherwise.
+      ``e ~ N(0, 0.35)`` for guild members, ``base ~ N(0, 0.8)`` and ``e ~ N(0, 0.9)`` otherwise.
       Guild members therefore co-vary positively within and negatively across guilds in CLR
-      space;
+      space (at 24 samples, over seeds 1-100: mean within-guild CLR correlation 0.62, minimum
+      0.32; mean between-guild -0.56, maximum -0.31);
     * cohort effect: three non-guild taxa are 1.5 log units higher in C2, one is 1.5 lower;
     * structural zeros: a taxon is absent from a sample with probability 0.2 (non-guild) or
       0.03 (guild member);
-    * response ``R ~ Bernoulli(logistic(2 z))`` (AUC of z about 0.8-0.85);
+    * response ``R ~ Bernoulli(logistic(2 z))`` (AUC of z for response: mean 0.87 over seeds);
     * PFS ``~ Exponential(rate 0.08 exp(-0.7 z))`` months, censored at ``U(6, 30)`` months.
     """
     cohorts = cohorts_for(n_samples)
@@ -119,7 +120,7 @@ def plant_ecology(
     sign = tax["guild"].map({"foundation": 1.0, "pathobiont": -1.0, "none": 0.0}).to_numpy()
     in_guild = sign != 0
     base = np.where(in_guild, rng.normal(0.5, 0.5, n_g), rng.normal(0.0, 0.8, n_g))
-    noise_sd = np.where(in_guild, 0.4, 0.9)
+    noise_sd = np.where(in_guild, 0.35, 0.9)
     logab = base + GUILD_LOADING * np.outer(z, sign) + rng.normal(0, 1, (n_samples, n_g)) * noise_sd
     others = np.flatnonzero(~in_guild)
     shifted = rng.choice(others, size=min(4, len(others)), replace=False)
