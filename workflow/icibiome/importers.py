@@ -695,7 +695,9 @@ def _read_merged(path: Path, values: str, strip_affixes: bool, taxon_rank: str, 
     database = ""
     skip = 0
     while skip < len(lines) and (lines[skip].startswith("#") and not _is_header(lines, skip)):
-        if lines[skip].startswith("#mpa_") or "CHOCOPhlAn" in lines[skip]:
+        if lines[skip].startswith("#mpa_") or (
+            "CHOCOPhlAn" in lines[skip] and " " not in lines[skip].strip()
+        ):
             database = lines[skip].lstrip("#").strip()
         skip += 1
     body = "\n".join(lines[skip:]).lstrip("#")
@@ -737,7 +739,7 @@ def _read_metaphlan_single(path: Path, values: str, strip_affixes: bool, **_):
             continue
         if ln.startswith("#"):
             s = ln.lstrip("#").strip()
-            if s.startswith("mpa_") or "CHOCOPhlAn" in s:
+            if (s.startswith("mpa_") or "CHOCOPhlAn" in s) and " " not in s:
                 database = s
             elif s.startswith("SampleID"):
                 parts = s.split("\t")
