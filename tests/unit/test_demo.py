@@ -82,14 +82,15 @@ def _fastq(path: Path) -> list[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """Two tiny demos with the same seed (one made through the CLI) and one with another seed."""
+    """Two tiny demos with the same seed (one through the CLI, 1 thread) and one with another seed."""
     if any(shutil.which(t) is None for t in TOOLS):
         pytest.skip(f"needs {', '.join(TOOLS)} (run `make setup`)")
     root = tmp_path_factory.mktemp("tiny")
     args = dict(seed=3, n_samples=4, pairs_per_sample=500, threads=2)
     a = make_demo(root / "a" / "demo", **args, n_genomes=6)
-    assert main(["--out", str(root / "b" / "demo"), "--seed", "3", "--samples", "4",
-                 "--pairs", "500", "--genomes", "6"]) == 0  # fmt: skip
+    # the same demo through the CLI, with another thread count
+    argv = ["--out", str(root / "b" / "demo"), "--seed", "3", "--samples", "4", "--pairs", "500"]
+    assert main([*argv, "--genomes", "6", "--threads", "1"]) == 0
     c = make_demo(root / "c" / "demo", **{**args, "seed": 4}, n_genomes=6, databases=False)
     return a, root / "b" / "demo", c
 
@@ -346,6 +347,20 @@ def test_select_taxa_rejects_bad_sizes():
         select_taxa(3)
     with pytest.raises(ValueError, match="n_genomes"):
         select_taxa(len(TAXA) + 1)
+
+
+@needs_tools
+def test_remaking_replaces_the_old_demo(tmp_path):
+    out = tmp_path / "demo"
+    make_demo(out, seed=6, n_samples=3, pairs_per_sample=50, n_genomes=4, databases=False)
+    (out / "reads" / "stale.fastq.gz").write_bytes(b"")
+    make_demo(out, seed=5, n_samples=2, pairs_per_sample=50, n_genomes=4, databases=False)
+    sheet = pd.read_csv(out / "samples.tsv", sep="\t", keep_default_na=False)
+    assert len(sheet) == 2
+    files = {p.name for p in (out / "reads").iterdir()}
+    assert files == {Path(f).name for f in [*sheet["fq1"], *sheet["fq2"]] if f}
+    assert "--seed 5 --samples 2 --pairs 50" in (out / "README.md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
 
 
 def test_make_demo_rejects_one_sample(tmp_path):

@@ -177,6 +177,66 @@ def _sample_sheet(clinical: pd.DataFrame, single: np.ndarray) -> pd.DataFrame:
     return sheet[list(SHEET_COLUMNS)]
 
 
+def _write_truth(
+    stage: Path,
+    tax: pd.DataFrame,
+    abundance: pd.DataFrame,
+    clinical: pd.DataFrame,
+    counts: pd.DataFrame,
+    read_truth: list[dict],
+    single: np.ndarray,
+    host_frac: np.ndarray,
+) -> None:
+    """Write ``truth/`` and the sample sheet."""
+    truth = stage / "truth"
+    for rank in TRUTH_RANKS:
+        write_standard_table(standard_table(abundance, tax, rank), truth / f"abundance_{rank}.tsv")
+    micro = counts[list(tax["genome_id"])]
+    read_frac = micro.div(micro.sum(axis=1).replace(0, 1), axis=0)
+    write_standard_table(
+        standard_table(read_frac, tax, "species"), truth / "read_abundance_species.tsv"
+    )
+    write_tsv(pd.DataFrame(read_truth), truth / "reads.tsv")
+    roles = {
+        "foundation": "fibre fermenter / SCFA producer; log-abundance rises with z",
+        "pathobiont": "pathobiont; log-abundance falls with z",
+        "none": "independent of z",
+    }
+    guilds = pd.DataFrame(
+        {
+            "clade_name": "s__" + tax["species"],
+            "genome_id": tax["genome_id"],
+            "guild": tax["guild"],
+            "role": tax["guild"].map(roles),
+        }
+    )
+    write_tsv(guilds, truth / "guilds.tsv")
+    layout = np.where(single, "single", "paired")
+    write_tsv(
+        clinical.assign(layout=layout, host_fraction=host_frac.round(4)), truth / "samples.tsv"
+    )
+    write_tsv(_sample_sheet(clinical, single), stage / "samples.tsv")
+
+
+def _readme(seed: int, n_samples: int, pairs: int, n_genomes: int, n_single: int) -> str:
+    return (
+        "# icibiome synthetic demo\n\n"
+        "A synthetic immune-checkpoint-inhibitor cohort with known truth, made by "
+        f"`python -m icibiome.demo --out DIR --seed {seed} --samples {n_samples} --pairs {pairs}` "
+        f"(workflow/icibiome/demo.py): {n_genomes} synthetic genomes (100-150 kb, 4 phyla, related "
+        "congeneric species, a 16S-like locus each) in a written taxonomy (reference/), a 300 kb "
+        f"host decoy, and {n_samples} baseline samples in 2 cohorts of {pairs} fragments each, "
+        f"simulated with ART (HS25 profile, 2x150 bp; single-end for {n_single} samples; "
+        "qualities binned NovaSeq-style) with 5-30 % host reads, adapter read-through and "
+        "low-quality 3' tails (reads/, samples.tsv). Abundances follow two planted competing "
+        "guilds (foundation vs pathobiont) driven by a latent guild balance that also drives "
+        "response and PFS; the planted cell abundances, read-based abundances, read origins, "
+        "guild membership and clinical truth are in truth/. db/ holds a bowtie2 host index, a "
+        "sylph database (pysylph) and a Kraken2 database (kraken2-build). The same arguments "
+        "give byte-identical files.\n"
+    )
+
+
 def _install(stage: Path, out: Path) -> None:
     """Move the finished demo from ``stage`` into ``out``, replacing earlier demo outputs."""
     out.mkdir(parents=True, exist_ok=True)
@@ -310,53 +370,9 @@ def make_demo(
             logger.info("databases built in %.1f s", time.perf_counter() - t3)
         shutil.rmtree(scratch)
 
-        # truth
-        truth = stage / "truth"
-        for rank in TRUTH_RANKS:
-            write_standard_table(
-                standard_table(abundance, tax, rank), truth / f"abundance_{rank}.tsv"
-            )
-        micro_counts = counts[list(genomes)]
-        read_frac = micro_counts.div(micro_counts.sum(axis=1).replace(0, 1), axis=0)
-        write_standard_table(
-            standard_table(read_frac, tax, "species"), truth / "read_abundance_species.tsv"
-        )
-        write_tsv(pd.DataFrame(read_truth), truth / "reads.tsv")
-        guilds = pd.DataFrame(
-            {
-                "clade_name": "s__" + tax["species"],
-                "genome_id": tax["genome_id"],
-                "guild": tax["guild"],
-                "role": tax["guild"].map(
-                    {
-                        "foundation": "fibre fermenter / SCFA producer; log-abundance rises with z",
-                        "pathobiont": "pathobiont; log-abundance falls with z",
-                        "none": "independent of z",
-                    }
-                ),
-            }
-        )
-        write_tsv(guilds, truth / "guilds.tsv")
-        truth_samples = clinical.assign(
-            layout=np.where(single, "single", "paired"), host_fraction=host_frac.round(4)
-        )
-        write_tsv(truth_samples, truth / "samples.tsv")
-        write_tsv(_sample_sheet(clinical, single), stage / "samples.tsv")
+        _write_truth(stage, tax, abundance, clinical, counts, read_truth, single, host_frac)
         (stage / "README.md").write_text(
-            "# icibiome synthetic demo\n\n"
-            f"A synthetic immune-checkpoint-inhibitor cohort with known truth, made by "
-            f"`python -m icibiome.demo --out {out.name} --seed {seed} --samples {n_samples} "
-            f"--pairs {pairs_per_sample}` (icibiome/demo.py): {len(genomes)} synthetic genomes "
-            f"(110-150 kb, 4 phyla, related congeneric species, a 16S-like locus each) in a written "
-            f"taxonomy (reference/), a 300 kb host decoy, and {n_samples} baseline samples in 2 "
-            f"cohorts of {pairs_per_sample} fragments each, simulated with ART (HS25, 2x150, "
-            f"single-end for {int(single.sum())} samples) with 5-30 % host reads, adapter "
-            "read-through and low-quality 3' tails (reads/, samples.tsv). Abundances follow two "
-            "planted competing guilds (foundation vs pathobiont) driven by a latent guild balance "
-            "that also drives response and PFS; the planted cell abundances, read-based abundances, "
-            "read origins, guild membership and clinical truth are in truth/. db/ holds a bowtie2 "
-            "host index, a sylph database (pysylph) and a Kraken2 database (kraken2-build). The "
-            "same arguments give byte-identical files.\n"
+            _readme(seed, n_samples, pairs_per_sample, len(genomes), int(single.sum()))
         )
         _install(stage, out)
     finally:
