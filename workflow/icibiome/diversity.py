@@ -32,6 +32,7 @@ import itertools
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -585,16 +586,6 @@ def _write_yaml(obj: dict, path) -> None:
         tmp.write_text(yaml.safe_dump(obj, sort_keys=False, width=1000))
 
 
-_PARENT = {
-    "parent_id": "icibiome_diversity",
-    "parent_name": "Diversity",
-    "parent_description": (
-        "Alpha and beta diversity of the taxonomic profiles, by response group and cohort "
-        "(icibiome.diversity; scikit-bio)."
-    ),
-}
-
-
 def _cohort_markers(cohorts: Sequence[str], markers: Sequence[str]) -> dict[str, str]:
     levels = sorted(set(cohorts))
     return {c: markers[i % len(markers)] for i, c in enumerate(levels)}
@@ -716,24 +707,39 @@ def write_diversity_mqc(
     response and cohort), ``diversity_pcoa_mqc.yaml`` (scatter, one dataset per distance, colour =
     response, marker = cohort), ``diversity_permanova_mqc.tsv`` (table) and
     ``diversity_figure_mqc.html`` (the PNG figure, embedded, with a header giving its section).
-    All share the parent section ``icibiome_diversity``.
+    They share one parent section per label, ``Diversity (<label>)``. Section ids end in the
+    ``label`` made safe (``"sylph, species"`` -> ``icibiome_diversity_alpha_sylph_species``, parent
+    ``icibiome_diversity_sylph_species``), so several profilers' sections can sit in one report.
+    MultiQC orders the sections of a parent by name: alpha table, alpha box plots, PCoA,
+    PERMANOVA, figure.
     """
     out_dir = Path(out_dir)
-    suffix = f" ({label})" if label else ""
+    key = "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
+    parent = {
+        "parent_id": f"icibiome_diversity{key}",
+        "parent_name": f"Diversity ({label})" if label else "Diversity",
+        "parent_description": (
+            "Alpha and beta diversity of the taxonomic profiles by response group and cohort "
+            "(icibiome.diversity; scikit-bio). Tables: results/diversity/."
+        ),
+    }
     written = []
 
     tab = alpha[["cohort", "response", "classified_reads", "observed", "shannon", "simpson"]]
     header = {
-        "id": "icibiome_diversity_alpha",
-        "section_name": f"Alpha diversity{suffix}",
+        "id": f"icibiome_diversity_alpha{key}",
+        "section_name": "Alpha diversity",
         "description": (
             "Per sample: taxa observed (count > 0), Shannon's index (natural log) and the "
             "Gini-Simpson index (1 - sum p²) of the relative abundances (scikit-bio). Observed "
             "richness grows with depth: compare it with the classified reads."
         ),
         "plot_type": "table",
-        **_PARENT,
-        "pconfig": {"id": "icibiome_diversity_alpha_table", "title": "icibiome: alpha diversity"},
+        **parent,
+        "pconfig": {
+            "id": f"icibiome_diversity_alpha_table{key}",
+            "title": "icibiome: alpha diversity",
+        },
         "headers": {
             "cohort": {"title": "Cohort"},
             "response": {"title": "Response"},
@@ -761,13 +767,13 @@ def write_diversity_mqc(
         datasets.append({k: v for k, v in ds.items() if v})
         labels.append({"name": name, "ylab": name})
     box = {
-        "id": "icibiome_diversity_alpha_box",
-        "section_name": f"Alpha diversity by response and cohort{suffix}",
+        "id": f"icibiome_diversity_alpha_box{key}",
+        "section_name": "Alpha diversity by response and cohort",
         "description": "Distribution of each alpha diversity index per response group within each cohort.",
         "plot_type": "box",
-        **_PARENT,
+        **parent,
         "pconfig": {
-            "id": "icibiome_diversity_alpha_box_plot",
+            "id": f"icibiome_diversity_alpha_box_plot{key}",
             "title": "icibiome: alpha diversity by group",
             "data_labels": labels,
             "boxpoints": "all",
@@ -798,11 +804,14 @@ def write_diversity_mqc(
                 "name": METRIC_LABELS[metric],
                 "xlab": f"PC1 ({100 * ex.iloc[0]:.1f}%)",
                 "ylab": f"PC2 ({100 * ex.iloc[1]:.1f}%)" if len(ex) > 1 else "PC2",
+                # the '%' in the axis titles would make MultiQC put '%' on the ticks
+                "xsuffix": "",
+                "ysuffix": "",
             }
         )
     scatter = {
-        "id": "icibiome_diversity_pcoa",
-        "section_name": f"PCoA{suffix}",
+        "id": f"icibiome_diversity_pcoa{key}",
+        "section_name": "Beta diversity: PCoA",
         "description": (
             "Principal coordinates of Bray-Curtis and Aitchison distances (switch with the buttons). "
             "Colour: response (green R, orange NR, grey unknown); marker: cohort "
@@ -810,11 +819,13 @@ def write_diversity_mqc(
             + "."
         ),
         "plot_type": "scatter",
-        **_PARENT,
+        **parent,
         "pconfig": {
-            "id": "icibiome_diversity_pcoa_plot",
+            "id": f"icibiome_diversity_pcoa_plot{key}",
             "title": "icibiome: PCoA",
             "data_labels": labels,
+            "xsuffix": "",
+            "ysuffix": "",
             "marker_size": 9,
         },
         "data": datasets,
@@ -830,8 +841,8 @@ def write_diversity_mqc(
     ]
     ptab = ptab.drop(columns=["metric"]).fillna("")
     header = {
-        "id": "icibiome_diversity_permanova",
-        "section_name": f"PERMANOVA{suffix}",
+        "id": f"icibiome_diversity_permanova{key}",
+        "section_name": "Beta diversity: PERMANOVA",
         "description": (
             "PERMANOVA (Anderson 2001). 'response | cohort': response with permutations restricted "
             "within cohorts, as vegan adonis2(d ~ response, permutations = how(blocks = cohort)); "
@@ -840,9 +851,9 @@ def write_diversity_mqc(
             "response tests."
         ),
         "plot_type": "table",
-        **_PARENT,
+        **parent,
         "pconfig": {
-            "id": "icibiome_diversity_permanova_table",
+            "id": f"icibiome_diversity_permanova_table{key}",
             "title": "icibiome: PERMANOVA",
             "sort_rows": False,
         },
@@ -858,13 +869,13 @@ def write_diversity_mqc(
 
     png64 = base64.b64encode(Path(figure_png).read_bytes()).decode("ascii")
     head = {
-        "id": "icibiome_diversity_figure",
-        "section_name": f"Diversity overview{suffix}",
+        "id": f"icibiome_diversity_figure{key}",
+        "section_name": "Figure: PCoA and alpha diversity by response",
         "description": (
             "PCoA of Bray-Curtis and Aitchison distances (colour = response, marker = cohort) with "
             "the cohort-stratified PERMANOVA, and alpha diversity by response group."
         ),
-        **_PARENT,
+        **parent,
     }
     html = (
         "<!--\n"
