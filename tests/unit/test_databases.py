@@ -1,0 +1,119 @@
+"""Database manifest: reading, checksums of files and trees, version checks, clear errors."""
+
+import hashlib
+
+import pandas as pd
+import pytest
+
+from icibiome.databases import (
+    DatabaseError,
+    manifest_entry,
+    read_manifest,
+    sha256_path,
+    verify_databases,
+    version_compatible,
+)
+
+HEADER = "tool\tname\tversion\tpath\tsha256\tcompatible_tool_versions\n"
+
+
+def _db(tmp_path):
+    d = tmp_path / "k2db"
+    d.mkdir()
+    (d / "hash.k2d").write_bytes(b"hash")
+    (d / "taxo.k2d").write_bytes(b"taxo")
+    (d / "sub").mkdir()
+    (d / "sub" / "x").write_text("x")
+    f = tmp_path / "mpa.pkl"
+    f.write_bytes(b"pickle")
+    return d, f
+
+
+def test_sha256_of_file_and_tree(tmp_path):
+    d, f = _db(tmp_path)
+    assert sha256_path(f) == hashlib.sha256(b"pickle").hexdigest()
+    lines = "".join(
+        f"{p}\t{hashlib.sha256(c).hexdigest()}\n"
+        for p, c in [("hash.k2d", b"hash"), ("sub/x", b"x"), ("taxo.k2d", b"taxo")]
+    )
+    assert sha256_path(d) == hashlib.sha256(lines.encode()).hexdigest()
+    before = sha256_path(d)
+    (d / "sub" / "x").write_text("y")
+    assert sha256_path(d) != before
+    with pytest.raises(FileNotFoundError):
+        sha256_path(tmp_path / "nope")
+
+
+def test_version_specs():
+    assert version_compatible("2.1.2", ">=2.1,<2.2")
+    assert not version_compatible("2.0.9", ">=2.1,<2.2")
+    assert version_compatible("4.2.5", "4.2")
+    assert version_compatible("4.2.5", "4.1.1; 4.2.5")
+    assert not version_compatible("4.2.50", "4.2.5")
+    assert version_compatible("1.0", "")
+
+
+def test_verify_ok_records_provenance(tmp_path):
+    d, f = _db(tmp_path)
+    rows = [
+        manifest_entry("kraken2", "k2_demo", "demo-1", d.name, ">=2.1", base_dir=tmp_path),
+        manifest_entry("metaphlan", "mpa_tiny", "vTiny", f, "4.2.5"),
+    ]
+    man = tmp_path / "databases.tsv"
+    pd.DataFrame(rows).to_csv(man, sep="\t", index=False)
+    res = verify_databases(
+        man,
+        base_dir=tmp_path,
+        tool_versions={"kraken2": "2.1.2", "metaphlan": "4.2.5"},
+        out=tmp_path / "prov.tsv",
+    )
+    assert list(res["status"]) == ["ok", "ok"]
+    prov = pd.read_csv(tmp_path / "prov.tsv", sep="\t")
+    assert list(prov["tool_version"].astype(str)) == ["2.1.2", "4.2.5"]
+    only = verify_databases(
+        man, tools=["metaphlan"], base_dir=tmp_path, tool_versions={"metaphlan": "4.2.5"}
+    )
+    assert list(only["name"]) == ["mpa_tiny"]
+
+
+def test_verify_names_every_failing_database(tmp_path):
+    d, f = _db(tmp_path)
+    man = tmp_path / "databases.tsv"
+    man.write_text(
+        HEADER
+        + f"kraken2\tk2_demo\tdemo-1\t{d}\t{'0' * 64}\t>=2.1\n"
+        + "metaphlan\tmpa_gone\tvJan21\tmissing/dir\t\t4.2\n"
+        + f"metaphlan\tmpa_old\tvOct22\t{f}\t{sha256_path(f)}\t4.0\n"
+        + f"sylph\tsyl\tr220\t{f}\t\t*\n"
+    )
+    with pytest.raises(DatabaseError) as err:
+        verify_databases(
+            man,
+            base_dir=tmp_path,
+            tool_versions={"kraken2": "2.1.2", "metaphlan": "4.2.5", "sylph": None},
+        )
+    msg = str(err.value)
+    assert "'k2_demo' (kraken2): sha256 mismatch" in msg
+    assert "'mpa_gone' (metaphlan): path" in msg and "does not exist" in msg
+    assert "'mpa_old' (metaphlan): metaphlan 4.2.5 is not in the compatible versions '4.0'" in msg
+    assert "syl" not in msg  # no checksum recorded + any version: only a warning
+    res = verify_databases(man, names=["syl"], base_dir=tmp_path, tool_versions={"sylph": None})
+    assert res["status"].tolist() == ["unverified"]
+    with pytest.raises(DatabaseError, match=r"no database named \['nope'\]"):
+        verify_databases(man, names=["nope"])
+
+
+def test_missing_tool_and_bad_manifest(tmp_path):
+    d, _ = _db(tmp_path)
+    man = tmp_path / "m.tsv"
+    man.write_text(HEADER + f"kraken2\tk2\t1\t{d}\t\t>=2.1\n")
+    with pytest.raises(DatabaseError, match="'k2' \\(kraken2\\): kraken2 is not installed"):
+        verify_databases(man, tool_versions={"kraken2": None})
+    man.write_text(HEADER + "kraken2\t\t1\t\tabc\t*\n")
+    with pytest.raises(DatabaseError, match="row 1 .*empty name.*empty path.*not 64 hex"):
+        read_manifest(man)
+    man.write_text("tool\tname\n")
+    with pytest.raises(DatabaseError, match="lacks column"):
+        read_manifest(man)
+    with pytest.raises(DatabaseError, match="not found"):
+        read_manifest(tmp_path / "none.tsv")

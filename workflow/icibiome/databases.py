@@ -1,0 +1,310 @@
+"""The database manifest (``config/databases.tsv``): read, verify before any job runs, record.
+
+Offline-first: the pipeline never downloads a database behind the user's back. Every database a
+run uses is listed in the manifest with its checksum and the tool versions it is known to work
+with; :func:`verify_databases` checks them all before the first job and fails with one message
+naming every database that is missing, altered or incompatible. Its result table goes into the
+run's provenance and the report.
+
+Manifest columns (TSV, ``#`` comments allowed)
+----------------------------------------------
+``tool``
+    The program that reads the database (``kraken2``, ``metaphlan``, ``sylph``, ``bowtie2``, ...).
+``name``
+    A short unique name (``kraken2_demo``, ``mpa_vJan21``).
+``version``
+    The database's own version string.
+``path``
+    File or folder (relative paths are relative to ``base_dir``, normally the working directory).
+``sha256``
+    Hex SHA-256 of the file, or of the folder tree (see :func:`sha256_path`); empty = not
+    recorded (the check then only warns and records the computed value).
+``compatible_tool_versions``
+    A PEP 440 specifier set (``>=2.1,<2.2``), a ``;``/space-separated list of exact versions, or
+    ``*`` / empty for any.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from icibiome.io import write_tsv
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ("tool", "name", "version", "path", "sha256", "compatible_tool_versions")
+
+VERSION_COMMANDS = {
+    "kraken2": ["kraken2", "--version"],
+    "bracken": None,  # the Bracken method is in the library (icibiome.kraken)
+    "metaphlan": ["metaphlan", "--version"],
+    "bowtie2": ["bowtie2", "--version"],
+    "humann": ["humann", "--version"],
+    "diamond": ["diamond", "version"],
+    "vsearch": ["vsearch", "--version"],
+    "fastp": ["fastp", "--version"],
+}
+"""How to ask each tool for its version (first version-like token of stdout+stderr)."""
+
+
+class DatabaseError(RuntimeError):
+    """One or more databases fail the manifest check; the message names each of them."""
+
+
+def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and validate a database manifest.
+
+    Raises
+    ------
+    DatabaseError
+        Missing file or columns, an empty required field (naming the line), a duplicated name,
+        a malformed sha256.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DatabaseError(f"{path}: database manifest not found")
+    df = pd.read_csv(path, sep="\t", dtype=str, comment="#", keep_default_na=False)
+    df.columns = [c.strip() for c in df.columns]
+    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
+    if missing:
+        raise DatabaseError(f"{path}: manifest lacks column(s) {missing}")
+    df = df.apply(lambda c: c.str.strip())
+    problems = []
+    for i, row in df.iterrows():
+        for c in ("tool", "name", "path"):
+            if not row[c]:
+                problems.append(f"row {i + 1} ({row['name'] or '?'}): empty {c}")
+        if row["sha256"] and not re.fullmatch(r"[0-9a-fA-F]{64}", row["sha256"]):
+            problems.append(f"database {row['name']}: sha256 is not 64 hex digits")
+    dup = df["name"][df["name"].duplicated()].tolist()
+    if dup:
+        problems.append(f"duplicated database name(s) {dup}")
+    if problems:
+        raise DatabaseError(f"{path}: " + "; ".join(problems))
+    return df
+
+
+def sha256_path(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, or of a folder tree.
+
+    A folder's digest is the SHA-256 of the lines ``<relative POSIX path>\\t<file sha256>\\n``
+    of every regular file under it, sorted by path (symlinks followed, empty folders ignored),
+    so it does not depend on file-system order or timestamps.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.txt").write_text("abc")
+    >>> sha256_path(d / "a.txt")[:16]
+    'ba7816bf8f01cfea'
+    """
+    path = Path(path)
+    if path.is_file():
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+        return h.hexdigest()
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f"{f.relative_to(path).as_posix()}\t{sha256_path(f, chunk)}\n".encode())
+        return h.hexdigest()
+    raise FileNotFoundError(path)
+
+
+def tool_version(tool: str) -> str | None:
+    """The installed version of ``tool`` (``None`` when it is not installed or not known)."""
+    cmd = VERSION_COMMANDS.get(tool, [tool, "--version"])
+    if cmd is None or shutil.which(cmd[0]) is None:
+        return None
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"(\d+\.\d+(?:\.\d+)*)", res.stdout + res.stderr)
+    return m.group(1) if m else None
+
+
+def version_compatible(version: str, spec: str) -> bool:
+    """Whether ``version`` satisfies a manifest ``compatible_tool_versions`` entry.
+
+    Examples
+    --------
+    >>> version_compatible("2.1.2", ">=2.1,<2.2"), version_compatible("2.1.3", "2.1.2; 2.1.4")
+    (True, False)
+    >>> version_compatible("4.2.5", "*")
+    True
+    """
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    spec = spec.strip()
+    if spec in ("", "*", "any"):
+        return True
+    if re.search(r"[<>=!~]", spec):
+        try:
+            return Version(version) in SpecifierSet(spec)
+        except (InvalidSpecifier, InvalidVersion):
+            return False
+    allowed = [s for s in re.split(r"[;,\s]+", spec) if s]
+    return any(version == a or version.startswith(a + ".") for a in allowed)
+
+
+def verify_databases(
+    manifest: str | os.PathLike | pd.DataFrame,
+    tools: list[str] | None = None,
+    names: list[str] | None = None,
+    base_dir: str | os.PathLike = ".",
+    tool_versions: Mapping[str, str | None] | None = None,
+    check_sha256: bool = True,
+    out: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Check the databases a run needs; raise one error naming every failing database.
+
+    Parameters
+    ----------
+    manifest : path-like or DataFrame
+        ``config/databases.tsv`` (see the module docstring).
+    tools, names : list of str, optional
+        Only check the databases of these tools / with these names (the run's profilers).
+        A requested name absent from the manifest is an error.
+    base_dir : path-like
+        Folder relative ``path`` entries are resolved against.
+    tool_versions : mapping, optional
+        ``tool -> installed version``; by default asked from each tool (:func:`tool_version`).
+        A tool that is not installed fails its databases' check.
+    check_sha256 : bool
+        Compute and compare checksums (folders are hashed file by file; large databases take
+        time, so a run may check them once and record the result).
+    out : path-like, optional
+        Write the result table (TSV) here: the run's database provenance.
+
+    Returns
+    -------
+    DataFrame
+        One row per checked database: the manifest fields plus ``resolved_path``,
+        ``sha256_observed``, ``tool_version``, ``status`` (``ok`` / ``unverified`` when no
+        checksum was recorded or checked) and ``problem``.
+
+    Raises
+    ------
+    DatabaseError
+        Listing, per database, a missing path, a checksum mismatch, an incompatible or missing
+        tool version.
+    """
+    df = manifest.copy() if isinstance(manifest, pd.DataFrame) else read_manifest(manifest)
+    src = manifest if not isinstance(manifest, pd.DataFrame) else "manifest"
+    if names is not None:
+        absent = [n for n in names if n not in set(df["name"])]
+        if absent:
+            raise DatabaseError(f"{src}: no database named {absent} (have {list(df['name'])})")
+        df = df[df["name"].isin(names)]
+    if tools is not None:
+        df = df[df["tool"].isin(tools)]
+    versions = dict(tool_versions) if tool_versions is not None else {}
+    rows, problems = [], []
+    for row in df.to_dict("records"):
+        p = Path(row["path"])
+        p = p if p.is_absolute() else Path(base_dir) / p
+        rec = {**row, "resolved_path": str(p), "sha256_observed": "", "tool_version": ""}
+        issues = []
+        if not p.exists():
+            issues.append(f"path {p} does not exist")
+        elif check_sha256:
+            obs = sha256_path(p)
+            rec["sha256_observed"] = obs
+            if row["sha256"] and obs.lower() != row["sha256"].lower():
+                issues.append(
+                    f"sha256 mismatch (manifest {row['sha256'][:12]}…, found {obs[:12]}…)"
+                )
+        tool = row["tool"]
+        if tool not in versions:
+            versions[tool] = tool_version(tool)
+        ver = versions[tool]
+        rec["tool_version"] = ver or ""
+        spec = row["compatible_tool_versions"]
+        if ver is None and VERSION_COMMANDS.get(tool, []) is not None:
+            if spec not in ("", "*", "any"):
+                issues.append(f"{tool} is not installed (needs {spec})")
+        elif ver is not None and not version_compatible(ver, spec):
+            issues.append(f"{tool} {ver} is not in the compatible versions {spec!r}")
+        if issues:
+            rec["status"] = "FAILED"
+            problems.append(f"database {row['name']!r} ({tool}): " + "; ".join(issues))
+        elif not row["sha256"] or not check_sha256:
+            rec["status"] = "unverified"
+            logger.warning("database %s: no checksum verified", row["name"])
+        else:
+            rec["status"] = "ok"
+        rec["problem"] = "; ".join(issues)
+        rows.append(rec)
+    result = pd.DataFrame(rows)
+    if out is not None:
+        write_tsv(result, out)
+    if problems:
+        raise DatabaseError(
+            "database check failed (the pipeline does not download databases; see "
+            "config/README.md for how to get them):\n  " + "\n  ".join(problems)
+        )
+    logger.info("databases verified: %s", ", ".join(f"{r['name']} ({r['status']})" for r in rows))
+    return result
+
+
+def manifest_entry(
+    tool: str,
+    name: str,
+    version: str,
+    path: str | os.PathLike,
+    compatible: str = "*",
+    base_dir: str | os.PathLike = ".",
+) -> dict:
+    """A manifest row for an existing database, with its checksum computed (to add to the TSV)."""
+    full = Path(path) if Path(path).is_absolute() else Path(base_dir) / path
+    return {
+        "tool": tool,
+        "name": name,
+        "version": version,
+        "path": str(path),
+        "sha256": sha256_path(full),
+        "compatible_tool_versions": compatible,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m icibiome.databases MANIFEST [--tools t ...]``: check, print a table."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Check the databases of a manifest.")
+    ap.add_argument("manifest")
+    ap.add_argument("--tools", nargs="*")
+    ap.add_argument("--base-dir", default=".")
+    ap.add_argument("--no-sha256", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        res = verify_databases(
+            args.manifest,
+            tools=args.tools,
+            base_dir=args.base_dir,
+            check_sha256=not args.no_sha256,
+        )
+    except DatabaseError as err:
+        print(err)
+        return 1
+    print(res[["tool", "name", "version", "tool_version", "status"]].to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
