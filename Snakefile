@@ -25,6 +25,7 @@ include: "rules/common.smk"
 include: "rules/qc.smk"
 include: "rules/taxonomy.smk"
 include: "rules/report.smk"
+include: "rules/provenance.smk"
 
 
 rule all:

@@ -7,10 +7,23 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from snakemake.utils import validate
 
-from icibiome.samplesheet import SampleSheetError, read_sample_sheet
+from icibiome.samplesheet import (
+    ConfigError,
+    SampleSheetError,
+    check_config,
+    check_resources,
+    read_sample_sheet,
+)
 from icibiome.qc import passed_samples
 
-validate(config, schema="../workflow/schemas/config.schema.yaml")
+try:
+    check_config(config)  # one short line per problem (typos get a suggestion)
+    validate(
+        config, schema="../workflow/schemas/config.schema.yaml"
+    )  # fills in defaults
+    check_resources(config)  # every database the run will use exists and is readable
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
 try:
     SAMPLES = read_sample_sheet(config["samples"])
@@ -115,6 +128,7 @@ def get_report_inputs(wildcards):
 def get_final_output():
     return [
         "results/report/multiqc_report.html",
+        "results/run_info/run_info.yaml",
         *expand(
             "results/taxonomy/{profiler}/abundance_{rank}.tsv",
             profiler=PROFILERS,

@@ -300,6 +300,7 @@ RESOURCE_KEYS = (
     ("host_removal.bowtie2_index", "bowtie2_index", "host_removal.activate"),
     ("taxonomy.sylph.database", "file", "taxonomy.profilers:sylph"),
     ("taxonomy.sylph.taxonomy", "file", "taxonomy.profilers:sylph"),
+    ("taxonomy.kraken2.database", "dir", "taxonomy.profilers:kraken2"),
 )
 """Databases checked before any job runs: (config key, kind, when). ``kind`` is ``file``, ``dir``
 or ``bowtie2_index`` (a prefix with ``.1.bt2`` or ``.1.bt2l`` files); ``when`` is a boolean key,
