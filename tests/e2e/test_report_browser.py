@@ -296,6 +296,7 @@ def render(exe: str, html: Path, name: str, settle_s: float = 1.5, timeout: floa
                   images: e.querySelectorAll('img').length};
               }
               return {ids, sections, title: document.title,
+                      text: document.body ? document.body.innerText.slice(0, 200000) : "",
                       height: document.documentElement.scrollHeight};
             })()"""
         )
@@ -425,6 +426,7 @@ def _found(ids: set[str], section: str) -> str | None:
 @pytest.fixture(scope="module")
 def multiqc_page(report_run, chromium):
     html = report_run / "results" / "report" / "multiqc_report.html"
+    (ARTIFACTS / "multiqc_report_diversity.png").unlink(missing_ok=True)  # no stale artefact
     info = render(chromium, html, "multiqc_report")
     try:
         # the first diversity module (one per profiler), when the stage ran
@@ -508,8 +510,9 @@ def test_diversity_results_match_the_demo_truth(report_run):
             tb = bray_curtis(truth).to_numpy()
             iu = np.triu_indices(len(tb), 1)
             r = np.corrcoef(tb[iu], bc.to_numpy()[iu])[0, 1]
-            # measured on the demo: r = 0.9+ for sylph; a profile unrelated to the truth gives ~0
-            assert r > 0.7, (profiler, r)
+            # measured on the demo (8 samples): r = 0.97 for sylph, 0.999 for kraken2 + Bracken
+            # method; a profile unrelated to the truth gives r ~ 0
+            assert r > 0.85, (profiler, r)
 
 
 def test_snakemake_report_with_captions(report_run, chromium):
@@ -526,6 +529,10 @@ def test_snakemake_report_with_captions(report_run, chromium):
     info = render(chromium, out, "snakemake_report")
     try:
         assert info["errors"] == [], "\n".join(info["errors"])
+        # the result categories of the rules' report() outputs are in the rendered menu
+        assert "Report" in info["text"], info["text"][:2000]
+        if "rules/diversity.smk" in (ROOT / "Snakefile").read_text():
+            assert "Diversity" in info["text"], info["text"][:2000]
         assert info["screenshots"][0].stat().st_size > 10_000
     finally:
         info["_session"][0].close()
