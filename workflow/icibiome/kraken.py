@@ -605,7 +605,8 @@ def reestimate(
         ``kraken_assigned_reads``, ``added_reads``, ``new_est_reads``, ``fraction_total_reads``)
         plus ``lineage``, sorted by ``new_est_reads`` (descending). ``attrs`` holds
         ``reads_distributed``, ``reads_not_distributed`` (reads above ``level`` that no kept
-        taxon could take), ``reads_below_threshold``, ``unclassified`` and ``total_reads``.
+        taxon could take), ``reads_below_threshold``, ``unclassified``, ``total_reads`` and
+        ``distributed_taxids`` (the nodes whose direct reads were shared out).
 
     Notes
     -----
