@@ -24,6 +24,7 @@ report: "workflow/report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/qc.smk"
 include: "rules/taxonomy.smk"
+include: "rules/diversity.smk"
 include: "rules/report.smk"
 include: "rules/provenance.smk"
 

@@ -36,6 +36,7 @@ SINGLE = sorted(SHOTGUN.index[SHOTGUN["layout"] == "single"])
 HOST = config["host_removal"]["activate"]
 PROFILERS = config["taxonomy"]["profilers"]
 RANKS = config["taxonomy"]["ranks"]
+DIVERSITY = config["diversity"]["activate"]
 
 
 def _alternatives(ids):
@@ -125,10 +126,32 @@ def get_report_inputs(wildcards):
     return inputs
 
 
+def get_diversity_report_files():
+    # MultiQC custom content of the diversity stage, one set per profiler; none when it is off
+    if not DIVERSITY:
+        return []
+    return expand(
+        "results/diversity/{profiler}/diversity_{part}",
+        profiler=PROFILERS,
+        part=[
+            "alpha_mqc.tsv",
+            "alpha_box_mqc.yaml",
+            "pcoa_mqc.yaml",
+            "permanova_mqc.tsv",
+            "figure_mqc.html",
+        ],
+    )
+
+
 def get_final_output():
     return [
         "results/report/multiqc_report.html",
         "results/run_info/run_info.yaml",
+        *(
+            expand("results/diversity/{profiler}/permanova.tsv", profiler=PROFILERS)
+            if DIVERSITY
+            else []
+        ),
         *expand(
             "results/taxonomy/{profiler}/abundance_{rank}.tsv",
             profiler=PROFILERS,

@@ -22,11 +22,13 @@ rule report_custom_content:
         abundance=f"results/taxonomy/{PROFILERS[0]}/abundance_{config['report']['rank']}.tsv",
         status="results/qc/sample_status.tsv",
         stats=get_read_stats,
+        samples=config["samples"],
     output:
         survival="results/report/custom/read_survival_mqc.tsv",
         host="results/report/custom/host_stats_mqc.tsv",
         composition="results/report/custom/composition_mqc.tsv",
         excluded="results/report/custom/excluded_samples_mqc.tsv",
+        composition_response="results/report/custom/composition_response_mqc.tsv",
     log:
         "logs/report_custom_content/all.log",
     localrule: True
@@ -65,6 +67,8 @@ rule multiqc_report:
             "results/report/custom/composition_mqc.tsv",
             "results/report/custom/excluded_samples_mqc.tsv",
             "results/report/custom/software_mqc_versions.yaml",
+            "results/report/custom/composition_response_mqc.tsv",
+            *get_diversity_report_files(),
         ],
     output:
         report(

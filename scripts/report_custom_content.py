@@ -17,6 +17,8 @@ write_custom_content(
     out_host=snakemake.output.host,
     out_composition=snakemake.output.composition,
     out_excluded=snakemake.output.excluded,
+    samples_tsv=snakemake.input.samples,
+    out_composition_response=snakemake.output.composition_response,
     top_n=snakemake.params.top_n,
     rank=snakemake.params.rank,
     profiler=snakemake.params.profiler,

@@ -307,9 +307,26 @@ def write_custom_content(
     top_n: int = 12,
     rank: str = "species",
     profiler: str = "sylph",
+    samples_tsv: str | None = None,
+    out_composition_response: str | None = None,
 ) -> None:
-    """Write every custom-content file of the QC and taxonomy sections of the report."""
+    """Write every custom-content file of the QC and taxonomy sections of the report.
+
+    With ``samples_tsv`` and ``out_composition_response`` also the composition by response
+    group (:func:`icibiome.report_sections.composition_by_response_mqc`).
+    """
     read_survival_mqc(tracking_tsv, out_survival)
     host_stats_mqc(tracking_tsv, out_host)
     composition_mqc(abundance_tsv, out_composition, top_n=top_n, rank=rank, profiler=profiler)
     excluded_samples_mqc(status_tsv, stats_jsons, out_excluded)
+    if samples_tsv and out_composition_response:
+        from icibiome.report_sections import composition_by_response_mqc
+
+        composition_by_response_mqc(
+            abundance_tsv=abundance_tsv,
+            samples_tsv=samples_tsv,
+            out=out_composition_response,
+            top_n=top_n,
+            rank=rank,
+            profiler=profiler,
+        )
