@@ -23,6 +23,15 @@ pytestmark = pytest.mark.e2e
 N_GOOD = 2
 
 
+def _rebase(node, demo: Path):
+    """The basic case's paths under ``data/`` pointed at the demo folder."""
+    if isinstance(node, dict):
+        return {k: _rebase(v, demo) for k, v in node.items()}
+    if isinstance(node, str) and node.startswith("data/"):
+        return str(demo / Path(node).relative_to("data"))
+    return node
+
+
 def _case(tmp_path: Path, demo: Path, on_bad_sample: str) -> tuple[Path, str, list[str]]:
     """A work dir with 2 good demo samples and 1 whose R1 is truncated mid-stream."""
     wd = tmp_path / on_bad_sample
@@ -42,12 +51,8 @@ def _case(tmp_path: Path, demo: Path, on_bad_sample: str) -> tuple[Path, str, li
     cfg = yaml.safe_load((ROOT / "tests" / "e2e" / "basic" / "config.yaml").read_text())
     cfg["samples"] = "samples.tsv"
     cfg["on_bad_sample"] = on_bad_sample
-    for key, sub in (("host_removal", "bowtie2_index"),):
-        cfg[key][sub] = str(demo / Path(cfg[key][sub]).relative_to("data"))
-    for sub in ("database", "taxonomy"):
-        cfg["taxonomy"]["sylph"][sub] = str(
-            demo / Path(cfg["taxonomy"]["sylph"][sub]).relative_to("data")
-        )
+    cfg = _rebase(cfg, demo)
+    cfg["diversity"] = {"activate": False}  # two samples left: too few for diversity statistics
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
     return wd, bad, list(sheet["sample_id"].iloc[:N_GOOD])
 

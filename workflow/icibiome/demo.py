@@ -146,7 +146,7 @@ def plant_ecology(
             "guild_balance": z.round(4),
             "p_response": p_resp.round(4),
             "response": response,
-            "pfs_months": np.minimum(t_event, t_censor).round(2),
+            "pfs_months": np.maximum(np.minimum(t_event, t_censor), 0.01).round(2),
             "pfs_event": (t_event <= t_censor).astype(int),
             "age": rng.integers(35, 86, n_samples),
             "sex": rng.choice(["F", "M"], n_samples),
