@@ -39,6 +39,7 @@ OTHER = "__other__"
 
 METHODS = ("sparcc", "rho", "spearman")
 BASIS_VARIANCE_FLOOR = 1e-4  # FastSpar: basis variances below 0 are set to 1e-4
+_VAR_TOL = 1e-20  # variances below this are rounding noise of a constant clr column
 _BATCH_ELEMENTS = 6_000_000  # elements of one (batch, p, p) work array (about 48 MB in float64)
 
 
@@ -499,7 +500,7 @@ def proportionality(counts: np.ndarray | pd.DataFrame) -> np.ndarray | pd.DataFr
     v = np.diagonal(c, axis1=-2, axis2=-1)
     den = v[..., :, None] + v[..., None, :]
     # 1 - (v_i + v_j - 2 c_ij) / (v_i + v_j) = 2 c_ij / (v_i + v_j)
-    r = np.divide(2.0 * c, den, out=np.zeros_like(c), where=den > 0)
+    r = np.divide(2.0 * c, den, out=np.zeros_like(c), where=den > _VAR_TOL)
     idx = np.arange(c.shape[-1])
     r[..., idx, idx] = 1.0
     return pd.DataFrame(r, index=labels, columns=labels) if labels is not None else r
@@ -521,11 +522,12 @@ def spearman_clr(counts: np.ndarray | pd.DataFrame) -> np.ndarray | pd.DataFrame
     from scipy.stats import rankdata
 
     labels = counts.columns if isinstance(counts, pd.DataFrame) else None
-    rk = rankdata(clr(np.asarray(counts, dtype=np.float64)), axis=-2)
+    # clr values equal up to rounding are ties (e.g. a sample scaled by a constant)
+    rk = rankdata(np.round(clr(np.asarray(counts, dtype=np.float64)), 10), axis=-2)
     c = _batched_cov(rk)
     sd = np.sqrt(np.diagonal(c, axis1=-2, axis2=-1))
     den = sd[..., :, None] * sd[..., None, :]
-    r = np.divide(c, den, out=np.zeros_like(c), where=den > 0)
+    r = np.divide(c, den, out=np.zeros_like(c), where=den > _VAR_TOL)
     r = np.clip(r, -1.0, 1.0)
     idx = np.arange(c.shape[-1])
     r[..., idx, idx] = 1.0
