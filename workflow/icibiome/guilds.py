@@ -130,6 +130,8 @@ def cutree_hybrid(
     ----------
     Langfelder P, Zhang B, Horvath S (2008) Bioinformatics 24:719-720.
     """
+    if int(deep_split) not in range(len(_DEF_MCS)):
+        raise ValueError(f"deep_split must be 0-4, got {deep_split}")
     merge, height = _r_merge(np.asarray(z, dtype=float))
     dist = np.asarray(dist, dtype=float)
     n_merge = len(height)
@@ -538,7 +540,7 @@ def orient_pair(
         good = cat.apply(lambda s: any(k in s for k in BENEFICIAL_CATEGORIES))
 
         def fscore(m: list[str]) -> float:
-            return float(good.reindex(m).fillna(False).astype(bool).mean())
+            return float(good.reindex(m).astype("boolean").fillna(False).astype(bool).mean())
 
         sa, sb = fscore(members_a), fscore(members_b)
         if sa != sb:
