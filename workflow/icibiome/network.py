@@ -362,7 +362,7 @@ def sparcc(
     n, p = x.shape
     thr = _effective_threshold(threshold, fastspar_threshold)
     gens = _spawn(seed, iterations)
-    step = _batch_size(p, n)
+    step = min(_batch_size(p, n), -(-iterations // (2 * max(threads, 1))))
     chunks = [gens[i : i + step] for i in range(0, iterations, step)]
 
     def run(chunk: list[np.random.Generator]) -> np.ndarray:
@@ -375,12 +375,19 @@ def sparcc(
 
 
 def _map(fn: Callable, items: Sequence, threads: int) -> list:
-    if threads <= 1 or len(items) <= 1:
-        return [fn(it) for it in items]
+    """Run ``fn`` over ``items`` on ``threads`` workers with single-threaded BLAS in each.
+
+    Small batched matrix products pay more for OpenBLAS thread start-up and spinning than they
+    gain (measured: 250 products of 100 x 100 took 0.04 s or 1.9 s depending on machine load),
+    so parallelism comes from the workers only.
+    """
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=threads) as ex:
-        return list(ex.map(fn, items))
+    with threadpool_limits(limits=1, user_api="blas"):
+        if threads <= 1 or len(items) <= 1:
+            return [fn(it) for it in items]
+        with ThreadPoolExecutor(max_workers=threads) as ex:
+            return list(ex.map(fn, items))
 
 
 def sparcc_reference(
@@ -402,7 +409,9 @@ def sparcc_reference(
     out = []
     for g in _spawn(seed, iterations):
         logx = _log_dirichlet(x, g)
-        variation = np.var(logx[:, :, None] - logx[:, None, :], axis=0, ddof=1)
+        variation = np.empty((p, p))
+        for i in range(p):  # FastSpar: one column of the variation matrix at a time
+            variation[:, i] = np.var(logx - logx[:, [i]], axis=0, ddof=1)
         mod = np.ones((p, p)) + np.diag(np.full(p, p - 2.0))
         mod_var = variation.copy()
         excluded = np.zeros((p, p), dtype=bool)
@@ -610,7 +619,7 @@ def permutation_pvalues(
     thr = _effective_threshold(threshold, fastspar_threshold)
     gens = _spawn(seed, permutations)
     per = perm_iterations if method == "sparcc" else 1
-    step = max(1, _batch_size(p, n) // per)
+    step = max(1, min(_batch_size(p, n) // per, -(-permutations // (4 * max(threads, 1)))))
     chunks = [gens[i : i + step] for i in range(0, permutations, step)]
     iu = np.triu_indices(p, 1)
 
