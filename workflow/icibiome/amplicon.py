@@ -827,13 +827,13 @@ def read_sintax(path: str | os.PathLike) -> pd.DataFrame:
             rec: dict[str, object] = {}
             for letter, name, conf in _SINTAX_FIELD.findall(parts[1] if len(parts) > 1 else ""):
                 rank = SINTAX_RANKS.get(letter)
-                if rank is None or rank in rec:  # d: wins over k: for the kingdom
+                if rank is None or (rank in rec and letter != "d"):  # d: wins over k:
                     continue
                 rec[rank] = name.strip().replace(" ", "_")
                 rec[f"{rank}_conf"] = float(conf)
             rows[asv] = rec
     cols = [c for r in RANKS for c in (r, f"{r}_conf")]
-    df = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=cols)
+    df = pd.DataFrame(list(rows.values()), index=list(rows), columns=cols)
     df.index.name = "asv_id"
     for r in RANKS:
         df[f"{r}_conf"] = df[f"{r}_conf"].astype(float)
