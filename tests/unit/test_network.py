@@ -118,6 +118,16 @@ def test_zero_heavy_input_has_no_nan():
         assert np.isfinite(f(x + (x.sum(axis=1, keepdims=True) == 0))).all()
 
 
+def test_float32_draws_with_huge_counts_are_finite():
+    """Zeros next to 36e6 pseudo-counts: float32 fractions would underflow; logs must not."""
+    x = np.zeros((50, 30))
+    x[:, 0] = 3.6e7
+    x[::2, 1] = 5
+    for seed in range(5):
+        lx = nw._log_dirichlet(x, np.random.default_rng(seed), np.float32)
+        assert np.isfinite(lx).all()
+
+
 def test_errors():
     with pytest.raises(ValueError, match="at least 4"):
         nw.sparcc(np.ones((5, 3)))

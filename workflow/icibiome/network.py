@@ -153,8 +153,10 @@ def _log_dirichlet(
     """log of one Dirichlet(counts + 1) draw per sample (rows of ``counts``), FastSpar's step 1."""
     g = rng.standard_gamma((counts + 1.0).astype(dtype, copy=False), dtype=dtype)
     np.maximum(g, np.finfo(dtype).tiny, out=g)  # an underflowed draw would give log(0)
-    g /= g.sum(axis=-1, keepdims=True)
-    return np.log(g, out=g)
+    total = g.sum(axis=-1, keepdims=True)
+    np.log(g, out=g)  # log(g / total) without forming fractions that could underflow
+    g -= np.log(total)
+    return g
 
 
 def _sparcc_kernel(
