@@ -637,6 +637,9 @@ def plot_network(
     g.add_nodes_from(membership["taxon"])
     for row in edges.itertuples(index=False):
         g.add_edge(row.source, row.target, sign=int(row.sign))
+    isolated = [v for v in g.nodes if g.degree(v) == 0]
+    g.remove_nodes_from(isolated)  # drawn, they only squeeze the network into the middle
+    title = f"{title}\n({len(isolated)} unconnected taxa not shown)" if isolated else title
     pos = nx.spring_layout(g, seed=seed, k=1.5 / np.sqrt(max(len(g), 1)))
     guild = dict(zip(membership["taxon"], membership["guild"], strict=True))
     palette = {"foundation": "#1f77b4", "pathobiont": "#ff7f0e", "unassigned": "#dddddd"}
@@ -655,14 +658,15 @@ def plot_network(
     if len(g) <= 60:
         nx.draw_networkx_labels(g, pos, labels={n: str(n).split("|")[-1].removeprefix("s__")
                                                 for n in g.nodes}, font_size=6, ax=ax)  # fmt: skip
+    shown = {guild[v] for v in g.nodes}
     handles = [plt.Line2D([], [], marker="o", ls="", color=palette[k], label=k)
-               for k in ["foundation", "pathobiont", *others, "unassigned"]
-               if k in set(guild.values())]  # fmt: skip
+               for k in ["foundation", "pathobiont", *others, "unassigned"] if k in shown]  # fmt: skip
     handles += [plt.Line2D([], [], color="#2ca02c", label="positive edge"),
                 plt.Line2D([], [], color="#d62728", label="negative edge")]  # fmt: skip
     ax.legend(handles=handles, loc="best", fontsize=7, frameon=False)
     ax.set_title(title)
     ax.set_axis_off()
+    ax.margins(0.12)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
