@@ -281,7 +281,10 @@ def _write_fastq_gz(path: Path, sample: str, mate: int, recs: list[tuple[str, st
         f"@{sample}.{k + 1} {mate}:N:0:1\n{seq}\n+\n{qual}\n" for k, (seq, qual) in enumerate(recs)
     )
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        with (
+            open(tmp, "wb") as raw,
+            gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz,
+        ):
             gz.write(text.encode())
 
 
