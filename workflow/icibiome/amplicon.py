@@ -219,8 +219,8 @@ def count_fastx(path: str | os.PathLike) -> int:
         return sum(1 for _ in fh) // 4
 
 
-def _run(cmd: Sequence[str], log: str | os.PathLike | None, stdout=None) -> None:
-    """Run ``cmd`` (argument list); append its stderr (and stdout unless redirected) to ``log``."""
+def _run(cmd: Sequence[str], log: str | os.PathLike | None) -> None:
+    """Run ``cmd`` (an argument list, no shell); append its stdout and stderr to ``log``."""
     cmd = [str(c) for c in cmd]
     logger.info("running: %s", " ".join(cmd))
     with contextlib.ExitStack() as stack:
@@ -231,7 +231,7 @@ def _run(cmd: Sequence[str], log: str | os.PathLike | None, stdout=None) -> None
             err.flush()
         else:
             err = stack.enter_context(tempfile.TemporaryFile("w+"))
-        proc = subprocess.run(cmd, stdout=stdout or err, stderr=err, check=False)
+        proc = subprocess.run(cmd, stdout=err, stderr=err, check=False)
         if proc.returncode != 0:
             err.flush()
             tail = Path(log).read_text()[-3000:] if log is not None else _tail(err)
