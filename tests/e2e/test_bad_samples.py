@@ -70,11 +70,6 @@ def test_stop_fails_early_naming_sample_and_problem(demo_data, tmp_path):
     assert not list((wd / "results").rglob("*.part"))
     assert not (wd / "results" / "qc" / "fastp").exists()
     # a user error, not a crash: no Python traceback on the console or in the job log
-    if "user_error" not in (ROOT / "workflow" / "icibiome" / "logging.py").read_text():
-        pytest.xfail(
-            "icibiome.logging.log_to_file still prints tracebacks for user errors "
-            "(the lead applies the excepthook change in the robustness report)"
-        )
     assert "Traceback (most recent call last)" not in out, out[-5000:]
 
 

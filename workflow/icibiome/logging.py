@@ -18,6 +18,11 @@ def log_to_file(path: str, level: int = logging.INFO) -> None:
     logging.captureWarnings(True)
 
     def _excepthook(exc_type, exc, tb):
+        if getattr(exc_type, "user_error", False):
+            # an input problem the message explains: one line for the user, no traceback
+            logging.getLogger("icibiome").error("%s", exc)
+            sys.stderr.write(f"icibiome: error: {exc}\n")
+            return
         logging.getLogger("icibiome").critical("uncaught exception", exc_info=(exc_type, exc, tb))
         sys.__excepthook__(exc_type, exc, tb)
 

@@ -13,6 +13,7 @@ database made by ``sylph sketch`` or by pysylph both work.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -134,6 +135,9 @@ def profile_sylph(
             "coverage",
         ],
     )
+    # pysylph returns hits in thread-completion order: sort, and sum exactly (math.fsum), so a
+    # profile is byte-identical between runs and thread counts
+    prof = prof.sort_values("genome_id", kind="stable").reset_index(drop=True)
     prof = prof[
         [
             "lineage",
@@ -145,11 +149,12 @@ def profile_sylph(
             "coverage",
         ]
     ]
-    classified = float(prof["estimated_reads"].sum())
+    classified = math.fsum(prof["estimated_reads"])
     if classified > n_frag:  # sequence abundances are rounded percentages; never exceed the input
         prof["estimated_reads"] *= n_frag / classified
-        classified = float(n_frag)
-    out = write_sample_profile(prof, n_frag - classified, out_profile)
+        classified = math.fsum(prof["estimated_reads"])
+    # the residual is rounded: pysylph's abundances may differ in the last bits between runs
+    out = write_sample_profile(prof, round(n_frag - classified, 6), out_profile)
     logger.info(
         "%s: %d fragments sketched (c=%d, k=%d), %d genomes detected, %.1f%% of reads classified",
         sample,
