@@ -11,6 +11,7 @@ rule run_info:
         config="results/run_info/config.yaml",
         info="results/run_info/run_info.yaml",
         sheet="results/run_info/samples.tsv",
+        mqc="results/run_info/run_info_mqc.yaml",
     log:
         "logs/run_info/all.log",
     localrule: True

@@ -68,6 +68,7 @@ rule multiqc_report:
             "results/report/custom/excluded_samples_mqc.tsv",
             "results/report/custom/software_mqc_versions.yaml",
             "results/report/custom/composition_response_mqc.tsv",
+            "results/run_info/run_info_mqc.yaml",
             *get_diversity_report_files(),
         ],
     output:

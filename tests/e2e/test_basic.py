@@ -90,6 +90,7 @@ def test_multiqc_report_has_native_and_custom_sections(basic_run):
         "icibiome_read_survival",
         "icibiome_composition_sylph_species",
         "multiqc_software_versions",
+        "icibiome_run_provenance",
     ):
         assert expected in sections, f"{expected} missing from {sorted(sections)}"
     data = basic_run / "results" / "report" / "multiqc_report_data"

@@ -56,6 +56,13 @@ def test_write_run_info_writes_snapshot_checksum_versions_and_command(tmp_path, 
     assert on_disk["tools"]["no_such_tool_xyz"] is None
     if shutil.which("fastp"):
         assert on_disk["tools"]["fastp"][0].isdigit()
+    # the report's provenance table carries the same checksums and command line
+    section = yaml.safe_load((out / "run_info_mqc.yaml").read_text())
+    values = {k: v["value"] for k, v in section["data"].items()}
+    assert values["Sample sheet (sha256)"] == on_disk["sample_sheet"]["sha256"]
+    assert values["Command line"] == "snakemake --cores 2"
+    cfg_sha = hashlib.sha256((out / "config.yaml").read_bytes()).hexdigest()
+    assert values["Configuration (sha256 of results/run_info/config.yaml)"] == cfg_sha
     # no temporary files left behind
     assert not list(out.glob(".*"))
 

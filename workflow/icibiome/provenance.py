@@ -9,6 +9,9 @@ Files written by :func:`write_run_info`:
     command-line tools and Python packages, the Python version and the platform.
 ``samples.tsv``
     A byte-for-byte copy of the sample sheet the run used (its SHA-256 is in ``run_info.yaml``).
+``run_info_mqc.yaml``
+    MultiQC custom content: the "Run provenance" table of the report (config and sample-sheet
+    checksums, command line).
 
 The command line is recorded as it was typed for the run that made these files. A later run that
 has nothing to do does not rewrite them (the rule's output is up to date), so the command line
@@ -35,7 +38,7 @@ from icibiome.report import python_version, tool_version
 
 logger = logging.getLogger(__name__)
 
-RUN_INFO_FILES = ("config.yaml", "run_info.yaml", "samples.tsv")
+RUN_INFO_FILES = ("config.yaml", "run_info.yaml", "samples.tsv", "run_info_mqc.yaml")
 """The files :func:`write_run_info` writes into its output folder."""
 
 
@@ -141,11 +144,38 @@ def write_run_info(
         "platform": platform.platform(),
         **collect_versions(tools, packages),
     }
+    config_text = yaml.safe_dump(_plain(config), sort_keys=True)
     with atomic_path(out_dir / "config.yaml") as tmp:
-        tmp.write_text(yaml.safe_dump(_plain(config), sort_keys=True))
+        tmp.write_text(config_text)
     with atomic_path(out_dir / "samples.tsv") as tmp:
         shutil.copyfile(sheet, tmp)
     with atomic_path(out_dir / "run_info.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(info, sort_keys=False))
+    with atomic_path(out_dir / "run_info_mqc.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(_report_section(info, config_text), sort_keys=False))
     logger.info("run info written to %s: %s", out_dir, info)
     return info
+
+
+def _report_section(info: dict, config_text: str) -> dict:
+    """MultiQC custom content: the checksums and command line that identify this run."""
+    rows = {
+        "Configuration (sha256 of results/run_info/config.yaml)": hashlib.sha256(
+            config_text.encode()
+        ).hexdigest(),
+        "Sample sheet": info["sample_sheet"]["path"],
+        "Sample sheet (sha256)": info["sample_sheet"]["sha256"],
+        "Command line": info["command_line"],
+        "Working directory": info["working_directory"],
+        "Python / platform": f"{info['python']} / {info['platform']}",
+    }
+    return {
+        "id": "icibiome_run_provenance",
+        "section_name": "Run provenance",
+        "description": "What produced this report: configuration and sample-sheet checksums and "
+        "the command line (full record: results/run_info/).",
+        "plot_type": "table",
+        "pconfig": {"id": "run_provenance_table", "title": "Run provenance", "col1_header": "Item"},
+        "headers": {"value": {"title": "Value", "scale": False}},
+        "data": {k: {"value": v} for k, v in rows.items()},
+    }
