@@ -164,8 +164,8 @@ def test_guild_scores_by_hand():
     # S1: multi_replace with delta = 1/16 for the one zero (p1)
     x = nw.multi_replace(rel.to_numpy())
     expect = np.sqrt(2 * 1 / 3) * (np.log(x[:, :2]).mean(axis=1) - np.log(x[:, 2]))
-    assert_allclose(sc["balance"], expect)
-    assert sc.loc["S1", "balance"] > 0 > sc.loc["S2", "balance"]
+    assert_allclose(sc["guild_balance"], expect)
+    assert sc.loc["S1", "guild_balance"] > 0 > sc.loc["S2", "guild_balance"]
 
 
 # ---------------------------------------------------------------- planted recovery
@@ -216,7 +216,14 @@ def test_demo_guilds_recovered(demo_truth, tmp_path):
                            min_abs_r=0.3, pseudo_count_scale=2e4, seed=1)  # fmt: skip
     paths = gd.build_guilds(net["edges"].parent, demo_truth / "abundance_species.tsv",
                             demo_truth / "samples.tsv", tmp_path / "guilds", min_cluster_size=3)  # fmt: skip
-    mem = pd.read_csv(paths["guild_membership"], sep="\t")
+    tab = pd.read_csv(paths["guilds"], sep="\t")
+    ab = pd.read_csv(demo_truth / "abundance_species.tsv", sep="\t")
+    assert sorted(tab["clade_name"]) == sorted(ab["clade_name"])  # one row per taxon
+    assert (
+        tab.set_index("clade_name").loc[ab["clade_name"], "lineage"] == ab["lineage"].values
+    ).all()
+    assert (tab.loc[~tab["in_network"], "guild"] == "filtered").all()
+    mem = tab[tab["in_network"]].rename(columns={"clade_name": "taxon"})
     truth = pd.read_csv(demo_truth / "guilds.tsv", sep="\t").set_index("clade_name")["guild"]
     t = truth.reindex(mem["taxon"]).fillna("none").to_numpy()
     ari = adjusted_rand_score(t, mem["guild"])
@@ -231,7 +238,7 @@ def test_demo_guilds_recovered(demo_truth, tmp_path):
     ).mean() >= 0.8
     scores = pd.read_csv(paths["guild_scores"], sep="\t").set_index("sample_id")
     sheet = pd.read_csv(demo_truth / "samples.tsv", sep="\t").set_index("sample_id")
-    rho = scores["balance"].corr(sheet.loc[scores.index, "guild_balance"], method="spearman")
+    rho = scores["guild_balance"].corr(sheet.loc[scores.index, "guild_balance"], method="spearman")
     assert rho > 0.8  # the ILR balance tracks the planted latent balance z
     assert paths["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     nodes = pd.read_csv(paths["nodes"], sep="\t")

@@ -370,7 +370,13 @@ def test_build_network_end_to_end(tmp_path):
                              tmp_path / "samples.tsv", tmp_path / "net", group_column="timepoint",
                              iterations=10, permutations=99, perm_iterations=3, alpha=0.02,
                              min_abs_r=0.3, seed=1)  # fmt: skip
-    e = pd.read_csv(paths["edges"], sep="\t")
+    raw = pd.read_csv(paths["edges"], sep="\t")
+    assert list(raw.columns[:7]) == ["taxon_a", "taxon_b", "weight", "p_value", "q_value", "sign",
+                                     "stable"]  # fmt: skip
+    assert (raw.loc[raw.stable, "n_groups_supported"] == 2).all()
+    assert (raw.loc[~raw.stable, "n_groups_supported"] == 1).all()
+    e = nw.read_edges(paths["edges"])  # the stable edges, in stable_edges' column names
+    assert len(e) == raw.stable.sum()
     pairs = {frozenset((s, t)): sg for s, t, sg in zip(e.source, e.target, e.sign, strict=True)}
     assert pairs.get(frozenset(("s__T00", "s__T01"))) == 1
     assert pairs.get(frozenset(("s__T02", "s__T03"))) == -1

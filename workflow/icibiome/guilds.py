@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from icibiome.io import atomic_path, read_abundance, write_tsv
-from icibiome.network import multi_replace, read_samples
+from icibiome.io import UNCLASSIFIED, atomic_path, read_abundance, read_lineages, write_tsv
+from icibiome.network import multi_replace, read_edges, read_samples
 
 logger = logging.getLogger(__name__)
 
@@ -569,11 +569,12 @@ def guild_scores(
     DataFrame
         Index ``sample_id``; ``abund_foundation``, ``abund_pathobiont`` (summed relative
         abundance, in the table's unit), ``prev_foundation``, ``prev_pathobiont`` (fraction of
-        members present), ``balance`` (ILR coordinate) and ``count_score``.
+        members present), ``guild_balance`` (ILR coordinate; higher = foundation-rich) and
+        ``count_score``.
 
     Notes
     -----
-    ``balance = sqrt(r s / (r + s)) * (mean ln x_G+ - mean ln x_G-)`` with ``r = |G+|``,
+    ``guild_balance = sqrt(r s / (r + s)) * (mean ln x_G+ - mean ln x_G-)`` with ``r = |G+|``,
     ``s = |G-|``, on compositions after multiplicative zero replacement: the ILR balance between
     the two groups of parts (Egozcue & Pawlowsky-Glahn 2005), as the balances of Björk et al.
     (2024). ``count_score = (n+/|G+| - n-/|G-| + 1) / 2`` with ``n`` the members present, the
@@ -605,7 +606,7 @@ def guild_scores(
         gp = lx[:, [cols[t] for t in foundation]].mean(axis=1)
         gm = lx[:, [cols[t] for t in pathobiont]].mean(axis=1)
         bal[ok] = np.sqrt(r * s / (r + s)) * (gp - gm)
-    out["balance"] = bal
+    out["guild_balance"] = bal
     out["count_score"] = (out["prev_foundation"] - out["prev_pathobiont"] + 1) / 2
     return out
 
@@ -731,6 +732,183 @@ def assign_guilds(
     return membership, pairs, rule
 
 
+def guild_table(
+    membership: pd.DataFrame, lineages: pd.Series, nodes: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per taxon of the profile: ``clade_name, lineage, guild, module, in_network``.
+
+    ``membership`` comes from :func:`assign_guilds` (network taxa only); taxa of the profile that
+    did not pass the network filters get guild ``filtered`` and module 0. ``nodes`` (optional,
+    :func:`icibiome.network.node_table`) adds ``degree``, ``prevalence`` and ``mean_abundance``.
+    Rows: the network taxa in profile order, then the filtered ones.
+    """
+    mem = membership.set_index("taxon")
+    order = [t for t in lineages.index if t in mem.index]
+    order += [t for t in mem.index if t not in lineages.index]
+    order += [t for t in lineages.index if t not in mem.index]
+    out = pd.DataFrame({"clade_name": order})
+    out["lineage"] = lineages.reindex(order).fillna("").to_numpy()
+    out["guild"] = mem["guild"].reindex(order).fillna("filtered").to_numpy()
+    out["module"] = mem["module"].reindex(order).fillna(0).astype(int).to_numpy()
+    out["in_network"] = np.isin(order, mem.index)
+    if "orientation_rule" in mem.columns:
+        out["orientation_rule"] = mem["orientation_rule"].reindex(order).fillna("").to_numpy()
+    if nodes is not None:
+        nd = nodes.set_index("taxon")
+        for c in ("degree", "prevalence", "mean_abundance"):
+            if c in nd.columns:
+                out[c] = nd[c].reindex(order).to_numpy()
+    return out
+
+
+def _write_mqc_tsv(df: pd.DataFrame, header: dict, path: Path, index_label: str) -> None:
+    import yaml
+
+    lines = yaml.safe_dump(header, sort_keys=False, width=1000).splitlines()
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        fh.writelines(f"# {line}\n" for line in lines)
+        df.to_csv(fh, sep="\t", index_label=index_label, float_format="%.4g")
+
+
+def write_guilds_mqc(
+    guilds: pd.DataFrame,
+    scores: pd.DataFrame,
+    response: pd.Series | None,
+    figure_png: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    label: str = "",
+    rule: str = "",
+) -> list[Path]:
+    """Write the MultiQC custom-content files of the guild section into ``out_dir``.
+
+    Files: ``guilds_membership_mqc.tsv`` (the network taxa: guild, module, degree, prevalence),
+    ``guilds_scores_mqc.yaml`` (box plots of the guild scores by response group; a short note
+    when no competing pair was found) and ``guilds_network_mqc.html`` (the network figure,
+    embedded). They share the parent section ``Networks and guilds (<label>)``; section ids end
+    in the label made safe, as the diversity section's (:func:`icibiome.diversity.write_diversity_mqc`).
+    """
+    import base64
+    import re
+
+    import yaml
+
+    out_dir = Path(out_dir)
+    key = "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
+    n_f = int((guilds["guild"] == "foundation").sum())
+    n_p = int((guilds["guild"] == "pathobiont").sum())
+    parent = {
+        "parent_id": f"icibiome_guilds{key}",
+        "parent_name": f"Networks and guilds ({label})" if label else "Networks and guilds",
+        "parent_description": (
+            "Co-abundance network (SparCC with FastSpar semantics, permutation p-values; "
+            "icibiome.network) and the two competing guilds of Wu et al. (2024): modules by "
+            "dynamic tree cut of the signed network, the pair with most negative edges between "
+            f"them, oriented by {rule or 'no rule'} (icibiome.guilds). Found: {n_f} foundation "
+            f"and {n_p} pathobiont taxa. Tables: results/networks/, results/guilds/."
+        ),
+    }
+    written = []
+
+    net = guilds[guilds["in_network"]].set_index("clade_name")
+    cols = [c for c in ("guild", "module", "degree", "prevalence", "mean_abundance")
+            if c in net.columns]  # fmt: skip
+    tab = net[cols].copy()
+    rank = tab["guild"].map({"foundation": 0, "pathobiont": 1}).fillna(2)
+    tab = tab.assign(_r=rank).sort_values(["_r", "module"], kind="stable").drop(columns="_r")
+    header = {
+        "id": f"icibiome_guilds_membership{key}",
+        "section_name": "Guild membership",
+        "description": (
+            "Taxa of the network (after the prevalence and abundance filters) with their module "
+            "and guild; 'unassigned' = in no module, 'module_k' = a module outside the competing "
+            "pair. Degree counts stable edges."
+        ),
+        "plot_type": "table",
+        **parent,
+        "pconfig": {"id": f"icibiome_guilds_membership_table{key}",
+                    "title": "icibiome: guild membership", "sort_rows": False},
+        "headers": {
+            "guild": {"title": "Guild"},
+            "module": {"title": "Module", "format": "{:,.0f}"},
+            "degree": {"title": "Degree", "format": "{:,.0f}"},
+            "prevalence": {"title": "Prevalence", "format": "{:,.2f}", "min": 0, "max": 1},
+            "mean_abundance": {"title": "Mean abundance", "format": "{:,.4f}"},
+        },
+    }  # fmt: skip
+    p = out_dir / "guilds_membership_mqc.tsv"
+    _write_mqc_tsv(tab, header, p, index_label="Taxon")
+    written.append(p)
+
+    resp = (response.reindex(scores.index) if response is not None
+            else pd.Series("", index=scores.index)).fillna("").replace("", "unknown")  # fmt: skip
+    datasets, labels = [], []
+    for col, name in (("guild_balance", "Guild balance (ILR, foundation vs pathobiont)"),
+                      ("count_score", "Count score"), ("abund_foundation", "Foundation abundance"),
+                      ("abund_pathobiont", "Pathobiont abundance")):  # fmt: skip
+        v = pd.to_numeric(scores[col], errors="coerce")
+        ds = {f"{g} (n={int(v[resp == g].notna().sum())})": [float(x) for x in v[resp == g].dropna()]
+              for g in sorted(resp.unique())}  # fmt: skip
+        ds = {k: x for k, x in ds.items() if x}
+        if ds:
+            datasets.append(ds)
+            labels.append({"name": name, "ylab": name})
+    common = {
+        "id": f"icibiome_guilds_scores{key}",
+        "section_name": "Guild scores by response",
+        **parent,
+    }
+    if datasets:
+        doc = {
+            **common,
+            "description": (
+                "Per-sample guild scores by response group: ILR balance between the foundation "
+                "and the pathobiont guild (higher = foundation-rich), TOPOSCORE-style count score "
+                "and the summed relative abundance (%) of each guild."
+            ),
+            "plot_type": "box",
+            "pconfig": {"id": f"icibiome_guilds_scores_plot{key}",
+                        "title": "icibiome: guild scores by response", "data_labels": labels,
+                        "boxpoints": "all"},
+            "data": datasets,
+        }  # fmt: skip
+    else:
+        doc = {
+            **common,
+            "description": "No guild scores.",
+            "plot_type": "html",
+            "data": (
+                "<p>No competing guild pair (two modules with more negative than positive edges "
+                "between them) was found in this network, so no guild scores were computed. "
+                "More samples, or less strict edge thresholds, may help.</p>"
+            ),
+        }
+    p = out_dir / "guilds_scores_mqc.yaml"
+    with atomic_path(p) as tmp:
+        tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
+    written.append(p)
+
+    png64 = base64.b64encode(Path(figure_png).read_bytes()).decode("ascii")
+    head = {
+        "id": f"icibiome_guilds_network{key}",
+        "section_name": "Figure: co-abundance network",
+        "description": (
+            "Stable edges (green positive, red negative) between the network taxa, coloured by "
+            "guild (blue foundation, orange pathobiont, grey other modules)."
+        ),
+        **parent,
+    }
+    html = (
+        "<!--\n" + yaml.safe_dump(head, sort_keys=False, width=1000) + "-->\n"
+        + '<div class="mqc-custom-content-image"><img style="max-width:100%" '
+        + f'alt="icibiome co-abundance network" src="data:image/png;base64,{png64}" /></div>\n'
+    )  # fmt: skip
+    p = out_dir / "guilds_network_mqc.html"
+    with atomic_path(p) as tmp:
+        tmp.write_text(html)
+    written.append(p)
+    return written
+
+
 def build_guilds(
     network_dir: str | os.PathLike,
     abundance_tsv: str | os.PathLike,
@@ -746,21 +924,26 @@ def build_guilds(
     response_column: str = "response",
     responder: str = "R",
     seed: int = 1,
+    label: str = "",
 ) -> dict[str, Path]:
     """Detect guilds on a network from :func:`icibiome.network.build_network` and score samples.
 
     Parameters
     ----------
     network_dir : path-like
-        Folder with ``edges.tsv`` and ``nodes.tsv``.
+        Folder with ``edges.tsv`` (only its ``stable`` edges are used) and ``nodes.tsv``.
     abundance_tsv : path-like
-        Standard abundance table (percent) for the scores and the responder association.
+        Standard abundance table (percent) for the scores, the lineages and the responder
+        association.
     samples_tsv : path-like or None
         Sample sheet; its ``response_column`` orients the guilds when no list or functions are
         given, and only its samples are scored.
     out_dir : path-like
-        Output folder: ``guild_membership.tsv``, ``guild_pairs.tsv``, ``guild_scores.tsv``,
-        ``nodes.tsv`` (network nodes + ``module``, ``guild``) and ``network.png``.
+        Output folder: ``guilds.tsv`` (:func:`guild_table`, one row per taxon of the profile),
+        ``guild_pairs.tsv``, ``guild_scores.tsv`` (:func:`guild_scores`, one row per sample of
+        the table; NaN when no competing pair was found), ``nodes.tsv`` (network nodes +
+        ``module``, ``guild``), ``network.png`` and the MultiQC files of
+        :func:`write_guilds_mqc`.
     method : {"treecut", "leiden"}
         Module detection (:func:`detect_modules`).
     min_cluster_size : int
@@ -778,6 +961,8 @@ def build_guilds(
         Sheet column and value of responders for the responder-association orientation.
     seed : int
         Seed of Leiden and of the figure layout.
+    label : str
+        Shown in the report's section names, e.g. ``"sylph, species"``.
 
     Returns
     -------
@@ -786,16 +971,18 @@ def build_guilds(
     """
     out = Path(out_dir)
     net = Path(network_dir)
-    edges = pd.read_csv(net / "edges.tsv", sep="\t", dtype={"source": str, "target": str})
+    edges = read_edges(net / "edges.tsv")
     nodes = pd.read_csv(net / "nodes.tsv", sep="\t", dtype={"taxon": str})
     taxa = list(nodes["taxon"])
+    lineages = read_lineages(abundance_tsv).drop(index=UNCLASSIFIED, errors="ignore")
     rel = read_abundance(abundance_tsv)
-    effect = None
+    effect = response = None
     if samples_tsv is not None:
         sheet = read_samples(samples_tsv)
         rel = rel.loc[[s for s in sheet.index if s in rel.index]]
         if response_column in sheet.columns:
-            effect = responder_effect(rel, sheet[response_column], responder=responder)
+            response = sheet[response_column]
+            effect = responder_effect(rel, response, responder=responder)
     f_list, p_list = _read_list(annotation_tsv)
     functions = None
     if functions_tsv is not None:
@@ -808,10 +995,10 @@ def build_guilds(
     )  # fmt: skip
     membership["orientation_rule"] = rule
     nodes_out = nodes.merge(membership[["taxon", "module", "guild"]], on="taxon", how="left")
-    paths = {k: out / f"{k}.tsv" for k in ("guild_membership", "guild_pairs", "guild_scores")}
-    paths["nodes"] = out / "nodes.tsv"
+    guilds = guild_table(membership, lineages, nodes)
+    paths = {k: out / f"{k}.tsv" for k in ("guilds", "guild_pairs", "guild_scores", "nodes")}
     paths["figure"] = out / "network.png"
-    write_tsv(membership, paths["guild_membership"])
+    write_tsv(guilds, paths["guilds"], float_format="%.6g")
     write_tsv(pairs, paths["guild_pairs"], float_format="%.6g")
     write_tsv(nodes_out, paths["nodes"], float_format="%.6g")
     fnd = list(membership.loc[membership["guild"] == "foundation", "taxon"])
@@ -819,10 +1006,14 @@ def build_guilds(
     if fnd and pth:
         scores = guild_scores(rel, fnd, pth)
     else:
-        scores = pd.DataFrame(index=rel.index.rename("sample_id"),
+        scores = pd.DataFrame(np.nan, index=rel.index.rename("sample_id"), dtype=float,
                               columns=["abund_foundation", "abund_pathobiont", "prev_foundation",
-                                       "prev_pathobiont", "balance", "count_score"])  # fmt: skip
+                                       "prev_pathobiont", "guild_balance", "count_score"])  # fmt: skip
     write_tsv(scores.reset_index(), paths["guild_scores"], float_format="%.6g")
     plot_network(edges, membership, paths["figure"], seed=seed,
                  title=f"Co-abundance network: {len(fnd)} foundation, {len(pth)} pathobiont")  # fmt: skip
+    for p in write_guilds_mqc(guilds, scores, response, paths["figure"], out, label, rule):
+        paths[p.name.removesuffix(p.suffix)] = p
+    logger.info("guilds: %d foundation, %d pathobiont taxa (%s); %d samples scored -> %s",
+                len(fnd), len(pth), rule, len(scores), out)  # fmt: skip
     return paths

@@ -38,6 +38,14 @@ OTHER = "__other__"
 """Name of the remainder component that holds the filtered-out taxa."""
 
 METHODS = ("sparcc", "rho", "spearman")
+EDGE_COLUMNS = {
+    "source": "taxon_a",
+    "target": "taxon_b",
+    "r": "weight",
+    "p": "p_value",
+    "q": "q_value",
+}
+"""Column names of ``edges.tsv`` (the pipeline's output contract) for :func:`stable_edges`'s."""
 BASIS_VARIANCE_FLOOR = 1e-4  # FastSpar: basis variances below 0 are set to 1e-4
 _VAR_TOL = 1e-20  # variances below this are rounding noise of a constant clr column
 _BATCH_ELEMENTS = 6_000_000  # elements of one (batch, p, p) work array (about 48 MB in float64)
@@ -1042,6 +1050,13 @@ def build_network(
 
     Notes
     -----
+    ``edges.tsv`` has one row per pair significant with one sign in at least one group:
+    ``taxon_a, taxon_b, weight`` (r, mean over the supporting groups), ``p_value``, ``q_value``
+    (largest over the supporting groups), ``sign``, ``stable`` (significant in at least
+    ``min_groups`` groups; the network, ``nodes.tsv`` and the GraphML use only these),
+    ``n_groups_supported`` and, with several groups, ``r_<group>, p_<group>``. Read it back with
+    :func:`read_edges`.
+
     Filtering and lumping: :func:`filter_taxa`. Estimation and p-values: :func:`association`.
     Stability across groups: :func:`stable_edges` (Wu et al. 2024). Node statistics:
     :func:`node_table`. The run's parameters are stored as GraphML graph attributes.
@@ -1082,7 +1097,11 @@ def build_network(
             permutations=permutations, perm_iterations=perm_iterations,
             seed=int(ss.generate_state(1)[0]), threads=threads,
         )  # fmt: skip
-    edges = stable_edges(results, alpha=alpha, min_abs_r=min_abs_r, min_groups=min_groups)
+    # every edge significant with one sign in >= 1 group; `stable` marks those in >= min_groups
+    # (rows and values of the stable ones are exactly stable_edges(..., min_groups=min_groups))
+    every = stable_edges(results, alpha=alpha, min_abs_r=min_abs_r, min_groups=1)
+    every.insert(6, "stable", every["n_groups_supported"] >= (min_groups or len(groups)))
+    edges = every[every["stable"]].drop(columns="stable").reset_index(drop=True)
     relf = rel.reindex(columns=filt.columns, fill_value=0.0)
     nodes = node_table(edges, filt, relative=relf)
     paths = {
@@ -1090,7 +1109,7 @@ def build_network(
         "nodes": out / "nodes.tsv",
         "graphml": out / "graph.graphml",
     }
-    write_tsv(edges, paths["edges"], float_format="%.6g")
+    write_tsv(every.rename(columns=EDGE_COLUMNS), paths["edges"], float_format="%.6g")
     write_tsv(nodes, paths["nodes"], float_format="%.6g")
     g = make_graph(edges, kept)
     for row in nodes.itertuples(index=False):
@@ -1104,6 +1123,20 @@ def build_network(
         n_samples=len(labels),
     )  # fmt: skip
     write_graphml(g, paths["graphml"])
-    logger.info("network: %d nodes, %d edges (%d positive) -> %s", len(kept), len(edges),
-                int((edges["sign"] > 0).sum()), out)  # fmt: skip
+    logger.info("network: %d nodes, %d stable edges (%d positive; %d significant in some group) "
+                "-> %s", len(kept), len(edges), int((edges["sign"] > 0).sum()), len(every),
+                out)  # fmt: skip
     return paths
+
+
+def read_edges(path: str | os.PathLike, stable_only: bool = True) -> pd.DataFrame:
+    """Read an ``edges.tsv`` of :func:`build_network` back into :func:`stable_edges` form.
+
+    Returns ``source, target, r, p, q, sign, ...`` (the file's ``taxon_a, taxon_b, weight,
+    p_value, q_value`` renamed back); with ``stable_only`` only the rows with ``stable`` true.
+    """
+    e = pd.read_csv(path, sep="\t", dtype={"taxon_a": str, "taxon_b": str})
+    e = e.rename(columns={v: k for k, v in EDGE_COLUMNS.items()})
+    if stable_only and "stable" in e.columns:
+        e = e[e["stable"].astype(str).str.lower().isin(["true", "1"])]
+    return e.drop(columns="stable", errors="ignore").reset_index(drop=True)
