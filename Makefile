@@ -3,8 +3,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
-DEMO_SAMPLES ?= 24
-DEMO_PAIRS ?= 20000
+# 60 samples x 8,000 pairs (the same reads in all as 24 x 20,000): SparCC needs the samples to
+# recover the planted guilds (ARI 0.87 at 60 samples, 0.38 at 24; see the networks issue)
+DEMO_SAMPLES ?= 60
+DEMO_PAIRS ?= 8000
 DEMO_SEED ?= 1
 
 .PHONY: help setup demo demo-data test test-fast lint format bench validate clean

@@ -9,6 +9,8 @@
 #   qc/read_tracking.tsv             read tracking per sample, with classified fragments
 #   taxonomy/<profiler>/profiles/    per-sample standard profiles (+ .sylphmpa for MultiQC)
 #   taxonomy/<profiler>/abundance_<rank>.tsv, counts_<rank>.tsv   the standard tables
+#   networks/<profiler>/edges.tsv    co-abundance network (+ nodes.tsv, graph.graphml)
+#   guilds/<profiler>/guilds.tsv     guild per taxon; guild_scores.tsv per sample (+ network.png)
 #   report/multiqc_report.html       the MultiQC report
 from snakemake.utils import min_version
 
@@ -25,6 +27,7 @@ include: "rules/common.smk"
 include: "rules/qc.smk"
 include: "rules/taxonomy.smk"
 include: "rules/diversity.smk"
+include: "rules/networks.smk"
 include: "rules/report.smk"
 include: "rules/provenance.smk"
 

@@ -37,6 +37,16 @@ HOST = config["host_removal"]["activate"]
 PROFILERS = config["taxonomy"]["profilers"]
 RANKS = config["taxonomy"]["ranks"]
 DIVERSITY = config["diversity"]["activate"]
+NETWORKS = config["networks"]["activate"]
+NETWORK_PROFILER = config["networks"]["profiler"] or PROFILERS[0]
+if NETWORKS and NETWORK_PROFILER not in PROFILERS:
+    raise WorkflowError(
+        f"networks.profiler {NETWORK_PROFILER!r} is not one of taxonomy.profilers {PROFILERS}"
+    )
+if NETWORKS and config["networks"]["rank"] not in RANKS:
+    raise WorkflowError(
+        f"networks.rank {config['networks']['rank']!r} is not one of taxonomy.ranks {RANKS}"
+    )
 
 
 def _alternatives(ids):
@@ -143,6 +153,23 @@ def get_diversity_report_files():
     )
 
 
+def get_guild_annotation(wildcards):
+    # the optional user list and function table of rule build_guilds (a change re-runs it)
+    guilds = config["guilds"]
+    return [p for p in (guilds["annotation"], guilds["functions"]) if p]
+
+
+def get_networks_report_files():
+    # MultiQC custom content of the networks and guilds stage; none when it is off
+    if not NETWORKS:
+        return []
+    return expand(
+        "results/guilds/{profiler}/guilds_{part}",
+        profiler=NETWORK_PROFILER,
+        part=["membership_mqc.tsv", "scores_mqc.yaml", "network_mqc.html"],
+    )
+
+
 def get_final_output():
     return [
         "results/report/multiqc_report.html",
@@ -150,6 +177,18 @@ def get_final_output():
         *(
             expand("results/diversity/{profiler}/permanova.tsv", profiler=PROFILERS)
             if DIVERSITY
+            else []
+        ),
+        *(
+            expand(
+                [
+                    "results/networks/{profiler}/edges.tsv",
+                    "results/guilds/{profiler}/guilds.tsv",
+                    "results/guilds/{profiler}/guild_scores.tsv",
+                ],
+                profiler=NETWORK_PROFILER,
+            )
+            if NETWORKS
             else []
         ),
         *expand(

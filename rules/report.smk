@@ -70,6 +70,7 @@ rule multiqc_report:
             "results/report/custom/composition_response_mqc.tsv",
             "results/run_info/run_info_mqc.yaml",
             *get_diversity_report_files(),
+            *get_networks_report_files(),
         ],
     output:
         report(

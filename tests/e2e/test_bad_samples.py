@@ -53,6 +53,7 @@ def _case(tmp_path: Path, demo: Path, on_bad_sample: str) -> tuple[Path, str, li
     cfg["on_bad_sample"] = on_bad_sample
     cfg = _rebase(cfg, demo)
     cfg["diversity"] = {"activate": False}  # two samples left: too few for diversity statistics
+    cfg["networks"] = {"activate": False}  # and for a network
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
     return wd, bad, list(sheet["sample_id"].iloc[:N_GOOD])
 

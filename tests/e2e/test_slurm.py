@@ -118,6 +118,7 @@ def _subset_case(tmp_path: Path, demo: Path, n: int) -> tuple[Path, list[str]]:
     cfg_path = wd / "config" / "config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["samples"] = "samples_subset.tsv"
+    cfg["networks"] = {"activate": False}  # 4 samples are too few for a network
     cfg_path.write_text(yaml.safe_dump(cfg))
     return wd, list(sheet["sample_id"])
 

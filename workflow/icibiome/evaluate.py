@@ -5,6 +5,10 @@ them). Figures:
 
 * **profile vs truth**: Bray-Curtis dissimilarity per sample between a profiler's species table
   and the planted cell abundances (``truth/abundance_species.tsv``); detection precision/recall.
+* **guilds vs truth** (when the networks stage ran): adjusted Rand index between the found and
+  the planted guilds (foundation, pathobiont, none) over the demo's taxa, the found guild that
+  best matches each planted guild with its precision and recall, and the Spearman correlation
+  of the per-sample ``guild_balance`` with the planted latent balance.
 * **host removal**: from the read names (simulated host reads are named ``HOST_*``), the share of
   host fragments removed, and the share of microbial fragments lost by host removal (counted on
   the trimmed reads when they were kept, e.g. with ``--notemp``; otherwise against the raw reads,
@@ -107,6 +111,59 @@ def host_removal(demo: Path, results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+PLANTED = ("foundation", "pathobiont")
+
+
+def guild_recovery(
+    truth_guilds_tsv, found_guilds_tsv, truth_samples_tsv=None, scores_tsv=None
+) -> tuple[pd.DataFrame, dict]:
+    """Found guilds (``results/guilds/<profiler>/guilds.tsv``) against the planted ones.
+
+    Every taxon of the truth is labelled with its found guild; taxa outside any module
+    (``unassigned``), filtered out of the network or not detected count as ``none``, like the
+    truth's taxa outside both guilds. Returns a per-planted-guild table (``planted``,
+    ``found``: the found guild with most members of it, ``n_planted``, ``n_found``, ``overlap``,
+    ``precision``, ``recall``, ``same_label``: found under the planted name, i.e. oriented
+    right) and a summary with the adjusted Rand index (scikit-learn) over the truth's taxa and,
+    when the score files are given, the Spearman correlation of ``guild_balance`` with the
+    planted latent balance.
+    """
+    from scipy.stats import spearmanr
+    from sklearn.metrics import adjusted_rand_score
+
+    truth = pd.read_csv(truth_guilds_tsv, sep="\t").set_index("clade_name")["guild"]
+    found = pd.read_csv(found_guilds_tsv, sep="\t").set_index("clade_name")["guild"]
+    called = found.reindex(truth.index).fillna("none")
+    called = called.where(~called.isin(["unassigned", "filtered"]), "none")
+    rows = []
+    for g in PLANTED:
+        members = set(truth.index[truth == g])
+        cands = called[list(members)]
+        cands = cands[cands != "none"]
+        best = cands.value_counts().index[0] if len(cands) else ""
+        got = set(called.index[called == best]) if best else set()
+        n_found = int((found == best).sum()) if best else 0  # also taxa outside the truth
+        ov = len(got & members)
+        rows.append({
+            "planted": g, "found": best or "none", "n_planted": len(members), "n_found": n_found,
+            "overlap": ov, "precision": ov / n_found if n_found else float("nan"),
+            "recall": ov / len(members) if members else float("nan"), "same_label": best == g,
+        })  # fmt: skip
+    table = pd.DataFrame(rows)
+    summary = {
+        "guild_ari": float(adjusted_rand_score(truth.to_numpy(), called.to_numpy())),
+        "guild_n_taxa": len(truth),
+        "guild_balance_rho": float("nan"),
+    }
+    if truth_samples_tsv is not None and scores_tsv is not None:
+        z = pd.read_csv(truth_samples_tsv, sep="\t").set_index("sample_id")["guild_balance"]
+        sc = pd.read_csv(scores_tsv, sep="\t").set_index("sample_id")["guild_balance"].dropna()
+        ids = sc.index.intersection(z.index)
+        if len(ids) > 2:
+            summary["guild_balance_rho"] = float(spearmanr(sc[ids], z[ids]).statistic)
+    return table, summary
+
+
 def evaluate_demo(
     demo: str | os.PathLike, results: str | os.PathLike, profiler: str = "sylph"
 ) -> dict:
@@ -142,6 +199,18 @@ def evaluate_demo(
         else float("nan"),
         "host_basis": ",".join(sorted(set(host["basis"]))) if len(host) else "",
     }
+    found = results / "guilds" / profiler / "guilds.tsv"
+    if found.exists():
+        table, gsum = guild_recovery(
+            demo / "truth" / "guilds.tsv",
+            found,
+            demo / "truth" / "samples.tsv",
+            results / "guilds" / profiler / "guild_scores.tsv",
+        )
+        write_tsv(table, results / "evaluation" / f"{profiler}_guilds_vs_truth.tsv",
+                  float_format="%.4f")  # fmt: skip
+        summary.update(gsum)
+        summary["guilds"] = table.to_dict("records")
     logger.info("demo evaluation: %s", summary)
     return summary
 
@@ -172,6 +241,16 @@ def _print_summary(s: dict, profiler: str) -> None:
         f"(worst sample {s['host_removed_pct_min']:.2f}%), {s['microbial_lost_pct_total']:.3f}% of "
         f"microbial fragments lost (worst {s['microbial_lost_pct_max']:.3f}%; vs {s['host_basis']} reads)"
     )
+    if "guild_ari" in s:
+        parts = [
+            f"{g['planted']} -> {g['found']} (precision {g['precision']:.2f}, recall {g['recall']:.2f})"
+            for g in s["guilds"]
+        ]
+        print(
+            f"  guilds vs planted ({s['guild_n_taxa']} taxa): adjusted Rand index {s['guild_ari']:.3f}; "
+            + "; ".join(parts)
+            + f"; guild balance vs planted balance: Spearman {s['guild_balance_rho']:.3f}"
+        )
 
 
 if __name__ == "__main__":

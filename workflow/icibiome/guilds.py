@@ -803,8 +803,10 @@ def write_guilds_mqc(
             "Co-abundance network (SparCC with FastSpar semantics, permutation p-values; "
             "icibiome.network) and the two competing guilds of Wu et al. (2024): modules by "
             "dynamic tree cut of the signed network, the pair with most negative edges between "
-            f"them, oriented by {rule or 'no rule'} (icibiome.guilds). Found: {n_f} foundation "
-            f"and {n_p} pathobiont taxa. Tables: results/networks/, results/guilds/."
+            "them, oriented by a user list, function categories or responder association "
+            f"(icibiome.guilds). Found: {n_f} foundation and {n_p} pathobiont taxa"
+            + (" (no competing pair)" if rule in ("", "no_pair") else f", oriented by {rule}")
+            + ". Tables: results/networks/, results/guilds/."
         ),
     }
     written = []

@@ -1035,7 +1035,8 @@ def build_network(
         Edge kept when significant with the same sign in at least this many groups (default:
         all groups).
     min_group_samples : int
-        Groups with fewer samples are skipped with a warning (8).
+        Groups with fewer samples are skipped with a warning (8); without ``group_column`` the
+        whole run needs this many samples.
     pseudo_count_scale : float
         Reads per sample for pseudo-counts when ``counts_tsv`` is None (36e6 as Wu et al.).
     seed : int
@@ -1076,8 +1077,13 @@ def build_network(
         labels = labels[~labels.isin(small)]
     else:
         labels = pd.Series("all", index=counts.index)
+        if len(labels) < min_group_samples:
+            labels = labels.iloc[:0]
     if labels.empty:
-        raise ValueError("no group has enough samples for a network")
+        raise ValueError(
+            f"no group has enough samples for a network (at least {min_group_samples}; "
+            f"{len(counts)} samples with counts); turn the networks stage off for such a small run"
+        )
     groups = sorted(labels.unique())
     counts = counts.loc[labels.index]
     rel = rel.loc[labels.index]
