@@ -20,7 +20,10 @@ def _tool(name):
 
 def test_snakefmt_check():
     proc = subprocess.run(
-        [_tool("snakefmt"), "--check", "Snakefile", "rules"], cwd=ROOT, capture_output=True, text=True
+        [_tool("snakefmt"), "--check", "Snakefile", "rules"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
