@@ -11,6 +11,7 @@
 #   taxonomy/<profiler>/abundance_<rank>.tsv, counts_<rank>.tsv   the standard tables
 #   networks/<profiler>/edges.tsv    co-abundance network (+ nodes.tsv, graph.graphml)
 #   guilds/<profiler>/guilds.tsv     guild per taxon; guild_scores.tsv per sample (+ network.png)
+#   signatures/<profiler>/toposcore.tsv   TOPOSCORE per sample (+ toposcore_members.tsv)
 #   report/multiqc_report.html       the MultiQC report
 from snakemake.utils import min_version
 
@@ -28,6 +29,7 @@ include: "rules/qc.smk"
 include: "rules/taxonomy.smk"
 include: "rules/diversity.smk"
 include: "rules/networks.smk"
+include: "rules/toposcore.smk"
 include: "rules/report.smk"
 include: "rules/provenance.smk"
 

@@ -47,6 +47,30 @@ if NETWORKS and config["networks"]["rank"] not in RANKS:
     raise WorkflowError(
         f"networks.rank {config['networks']['rank']!r} is not one of taxonomy.ranks {RANKS}"
     )
+TOPOSCORE = config["toposcore"]["activate"]
+TOPOSCORE_GUILDS = not (config["toposcore"]["sig1"] or config["toposcore"]["sig2"])
+TOPOSCORE_PROFILER = config["toposcore"]["profiler"] or NETWORK_PROFILER
+TOPOSCORE_RANK = config["toposcore"]["rank"] or (
+    config["networks"]["rank"] if TOPOSCORE_GUILDS else "species"
+)
+if TOPOSCORE and not (config["toposcore"]["sig1"] and config["toposcore"]["sig2"]):
+    if not TOPOSCORE_GUILDS:
+        raise WorkflowError(
+            "toposcore: give both sig1 and sig2, or neither (guild lists)"
+        )
+    if not NETWORKS or TOPOSCORE_PROFILER != NETWORK_PROFILER:
+        raise WorkflowError(
+            "toposcore: without sig1/sig2 files the lists come from the guilds, which need "
+            f"networks.activate and toposcore.profiler = networks.profiler ({NETWORK_PROFILER})"
+        )
+if TOPOSCORE and TOPOSCORE_PROFILER not in PROFILERS:
+    raise WorkflowError(
+        f"toposcore.profiler {TOPOSCORE_PROFILER!r} is not one of taxonomy.profilers {PROFILERS}"
+    )
+if TOPOSCORE and TOPOSCORE_RANK not in RANKS:
+    raise WorkflowError(
+        f"toposcore rank {TOPOSCORE_RANK!r} is not one of taxonomy.ranks {RANKS}"
+    )
 
 
 def _alternatives(ids):
@@ -170,6 +194,28 @@ def get_networks_report_files():
     )
 
 
+def get_toposcore_lists(wildcards):
+    # the SIG list files (or the guild table they come from) and the optional name map
+    tp = config["toposcore"]
+    lists = (
+        [f"results/guilds/{wildcards.profiler}/guilds.tsv"]
+        if TOPOSCORE_GUILDS
+        else [tp["sig1"], tp["sig2"]]
+    )
+    return lists + ([tp["name_map"]] if tp["name_map"] else [])
+
+
+def get_toposcore_report_files():
+    # MultiQC custom content of the TOPOSCORE stage; none when it is off
+    if not TOPOSCORE:
+        return []
+    return expand(
+        "results/signatures/{profiler}/toposcore_{part}",
+        profiler=TOPOSCORE_PROFILER,
+        part=["table_mqc.tsv", "scores_mqc.yaml"],
+    )
+
+
 def get_final_output():
     return [
         "results/report/multiqc_report.html",
@@ -189,6 +235,14 @@ def get_final_output():
                 profiler=NETWORK_PROFILER,
             )
             if NETWORKS
+            else []
+        ),
+        *(
+            expand(
+                "results/signatures/{profiler}/toposcore.tsv",
+                profiler=TOPOSCORE_PROFILER,
+            )
+            if TOPOSCORE
             else []
         ),
         *expand(

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -747,6 +747,40 @@ def _write_mqc(
     return written
 
 
+SCORE_COLUMNS = ["sig1_count", "sig2_count", "sig1_score", "sig2_score", "toposcore", "category",
+                 "akkermansia", "akkermansia_status", "toposcore_class", "predicted_response"]  # fmt: skip
+
+
+def _write_empty(samples: pd.Index, out: Path, reason: str, label: str) -> dict[str, Path]:
+    """No lists (no competing guild pair): NaN scores, empty members, a note in the report."""
+    import yaml
+
+    scores = pd.DataFrame(index=pd.Index(samples, name="sample_id"), columns=SCORE_COLUMNS)
+    paths = {"scores": out / "toposcore.tsv", "members": out / "toposcore_members.tsv"}
+    write_tsv(scores, paths["scores"], index=True)
+    write_tsv(pd.DataFrame(columns=["signature", "entry", "naming", "names", "profile_taxa",
+                                    "in_profile"]), paths["members"])  # fmt: skip
+    key = "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
+    parent = {"parent_id": f"icibiome_toposcore{key}",
+              "parent_name": f"TOPOSCORE ({label})" if label else "TOPOSCORE"}  # fmt: skip
+    for name in ("table_mqc.tsv", "scores_mqc.yaml"):
+        doc = {"id": f"icibiome_toposcore_{name.split('_')[0]}{key}",
+               "section_name": "TOPOSCORE", **parent, "plot_type": "html",
+               "data": f"<p>No TOPOSCORE: {reason}.</p>"}  # fmt: skip
+        p = out / f"toposcore_{name}"
+        with atomic_path(p) as tmp:
+            if name.endswith(".tsv"):  # a table section needs a table: one row per sample
+                head = {k: v for k, v in doc.items() if k != "data"} | {"plot_type": "table"}
+                lines = yaml.safe_dump(head, sort_keys=False, width=1000).splitlines()
+                body = "".join(f"# {line}\n" for line in lines) + "Sample\tnote\n"
+                body += "".join(f"{s}\tno SIG lists\n" for s in samples)
+                tmp.write_text(body)
+            else:
+                tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
+        paths[p.stem] = p
+    return paths
+
+
 def run_toposcore(
     abundance_tsv: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -761,7 +795,8 @@ def run_toposcore(
     cut_nr: float = CUT_NR,
     cut_r: float = CUT_R,
     akk_high: float = AKK_HIGH,
-    sizes: Mapping[str, int | None] | None = None,
+    sig1_size: int | None = None,
+    sig2_size: int | None = None,
     label: str = "",
 ) -> dict[str, Path]:
     """Score every sample of a standard abundance table (rule ``toposcore``).
@@ -783,8 +818,8 @@ def run_toposcore(
         Used when no SIG files are given: :func:`guild_signatures`.
     naming, name_map, akkermansia, cut_nr, cut_r, akk_high
         See :func:`score_samples`; ``name_map`` is a file for :class:`icibiome.harmonise.NameMap`.
-    sizes : mapping, optional
-        ``{"sig1": n, "sig2": n}`` denominators; None = list sizes.
+    sig1_size, sig2_size : int, optional
+        Denominators; None = list sizes.
     label : str
         Shown in the report section name, e.g. ``"sylph, species"``.
     """
@@ -795,9 +830,15 @@ def run_toposcore(
     elif sig1 or sig2:
         raise ToposcoreError("toposcore: give both sig1 and sig2 files, or neither")
     elif guilds_tsv:
-        s1, s2 = guild_signatures(guilds_tsv)
-        note = (f"Lists from the run's guilds: SIG1 = pathobiont ({s1.size}), SIG2 = foundation "
-                f"({s2.size}).")  # fmt: skip
+        try:
+            s1, s2 = guild_signatures(guilds_tsv)
+        except ToposcoreError as err:  # a weak network is a result, not a failed run
+            logger.warning("%s; every score is NaN", err)
+            return _write_empty(read_abundance(abundance_tsv).index, out, str(err), label)
+        note = (
+            f"Lists from the run's guilds: SIG1 = pathobiont ({s1.size}), SIG2 = foundation "
+            f"({s2.size})."
+        )
     else:
         raise ToposcoreError("toposcore: no SIG lists (sig1/sig2 files or a guilds table)")
     nm = NameMap.from_file(name_map) if name_map else None
@@ -808,14 +849,13 @@ def run_toposcore(
         sheet = sheet.set_index("sample_id")
         if "response" in sheet.columns:
             response = sheet["response"].str.strip()
-    sz = sizes or {}
-    size_pair = (sz.get("sig1") or s1.size, sz.get("sig2") or s2.size)
+    size_pair = (sig1_size or s1.size, sig2_size or s2.size)
     scores, members = score_samples(
         ab, s1, s2, naming=naming, name_map=nm, akkermansia=akkermansia, cut_nr=cut_nr,
         cut_r=cut_r, akk_high=akk_high, sizes=size_pair,
     )  # fmt: skip
     paths = {"scores": out / "toposcore.tsv", "members": out / "toposcore_members.tsv"}
-    write_tsv(scores, paths["scores"], index=True, float_format="%.6g")
+    write_tsv(scores, paths["scores"], index=True, float_format="%.10g")
     write_tsv(members, paths["members"])
     for p in _write_mqc(scores, response, out, label, note):
         paths[p.stem] = p

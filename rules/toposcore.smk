@@ -1,0 +1,43 @@
+# TOPOSCORE (Derosa et al. 2024): SIG1/SIG2 presence counts, score, category, Akkermansia rule and
+# predicted response per sample, from one profiler's standard abundance table.
+# Logic: workflow/icibiome/toposcore.py.
+
+
+rule toposcore:
+    input:
+        abundance=f"results/taxonomy/{{profiler}}/abundance_{TOPOSCORE_RANK}.tsv",
+        samples=config["samples"],
+        lists=get_toposcore_lists,
+    output:
+        scores=report(
+            "results/signatures/{profiler}/toposcore.tsv",
+            caption="../workflow/report/toposcore.rst",
+            category="Response signatures",
+            labels={"profiler": "{profiler}", "result": "TOPOSCORE"},
+        ),
+        members="results/signatures/{profiler}/toposcore_members.tsv",
+        mqc=multiext(
+            "results/signatures/{profiler}/toposcore_",
+            "table_mqc.tsv",
+            "scores_mqc.yaml",
+        ),
+    log:
+        "logs/toposcore/{profiler}.log",
+    benchmark:
+        "benchmarks/toposcore/{profiler}.tsv"
+    conda:
+        "../envs/pylib.yaml"
+    params:
+        out_dir="results/signatures/{profiler}",
+        guilds=lambda wc: (
+            f"results/guilds/{wc.profiler}/guilds.tsv" if TOPOSCORE_GUILDS else None
+        ),
+        # every toposcore key except these three is a run_toposcore argument of the same name
+        settings={
+            k: v
+            for k, v in config["toposcore"].items()
+            if k not in ("activate", "profiler", "rank")
+        },
+        label=lambda wc: f"{wc.profiler}, {TOPOSCORE_RANK}",
+    script:
+        "../scripts/toposcore.py"
