@@ -116,6 +116,14 @@ def test_duplicate_species_columns_are_summed():
     assert m.set_index("entry").loc["Roseburia_hominis", "profile_taxa"].count(";") == 1
 
 
+def test_csv_naming_table_with_quoted_multi_name_cells(tmp_path):
+    p = tmp_path / "sig.csv"
+    p.write_text('species,SGB\nHungatella_hathewayi,"SGB4741,SGB4742"\nProteus_mirabilis,SGB9992\n')
+    sig = tp.read_signature(p)
+    assert sig.namings == ["species", "SGB"] and sig.size == 2
+    assert sig.aliases("SGB")[0] == ["SGB4741", "SGB4742"]
+
+
 def test_one_name_per_line_list_and_name_map(tmp_path):
     p = tmp_path / "list.txt"
     p.write_text("# my list\ntaxon\nBacteroides_vulgatus\nBlautia_obeum\nBlautia_obeum\n")

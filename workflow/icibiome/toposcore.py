@@ -119,9 +119,9 @@ def read_signature(path: str | os.PathLike, name: str | None = None) -> Signatur
     lines = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise ToposcoreError(f"{path}: empty signature file")
-    sep = "\t" if "\t" in lines[0] else ("," if lines[0].count(",") and len(lines) > 1
-                                          and all(ln.count(",") == lines[0].count(",")
-                                                  for ln in lines) else None)  # fmt: skip
+    # a naming table is tab-separated (sig1.txt) or a CSV with a header of namings (cells with
+    # several names quoted); anything else is one name per line
+    sep = "\t" if "\t" in lines[0] else ("," if "," in lines[0] else None)
     if sep is None:
         names = [ln.strip() for ln in lines]
         if names[0].lower() in _LIST_HEADERS:
@@ -131,6 +131,8 @@ def read_signature(path: str | os.PathLike, name: str | None = None) -> Signatur
         table = pd.read_csv(path, sep=sep, dtype=str, comment="#", keep_default_na=False)
         table.columns = [c.strip() for c in table.columns]
         table = table.drop_duplicates()
+        if table.shape[1] < 2:
+            raise ToposcoreError(f"{path}: a naming table needs a header and two columns or more")
     return Signature(table, name=name or path.stem, source=str(path))
 
 
@@ -242,7 +244,7 @@ def s_score(n1, n2, size1: int, size2: int):
 
     Examples
     --------
-    >>> round(s_score(11, 26, 37, 45), 6)  # patient PD1p_049 of the released data: 0.64024
+    >>> float(round(s_score(11, 26, 37, 45), 6))  # patient PD1p_049 of the released data
     0.64024
     """
     return (np.asarray(n2) / size2 - np.asarray(n1) / size1 + 1) / 2
