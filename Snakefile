@@ -9,6 +9,8 @@
 #   qc/read_tracking.tsv             read tracking per sample, with classified fragments
 #   taxonomy/<profiler>/profiles/    per-sample standard profiles (+ .sylphmpa for MultiQC)
 #   taxonomy/<profiler>/abundance_<rank>.tsv, counts_<rank>.tsv   the standard tables
+#   amplicon/                        16S: cutadapt reports, asvs.fa, asv_table.tsv/.biom, sintax.tsv,
+#                                    read_tracking.tsv (profiler 'amplicon' in taxonomy/)
 #   networks/<profiler>/edges.tsv    co-abundance network (+ nodes.tsv, graph.graphml)
 #   guilds/<profiler>/guilds.tsv     guild per taxon; guild_scores.tsv per sample (+ network.png)
 #   signatures/<profiler>/toposcore.tsv   TOPOSCORE per sample (+ toposcore_members.tsv)
@@ -27,6 +29,7 @@ report: "workflow/report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/qc.smk"
 include: "rules/taxonomy.smk"
+include: "rules/amplicon.smk"
 include: "rules/diversity.smk"
 include: "rules/networks.smk"
 include: "rules/toposcore.smk"

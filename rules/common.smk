@@ -15,6 +15,7 @@ from icibiome.samplesheet import (
     read_sample_sheet,
 )
 from icibiome.qc import passed_samples
+from icibiome.amplicon import check_assays
 
 try:
     check_config(config)  # one short line per problem (typos get a suggestion)
@@ -35,6 +36,23 @@ PAIRED = sorted(SHOTGUN.index[SHOTGUN["layout"] == "paired"])
 SINGLE = sorted(SHOTGUN.index[SHOTGUN["layout"] == "single"])
 HOST = config["host_removal"]["activate"]
 PROFILERS = config["taxonomy"]["profilers"]
+# 16S samples go through rules/amplicon.smk into the profiler 'amplicon'; shotgun profilers see
+# only shotgun samples, so a mixed sheet gives separate tables per assay (icibiome.amplicon)
+AMPLICON = sorted(SAMPLES.index[SAMPLES["assay"] == "16S"])
+AMPLICON_READS = (
+    ["R1", "R2"]
+    if AMPLICON and SAMPLES.loc[AMPLICON[0], "layout"] == "paired"
+    else ["SE"]
+)
+SHOTGUN_PROFILERS = [p for p in PROFILERS if p != "amplicon"]
+# profiler of the shotgun read tracking and composition sections
+REPORT_PROFILER = (SHOTGUN_PROFILERS or PROFILERS)[0]
+_assay_problems = check_assays(SAMPLES["assay"], SAMPLES["layout"], PROFILERS)
+if _assay_problems:
+    raise WorkflowError(
+        "sample sheet and taxonomy.profilers disagree:\n  - "
+        + "\n  - ".join(_assay_problems)
+    )
 RANKS = config["taxonomy"]["ranks"]
 DIVERSITY = config["diversity"]["activate"]
 NETWORKS = config["networks"]["activate"]
@@ -140,6 +158,8 @@ def get_kmer_distribution(wildcards):
 
 
 def get_report_inputs(wildcards):
+    if SHOTGUN.empty:  # a 16S-only run: no shotgun QC or profiler modules
+        return {"fastp": [], "sylph": []}
     samples = get_passed_samples()
     inputs = {
         "fastp": expand("results/qc/fastp/{sample}.fastp.json", sample=samples),
@@ -158,6 +178,66 @@ def get_report_inputs(wildcards):
             "results/qc/host/{sample}.bowtie2.log", sample=samples
         )
     return inputs
+
+
+def get_shotgun_report_files():
+    # MultiQC custom content of the shotgun QC and taxonomy sections; none in a 16S-only run
+    if SHOTGUN.empty:
+        return []
+    return expand(
+        "results/report/custom/{name}_mqc.tsv",
+        name=[
+            "read_survival",
+            "host_stats",
+            "composition",
+            "excluded_samples",
+            "composition_response",
+        ],
+    )
+
+
+def get_amplicon_trimmed(wildcards):
+    # primer-trimmed reads of every 16S sample, one list per mate (R2 empty for single-end)
+    return {
+        mate: expand(
+            "results/amplicon/trimmed/{sample}_{read}.fastq.gz",
+            sample=AMPLICON,
+            read=read,
+        )
+        for mate, read in zip(["r1", "r2"], [AMPLICON_READS[0], AMPLICON_READS[1:]])
+    }
+
+
+def get_amplicon_tracking_inputs(wildcards):
+    # the per-step counts of the 16S read tracking: cutadapt JSONs, vsearch logs or DADA2's table
+    vsearch = config["amplicon"]["denoiser"] == "vsearch"
+    steps = (["merge"] if len(AMPLICON_READS) == 2 else []) + ["filter"]
+    return {
+        "cutadapt": expand(
+            "results/amplicon/cutadapt/{sample}.cutadapt.json", sample=AMPLICON
+        ),
+        "step_logs": (
+            expand(
+                "results/amplicon/filtered/{sample}.{step}.log",
+                sample=AMPLICON,
+                step=steps,
+            )
+            if vsearch
+            else []
+        ),
+        "dada2": [] if vsearch else ["results/amplicon/dada2_tracking.tsv"],
+    }
+
+
+def get_amplicon_report_files():
+    # MultiQC inputs of the 16S path: cutadapt JSONs (native module), tracking, composition
+    if not AMPLICON:
+        return []
+    return [
+        *expand("results/amplicon/cutadapt/{sample}.cutadapt.json", sample=AMPLICON),
+        "results/report/custom/amplicon_read_tracking_mqc.tsv",
+        "results/report/custom/amplicon_composition_mqc.tsv",
+    ]
 
 
 def get_diversity_report_files():
@@ -249,5 +329,10 @@ def get_final_output():
             "results/taxonomy/{profiler}/abundance_{rank}.tsv",
             profiler=PROFILERS,
             rank=RANKS,
+        ),
+        *(
+            ["results/amplicon/asvs.fa", "results/amplicon/asv_table.biom"]
+            if AMPLICON
+            else []
         ),
     ]

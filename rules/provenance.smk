@@ -20,7 +20,8 @@ rule run_info:
     params:
         # the whole effective config: a change of any value re-writes the snapshot
         config=config,
-        tools=["fastp", "bowtie2", "samtools"],
+        tools=["fastp", "bowtie2", "samtools"]
+        + (["cutadapt", "vsearch"] if AMPLICON else []),
         packages=["icibiome", "snakemake", "multiqc", "pysylph", "pandas", "numpy"],
         # not compared between runs (see icibiome.provenance.command_line)
         cmdline=lambda wc: command_line(),

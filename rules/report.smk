@@ -4,7 +4,7 @@
 rule read_tracking:
     input:
         stats=get_read_stats,
-        counts=f"results/taxonomy/{PROFILERS[0]}/counts_species.tsv",
+        counts=f"results/taxonomy/{REPORT_PROFILER}/counts_species.tsv",
     output:
         "results/qc/read_tracking.tsv",
     log:
@@ -19,7 +19,7 @@ rule read_tracking:
 rule report_custom_content:
     input:
         tracking="results/qc/read_tracking.tsv",
-        abundance=f"results/taxonomy/{PROFILERS[0]}/abundance_{config['report']['rank']}.tsv",
+        abundance=f"results/taxonomy/{REPORT_PROFILER}/abundance_{config['report']['rank']}.tsv",
         status="results/qc/sample_status.tsv",
         stats=get_read_stats,
         samples=config["samples"],
@@ -37,7 +37,7 @@ rule report_custom_content:
     params:
         top_n=config["report"]["top_n_taxa"],
         rank=config["report"]["rank"],
-        profiler=PROFILERS[0],
+        profiler=REPORT_PROFILER,
     script:
         "../scripts/report_custom_content.py"
 
@@ -51,8 +51,10 @@ rule software_versions:
     conda:
         "../envs/pylib.yaml"
     params:
-        tools=["fastp", "bowtie2", "samtools"]
-        + (["kraken2"] if "kraken2" in PROFILERS else []),
+        # cutadapt's version comes with its MultiQC module
+        tools=(["fastp", "bowtie2", "samtools"] if len(SHOTGUN) else [])
+        + (["kraken2"] if "kraken2" in PROFILERS else [])
+        + (["vsearch"] if AMPLICON else []),
         packages=["icibiome", "snakemake", "multiqc", "pysylph", "pandas", "numpy"],
     script:
         "../scripts/software_versions.py"
@@ -62,12 +64,9 @@ rule multiqc_report:
     input:
         unpack(get_report_inputs),
         custom=[
-            "results/report/custom/read_survival_mqc.tsv",
-            "results/report/custom/host_stats_mqc.tsv",
-            "results/report/custom/composition_mqc.tsv",
-            "results/report/custom/excluded_samples_mqc.tsv",
+            *get_shotgun_report_files(),
             "results/report/custom/software_mqc_versions.yaml",
-            "results/report/custom/composition_response_mqc.tsv",
+            *get_amplicon_report_files(),
             "results/run_info/run_info_mqc.yaml",
             *get_diversity_report_files(),
             *get_networks_report_files(),

@@ -103,7 +103,7 @@ def _monotone(tracking, columns=TRACKING_COLUMNS):
 def test_simulated_reads_have_primers_truth_and_sheet(sim):
     amp, sheet = sim["amp"], sim["sheet"]
     assert list(sheet.columns[:4]) == ["sample_id", "assay", "fq1", "fq2"]
-    assert (sheet["assay"] == "amplicon_16s").all() and "response" in sheet.columns
+    assert (sheet["assay"] == "16S").all() and "response" in sheet.columns
     fwd = primer_regex(PRIMERS_V4[0])
     for f in sheet["fq1"]:
         with gzip.open(amp / f, "rt") as fh:

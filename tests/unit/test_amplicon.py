@@ -381,3 +381,18 @@ def test_run_dada2_validates_arguments(tmp_path, monkeypatch):
     monkeypatch.setattr(amp, "dada2_available", lambda: (False, "no R"))
     with pytest.raises(amp.AmpliconToolError, match="no R"):
         run_dada2(["a"], ["x"], tmp_path)
+
+
+def test_check_assays_pairs_each_assay_with_its_profilers():
+    from icibiome.amplicon import check_assays
+
+    assert check_assays(["16S"] * 2, ["paired"] * 2, ["amplicon"]) == []
+    assert check_assays(["shotgun", "16S"], ["single", "paired"], ["sylph", "amplicon"]) == []
+    (p,) = check_assays(["shotgun", "16S"], ["paired", "paired"], ["sylph"])
+    assert "1 16S sample(s)" in p and "'amplicon'" in p
+    (p,) = check_assays(["16S"], ["paired"], ["amplicon", "kraken2"])
+    assert "no shotgun sample" in p
+    (p,) = check_assays(["shotgun"], ["paired"], ["amplicon", "sylph"])
+    assert "no 16S sample" in p
+    (p,) = check_assays(["16S", "16S"], ["paired", "single"], ["amplicon"])
+    assert "all be paired or all single-end" in p

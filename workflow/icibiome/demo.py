@@ -14,7 +14,10 @@
   abundances, read origins per sample, guild membership, and per-sample latent guild balance,
   response and PFS;
 * ``db/``: a bowtie2 index of the host, a sylph database (pysylph) with a genome -> lineage table,
-  and a Kraken2 database built with ``kraken2-build`` from the written taxonomy.
+  and a Kraken2 database built with ``kraken2-build`` from the written taxonomy;
+* ``amplicon/`` (``--amplicon-pairs``, default 2,000; ``--amplicons-only`` adds it to an existing
+  demo): 2x250 16S V4 amplicon pairs of the same samples with primers, MiSeq-like errors and PCR
+  chimeras, their sheet (assay 16S), a SINTAX reference and the truth (:func:`add_amplicons`).
 
 Everything is deterministic for a given seed and size (numpy ``default_rng``, ART ``-rs``, gzip
 ``mtime=0``, single-threaded ``kraken2-build``): the same arguments give byte-identical files.
@@ -46,7 +49,7 @@ SHEET_COLUMNS = (
     "sample_id", "subject_id", "cohort", "timepoint", "assay", "fq1", "fq2", "response",
     "pfs_months", "pfs_event", "age", "sex", "antibiotics",
 )  # fmt: skip
-OUTPUTS = ("reference", "reads", "truth", "db", "samples.tsv", "README.md")
+OUTPUTS = ("reference", "reads", "truth", "db", "amplicon", "samples.tsv", "README.md")
 
 # the planted ecology (see plant_ecology)
 GUILD_LOADING = 1.2  # a: log-abundance change per unit of guild balance z
@@ -247,7 +250,7 @@ def _install(stage: Path, out: Path) -> None:
         elif target.exists():
             target.unlink()
     for name in OUTPUTS:
-        if name != "samples.tsv":
+        if name != "samples.tsv" and (stage / name).exists():  # amplicon/ is optional
             os.replace(stage / name, out / name)
     os.replace(
         stage / "samples.tsv", out / "samples.tsv"
@@ -263,6 +266,7 @@ def make_demo(
     *,
     n_genomes: int = len(TAXA),
     databases: bool = True,
+    amplicon_pairs: int = 0,
 ) -> Path:
     """Write the synthetic demo (reads, reference, truth, databases) into ``out``.
 
@@ -282,6 +286,10 @@ def make_demo(
         Community size (4-24); smaller communities keep both guilds (for fast tests).
     databases : bool
         Build ``db/`` (bowtie2, sylph, Kraken2); off only for tests that do not need it.
+    amplicon_pairs : int
+        Also write 16S amplicon reads of the same samples with this many pairs each into
+        ``amplicon/`` (:func:`add_amplicons`); 0 = none (the default here, so tests that need
+        no 16S reads pay nothing; the command line writes 2,000 pairs per sample by default).
 
     Returns
     -------
@@ -371,6 +379,8 @@ def make_demo(
         shutil.rmtree(scratch)
 
         _write_truth(stage, tax, abundance, clinical, counts, read_truth, single, host_frac)
+        if amplicon_pairs:
+            add_amplicons(stage, amplicon_pairs, seed, threads)
         (stage / "README.md").write_text(
             _readme(seed, n_samples, pairs_per_sample, len(genomes), int(single.sum()))
         )
@@ -379,6 +389,32 @@ def make_demo(
         shutil.rmtree(stage, ignore_errors=True)
     logger.info("demo written to %s in %.1f s", out, time.perf_counter() - t0)
     return out
+
+
+def add_amplicons(
+    demo: str | os.PathLike, pairs: int = 2000, seed: int = 1, threads: int = 2
+) -> Path:
+    """Write 16S amplicon reads of a demo's samples into ``<demo>/amplicon/``.
+
+    :func:`icibiome.demo_amplicon.simulate_amplicons` on the demo's 16S-like loci and true
+    species abundances (2x250 MiSeq-like V4 pairs with primers and a few PCR chimeras):
+    ``amplicon/samples.tsv`` (assay 16S, the clinical columns of the shotgun sheet),
+    ``amplicon/reads/``, the SINTAX reference ``amplicon/reference/sintax.fa`` and the truth
+    ``amplicon/truth/``. The same arguments give byte-identical files.
+    """
+    from icibiome.demo_amplicon import simulate_amplicons
+
+    demo = Path(demo)
+    return simulate_amplicons(
+        demo / "reference" / "16s.fa",
+        demo / "truth" / "abundance_species.tsv",
+        None,
+        demo / "amplicon",
+        reads_per_sample=pairs,
+        seed=seed,
+        sample_sheet=demo / "samples.tsv",
+        threads=threads,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -396,12 +432,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="parallel processes (default 2)")
     ap.add_argument("--genomes", type=int, default=len(TAXA), help=f"community size, 4-{len(TAXA)}")
     ap.add_argument("--no-databases", action="store_true", help="skip the db/ builds")
+    ap.add_argument(
+        "--amplicon-pairs", type=int, default=2000,
+        help="16S amplicon pairs per sample written into amplicon/ (0 = none; default 2000)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--amplicons-only", action="store_true",
+        help="only add amplicon/ to the existing demo in --out (same seed)",
+    )  # fmt: skip
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     t0 = time.perf_counter()
+    if a.amplicons_only:
+        add_amplicons(a.out, a.amplicon_pairs, a.seed, a.threads)
+        print(f"demo: 16S amplicons added to {a.out} in {time.perf_counter() - t0:.0f} s")
+        return 0
     make_demo(
         a.out, a.seed, a.samples, a.pairs, a.threads, n_genomes=a.genomes,
-        databases=not a.no_databases,
+        databases=not a.no_databases, amplicon_pairs=a.amplicon_pairs,
     )  # fmt: skip
     print(
         f"demo: {a.samples} samples x {a.pairs} fragments written to {a.out} "

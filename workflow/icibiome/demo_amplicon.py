@@ -11,7 +11,7 @@ chimeras of two community members, which chimera removal must discard.
 Layout written into ``out_dir``::
 
     reads/<sample>_R1.fastq.gz, reads/<sample>_R2.fastq.gz
-    samples.tsv                       sample sheet (assay amplicon_16s; clinical columns copied
+    samples.tsv                       sample sheet (assay 16S; clinical columns copied
                                       from the shotgun sheet when given)
     reference/sintax.fa               SINTAX reference of the full-length loci (all genomes)
     truth/asvs.fa                     the true ASVs: the insert between the primers, named by
@@ -246,7 +246,7 @@ def simulate_amplicons(
             sheet_rows.append(
                 {
                     "sample_id": s,
-                    "assay": "amplicon_16s",
+                    "assay": "16S",
                     "fq1": f"reads/{s}_R1.fastq.gz",
                     "fq2": f"reads/{s}_R2.fastq.gz",
                 }

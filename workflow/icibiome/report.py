@@ -153,6 +153,8 @@ TOOL_VERSION_COMMANDS = {
     "samtools": ["samtools", "--version"],
     "kraken2": ["kraken2", "--version"],
 }
+TOOL_VERSION_PATTERNS = {"vsearch": r"vsearch v(\d+\.\d+(?:\.\d+)?)"}
+"""Tools whose --version text has other numbers first (vsearch prints its paper's DOI)."""
 
 
 def tool_version(tool: str) -> str | None:
@@ -164,7 +166,7 @@ def tool_version(tool: str) -> str | None:
         cmd, capture_output=True, text=True, errors="replace", timeout=60, check=False
     )
     text = proc.stdout + proc.stderr
-    m = re.search(r"(\d+\.\d+(?:\.\d+)?)", text)
+    m = re.search(TOOL_VERSION_PATTERNS.get(tool, r"(\d+\.\d+(?:\.\d+)?)"), text)
     return m.group(1) if m else text.strip().splitlines()[0] if text.strip() else None
 
 

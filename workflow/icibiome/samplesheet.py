@@ -301,6 +301,7 @@ RESOURCE_KEYS = (
     ("taxonomy.sylph.database", "file", "taxonomy.profilers:sylph"),
     ("taxonomy.sylph.taxonomy", "file", "taxonomy.profilers:sylph"),
     ("taxonomy.kraken2.database", "dir", "taxonomy.profilers:kraken2"),
+    ("amplicon.sintax.reference", "file", "taxonomy.profilers:amplicon"),
 )
 """Databases checked before any job runs: (config key, kind, when). ``kind`` is ``file``, ``dir``
 or ``bowtie2_index`` (a prefix with ``.1.bt2`` or ``.1.bt2l`` files); ``when`` is a boolean key,
