@@ -19,6 +19,7 @@ help:
 	@echo "make test-fast unit + integration tests only"
 	@echo "make lint      ruff, snakefmt --check, snakemake --lint"
 	@echo "make bench     benchmarks -> benchmarks/results/*.tsv"
+	@echo "make validate  response signatures on the real ICI cohorts vs published -> benchmarks/results/validation_*.tsv"
 
 setup:
 	@bash tools/setup.sh
@@ -66,6 +67,12 @@ format: setup
 bench: setup
 	@mkdir -p benchmarks/results
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) $$b || exit 1; done
+
+# the signatures stage on the real melanoma ICI cohorts (../shared/data/ici_mpa4_8cohorts) vs the
+# published numbers (Lee 2022) -> benchmarks/results/validation_*.tsv (about 2 min on 2 cores)
+validate: setup
+	@mkdir -p benchmarks/results
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate --out benchmarks/results --threads $(CORES)
 
 clean:
 	rm -rf results logs benchmarks/*/ .snakemake demo-16s

@@ -1,0 +1,356 @@
+"""The response-signatures stage: DA per cohort, meta-analysis, LOCO prediction, survival, report.
+
+:func:`run_signatures` is what rule ``signatures`` (rules/signatures.smk) calls. From one
+profiler's standard abundance table and the sample sheet it writes, into ``out_dir``:
+
+``differential.tsv``
+    Per-cohort DA, R vs NR (:func:`icibiome.differential.differential_abundance`).
+``meta_analysis.tsv``, ``forest.tsv``
+    Random-effects meta-analysis per feature (:func:`icibiome.meta.meta_analysis`) and the
+    forest-plot rows of the top features.
+``loco_auc.tsv``, ``loco_predictions.tsv``, ``within_cohort_auc.tsv``
+    Leave-one-cohort-out AUROC per held-out cohort and model/feature set, the out-of-cohort
+    probabilities, and the within-cohort CV contrast (:mod:`icibiome.predict`).
+``survival.tsv``, ``km.tsv``
+    Cox (stratified by cohort) and Kaplan-Meier of PFS/OS on the out-of-cohort probability and on
+    the extra scores (:mod:`icibiome.survival`).
+``model.pkl``, ``model.yaml``
+    The first model trained on all cohorts (:func:`icibiome.predict.fit_final`).
+``signatures.png`` and ``signatures_*_mqc.*``
+    Figure (forest plot, ROC per held-out cohort, KM) and MultiQC custom content.
+
+Extra per-sample features (guild balance from the networks stage, TOPOSCORE) are optional:
+when given, LOCO also runs on them alone and together with the species.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from icibiome import differential as da
+from icibiome import meta as mt
+from icibiome import predict as pr
+from icibiome import survival as sv
+from icibiome.io import atomic_path, read_abundance, write_tsv
+
+logger = logging.getLogger(__name__)
+
+OUTPUTS = {
+    "differential": "differential.tsv", "meta": "meta_analysis.tsv", "forest": "forest.tsv",
+    "loco_auc": "loco_auc.tsv", "loco_predictions": "loco_predictions.tsv",
+    "within": "within_cohort_auc.tsv", "survival": "survival.tsv", "km": "km.tsv",
+    "model": "model.pkl", "model_card": "model.yaml", "figure": "signatures.png",
+}  # fmt: skip
+MQC = ("meta_mqc.tsv", "loco_mqc.tsv", "roc_mqc.yaml", "km_mqc.yaml", "figure_mqc.html")
+EXTRA_COLUMNS = {"guilds": "guild_balance", "toposcore": "toposcore"}
+
+
+def read_extra(paths: dict[str, str | os.PathLike | None]) -> pd.DataFrame | None:
+    """Per-sample extra features: ``{name: tsv}``; the column :data:`EXTRA_COLUMNS` [name] (or
+    every numeric column for other names) of each table indexed by ``sample_id``."""
+    parts = []
+    for name, p in (paths or {}).items():
+        if not p:
+            continue
+        t = pd.read_csv(p, sep="\t", index_col="sample_id")
+        t.index = t.index.astype(str)
+        cols = (
+            [EXTRA_COLUMNS[name]]
+            if name in EXTRA_COLUMNS
+            else list(t.select_dtypes("number").columns)
+        )
+        cols = [c for c in cols if c in t.columns]
+        if not cols:
+            logger.warning("extra features %s (%s): no usable column", name, p)
+            continue
+        parts.append(t[cols].apply(pd.to_numeric, errors="coerce"))
+    return pd.concat(parts, axis=1) if parts else None
+
+
+def sample_info(samples_tsv: str | os.PathLike, ids: Sequence[str]) -> pd.DataFrame:
+    """The sample sheet rows of ``ids`` (response ``R``/``NR``/``""``, cohort as str)."""
+    from icibiome.samplesheet import read_sample_sheet
+
+    sheet = read_sample_sheet(samples_tsv, check_files=False)
+    info = sheet.loc[[i for i in ids if i in sheet.index]].copy()
+    info["cohort"] = info["cohort"].astype(str)
+    info["response"] = info["response"].fillna("").astype(str)
+    return info.rename_axis("sample_id")
+
+
+# --------------------------------------------------------------------------------------------
+# figure and MultiQC
+# --------------------------------------------------------------------------------------------
+def _roc(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(y, s)
+    return fpr, tpr
+
+
+def signatures_figure(forest: pd.DataFrame, preds: pd.DataFrame, km: pd.DataFrame, path) -> None:
+    """Three panels: forest plot of the top features, ROC per held-out cohort, KM high/low."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.5))
+    ax = axes[0]
+    pooled = forest[forest["study"].str.startswith("pooled")].reset_index(drop=True)
+    for i, r in pooled.iterrows():
+        ax.errorbar(r["effect"], i, xerr=[[r["effect"] - r["ci_low"]], [r["ci_high"] - r["effect"]]],
+                    fmt="D", color="C3" if r["effect"] > 0 else "C0", capsize=3)  # fmt: skip
+        sub = forest[
+            (forest["feature"] == r["feature"]) & ~forest["study"].str.startswith("pooled")
+        ]
+        ax.scatter(sub["effect"], np.full(len(sub), i), s=10, color="grey", alpha=0.6)
+    ax.set_yticks(range(len(pooled)))
+    ax.set_yticklabels([f.split("|")[-1][:40] for f in pooled["feature"]], fontsize=7)
+    ax.axvline(0, color="k", lw=0.5)
+    ax.invert_yaxis()
+    ax.set_xlabel("log2 CLR difference R - NR (pooled, 95% CI; grey = cohorts)")
+    ax.set_title("Meta-analysis, top features")
+    ax = axes[1]
+    first = preds[(preds["model"] == preds["model"].iloc[0]) & (preds["features"] == "species")] \
+        if len(preds) else preds  # fmt: skip
+    for c, g in first.groupby("cohort"):
+        fpr, tpr = _roc((g["response"] == "R").to_numpy(), g["probability"].to_numpy())
+        a = pr.delong_auc(g["response"] == "R", g["probability"])[0]
+        ax.plot(fpr, tpr, label=f"{c} (AUC {a:.2f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("sensitivity")
+    ax.set_title(
+        "LOCO ROC per held-out cohort" + (f" ({first['model'].iloc[0]})" if len(first) else "")
+    )
+    if len(first):
+        ax.legend(fontsize=7, loc="lower right")
+    ax = axes[2]
+    if len(km):
+        s0, e0 = km["score"].iloc[0], km["endpoint"].iloc[0]
+        sub = km[(km["score"] == s0) & (km["endpoint"] == e0)]
+        for g, d in sub.groupby("group"):
+            ax.step(d["time"], d["survival"], where="post", label=f"{s0} {g}")
+        ax.set_title(f"Kaplan-Meier, {e0} by {s0}\n(median split within cohort)")
+        ax.set_xlabel("months")
+        ax.set_ylabel("survival probability")
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no survival data", ha="center")
+        ax.set_axis_off()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def _mqc_tsv(df: pd.DataFrame, header: dict, path: Path, index_label: str) -> None:
+    lines = yaml.safe_dump(header, sort_keys=False, width=1000).splitlines()
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        fh.writelines(f"# {ln}\n" for ln in lines)
+        df.to_csv(fh, sep="\t", index_label=index_label, float_format="%.4g")
+
+
+def _mqc_yaml(doc: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
+
+
+def write_signatures_mqc(
+    meta: pd.DataFrame, auc: pd.DataFrame, preds: pd.DataFrame, km: pd.DataFrame,
+    figure: Path, out_dir: Path, label: str = "", top_n: int = 25,
+) -> list[Path]:  # fmt: skip
+    """MultiQC custom content: meta-analysis table, LOCO AUC table, ROC and KM line graphs, figure."""
+    key = "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
+    mean = auc[auc["held_out"] == "mean"]
+    mean_txt = "; ".join(f"{r['model']}/{r['features']}: {r['auc']:.3f}"
+                         for _, r in mean.iterrows() if np.isfinite(r["auc"]))  # fmt: skip
+    parent = {
+        "parent_id": f"icibiome_signatures{key}",
+        "parent_name": f"Response signatures ({label})" if label else "Response signatures",
+        "parent_description": (
+            "Per-cohort differential abundance (LinDA-style CLR regression), random-effects "
+            "meta-analysis across cohorts, leave-one-cohort-out (LOCO) prediction of response and "
+            "survival by score. Published reference: LOCO mean AUC about 0.59-0.60 for melanoma "
+            f"(Lee et al. 2022). This run, LOCO mean AUC: {mean_txt or 'not estimable'}. "
+            "Tables: results/signatures/<profiler>/ (icibiome.signatures)."
+        ),
+    }
+    written = []
+    mtab = meta.head(top_n).set_index("feature")[
+        ["effect", "ci_low", "ci_high", "p_value", "q_value", "I2", "n_cohorts",
+         "direction_consistency"]] if len(meta) else pd.DataFrame(
+        columns=["effect"]).rename_axis("feature")  # fmt: skip
+    mtab.index = [f.split("|")[-1] for f in mtab.index]
+    p = out_dir / "signatures_meta_mqc.tsv"
+    _mqc_tsv(mtab, {"id": f"icibiome_signatures_meta{key}", "section_name":
+                    "Meta-analysis of responder-associated taxa", "description":
+                    f"Top {top_n} features by meta-analysis p: pooled log2 CLR difference R - NR "
+                    "(random effects), 95% CI, BH q, I² and the share of cohorts with the pooled "
+                    "sign.", "plot_type": "table", **parent,
+                    "pconfig": {"id": f"icibiome_signatures_meta_table{key}",
+                                "title": "icibiome: meta-analysis"}}, p, "Feature")  # fmt: skip
+    written.append(p)
+    atab = auc.assign(row=auc["model"] + " | " + auc["features"] + " | " + auc["held_out"])
+    atab = atab.set_index("row")[["auc", "ci_low", "ci_high", "n_R", "n_NR", "note"]]
+    p = out_dir / "signatures_loco_mqc.tsv"
+    _mqc_tsv(atab, {"id": f"icibiome_signatures_loco{key}", "section_name":
+                    "Leave-one-cohort-out AUC", "description": "AUROC per held-out cohort "
+                    "(DeLong 95% CI), the mean over cohorts and the pooled AUC. Cohorts with too "
+                    "few R or NR are listed with the reason.", "plot_type": "table", **parent,
+                    "pconfig": {"id": f"icibiome_signatures_loco_table{key}",
+                                "title": "icibiome: LOCO AUC"}}, p, "Model | features | cohort")  # fmt: skip
+    written.append(p)
+    roc = {}
+    sp = preds[preds["features"] == "species"] if len(preds) else preds
+    if len(sp):
+        m0 = sp["model"].iloc[0]
+        for c, g in sp[sp["model"] == m0].groupby("cohort"):
+            fpr, tpr = _roc((g["response"] == "R").to_numpy(), g["probability"].to_numpy())
+            roc[f"{c}"] = {
+                round(float(x), 4): round(float(y), 4) for x, y in zip(fpr, tpr, strict=True)
+            }
+    p = out_dir / "signatures_roc_mqc.yaml"
+    _mqc_yaml({"id": f"icibiome_signatures_roc{key}", "section_name": "LOCO ROC curves",
+               **parent, "description": "ROC of the out-of-cohort predicted probability, one "
+               "curve per held-out cohort (species features, first model).",
+               "plot_type": "linegraph", "pconfig": {"id": f"icibiome_signatures_roc_plot{key}",
+               "title": "icibiome: LOCO ROC", "xlab": "1 - specificity",
+               "ylab": "sensitivity", "xmin": 0, "xmax": 1, "ymin": 0, "ymax": 1},
+               "data": roc}, p)  # fmt: skip
+    written.append(p)
+    kmd = {}
+    for (s, ep, g), d in km.groupby(["score", "endpoint", "group"]) if len(km) else []:
+        kmd[f"{ep} {s} {g}"] = {round(float(t), 3): round(float(v), 4)
+                                for t, v in zip(d["time"], d["survival"], strict=True)}  # fmt: skip
+    p = out_dir / "signatures_km_mqc.yaml"
+    _mqc_yaml({"id": f"icibiome_signatures_km{key}", "section_name": "Kaplan-Meier by score",
+               **parent, "description": "Survival by score group (median split within cohort); "
+               "Cox HR and log-rank p in survival.tsv.", "plot_type": "linegraph",
+               "pconfig": {"id": f"icibiome_signatures_km_plot{key}",
+                           "title": "icibiome: Kaplan-Meier", "xlab": "months",
+                           "ylab": "survival probability", "ymin": 0, "ymax": 1},
+               "data": kmd or {"no survival data": {0: 1.0}}}, p)  # fmt: skip
+    written.append(p)
+    b64 = base64.b64encode(Path(figure).read_bytes()).decode()
+    p = out_dir / "signatures_figure_mqc.html"
+    with atomic_path(p) as tmp:
+        tmp.write_text(
+            f"<!--\nid: 'icibiome_signatures_figure{key}'\nsection_name: 'Signatures figure'\n"
+            f"parent_id: '{parent['parent_id']}'\nparent_name: '{parent['parent_name']}'\n"
+            "description: 'Forest plot of the top meta-analysis features, LOCO ROC per held-out "
+            "cohort, Kaplan-Meier by score.'\n-->\n"
+            '<div class="mqc-custom-content-image"><img style="max-width:100%" '
+            f'src="data:image/png;base64,{b64}" /></div>\n'
+        )
+    written.append(p)
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# the stage
+# --------------------------------------------------------------------------------------------
+def run_signatures(
+    abundance_tsv: str | os.PathLike,
+    samples_tsv: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    extra_tsvs: dict[str, str | os.PathLike | None] | None = None,
+    covariates: Sequence[str] = (),
+    min_prevalence: float = 0.1,
+    min_per_class: int = 5,
+    meta_method: str = "DL",
+    classifiers: Sequence[str] = ("lasso", "rf"),
+    transform: str = "log10",
+    batch: str = "none",
+    within_repeats: int = 5,
+    seed: int = 1,
+    threads: int = 1,
+    top_n: int = 25,
+    label: str = "",
+) -> dict[str, Path]:
+    """Run the stage (see the module docstring); returns the written paths by key."""
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {k: out / v for k, v in OUTPUTS.items()}
+    ab = read_abundance(abundance_tsv)
+    ab.index = ab.index.astype(str)
+    info = sample_info(samples_tsv, ab.index)
+    ab = ab.loc[info.index]
+    extra = read_extra(extra_tsvs or {})
+    if extra is not None:
+        extra = extra.reindex(ab.index)
+        extra = extra.loc[:, extra.notna().any()]  # e.g. TOPOSCORE without lists: all NaN
+        extra = extra if extra.shape[1] else None
+    logger.info("signatures: %d samples, %d taxa, cohorts %s, extra features %s", len(ab),
+                ab.shape[1], sorted(info["cohort"].unique()),
+                None if extra is None else list(extra.columns))  # fmt: skip
+
+    res = da.differential_abundance(ab, info, covariates, min_prevalence, min_per_class)
+    write_tsv(res, paths["differential"], float_format="%.6g")
+    meta = mt.meta_analysis(res, meta_method)
+    write_tsv(meta, paths["meta"], float_format="%.6g")
+    forest = mt.forest_data(res, meta, meta["feature"].head(15))
+    write_tsv(forest, paths["forest"], float_format="%.6g")
+
+    aucs, preds = [], []
+    sets = [("species", None, True)]
+    if extra is not None:
+        sets += [("extra", extra, False), ("species+extra", extra, True)]
+    for model in classifiers:
+        for name, ex, use_sp in sets:
+            a, p = pr.loco(ab, info, model, transform, batch, ex, use_sp, min_prevalence,
+                           min_per_class, seed, threads, name)  # fmt: skip
+            aucs.append(a)
+            preds.append(p)
+    auc = pd.concat(aucs, ignore_index=True)
+    pred = pd.concat(preds, ignore_index=True)
+    write_tsv(auc, paths["loco_auc"], float_format="%.6g")
+    write_tsv(pred, paths["loco_predictions"], float_format="%.6g")
+    within = pd.concat([pr.within_cohort_cv(ab, info, m, transform, 5, within_repeats,
+                                            min_prevalence, min_per_class, seed, threads)
+                        for m in classifiers], ignore_index=True)  # fmt: skip
+    write_tsv(within, paths["within"], float_format="%.6g")
+
+    sdf = info.copy()
+    scores = []
+    if len(pred):
+        p0 = pred[(pred["model"] == classifiers[0]) & (pred["features"] == "species")]
+        sdf["loco_probability"] = p0.set_index("sample_id")["probability"].reindex(sdf.index)
+        scores.append("loco_probability")
+    if extra is not None:
+        for c in extra.columns:
+            sdf[c] = extra[c]
+            scores.append(c)
+    surv, km = sv.survival_table(sdf, scores)
+    write_tsv(surv, paths["survival"], float_format="%.6g")
+    write_tsv(km, paths["km"], float_format="%.6g")
+
+    try:
+        fm = pr.fit_final(ab, info, classifiers[0], transform, batch,
+                          extra if extra is not None else None, min_prevalence, seed, threads)  # fmt: skip
+        pr.save_model(fm, paths["model"])
+        pr.write_model_card(fm, paths["model_card"])
+    except ValueError as err:  # one class only: an honest placeholder card, no model
+        logger.warning("no final model: %s", err)
+        with atomic_path(paths["model"]) as tmp:
+            tmp.write_bytes(b"")
+        with atomic_path(paths["model_card"]) as tmp:
+            tmp.write_text(yaml.safe_dump({"model": None, "reason": str(err)}))
+
+    signatures_figure(forest, pred, km, paths["figure"])
+    for p in write_signatures_mqc(meta, auc, pred, km, paths["figure"], out, label, top_n):
+        paths[p.name] = p
+    logger.info("signatures done in %.1f s", time.perf_counter() - t0)
+    return paths
