@@ -95,7 +95,7 @@ def random_effects(effects, variances, method: str = "DL") -> dict[str, float]:
     --------
     >>> r = random_effects([0.5, 0.3, 0.9], [0.04, 0.09, 0.05])
     >>> round(r["effect"], 3), round(r["tau2"], 4), round(r["I2"], 3)
-    (0.621, 0.0294, 0.381)
+    (0.595, 0.0294, 0.344)
     """
     b = np.asarray(effects, dtype=float)
     v = np.asarray(variances, dtype=float)
