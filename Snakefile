@@ -14,6 +14,8 @@
 #   networks/<profiler>/edges.tsv    co-abundance network (+ nodes.tsv, graph.graphml)
 #   guilds/<profiler>/guilds.tsv     guild per taxon; guild_scores.tsv per sample (+ network.png)
 #   signatures/<profiler>/toposcore.tsv   TOPOSCORE per sample (+ toposcore_members.tsv)
+#   signatures/<profiler>/meta_analysis.tsv   DA per cohort, meta-analysis, LOCO AUC, survival,
+#                                    model.pkl (response signatures)
 #   report/multiqc_report.html       the MultiQC report
 from snakemake.utils import min_version
 
@@ -33,6 +35,7 @@ include: "rules/amplicon.smk"
 include: "rules/diversity.smk"
 include: "rules/networks.smk"
 include: "rules/toposcore.smk"
+include: "rules/signatures.smk"
 include: "rules/report.smk"
 include: "rules/provenance.smk"
 

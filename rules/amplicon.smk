@@ -160,7 +160,7 @@ rule amplicon_tables:
     conda:
         "../envs/pylib.yaml"
     params:
-        out_dir="results/taxonomy/amplicon",
+        out_dir=lambda w, output: str(Path(output.abundance[0]).parent),
         ranks=RANKS,
         cutoff=AMP["sintax"]["cutoff"],
     script:

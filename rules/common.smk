@@ -89,6 +89,17 @@ if TOPOSCORE and TOPOSCORE_RANK not in RANKS:
     raise WorkflowError(
         f"toposcore rank {TOPOSCORE_RANK!r} is not one of taxonomy.ranks {RANKS}"
     )
+SIGNATURES = config["signatures"]["activate"]
+SIGNATURES_PROFILER = config["signatures"]["profiler"] or PROFILERS[0]
+SIGNATURES_RANK = config["signatures"]["rank"]
+if SIGNATURES and SIGNATURES_PROFILER not in PROFILERS:
+    raise WorkflowError(
+        f"signatures.profiler {SIGNATURES_PROFILER!r} is not one of taxonomy.profilers {PROFILERS}"
+    )
+if SIGNATURES and SIGNATURES_RANK not in RANKS:
+    raise WorkflowError(
+        f"signatures.rank {SIGNATURES_RANK!r} is not one of taxonomy.ranks {RANKS}"
+    )
 
 
 def _alternatives(ids):
@@ -296,6 +307,43 @@ def get_toposcore_report_files():
     )
 
 
+def get_signatures_extra(wildcards):
+    # optional extra per-sample features {name: table}: the guild balance and TOPOSCORE only
+    # when those stages run on the same profiler (config.get: the sections may be absent)
+    sig, prof = config["signatures"], wildcards.profiler
+    extra = {}
+    if sig["use_guilds"] and config.get("networks", {}).get("activate"):
+        if NETWORK_PROFILER == prof:
+            extra["guilds"] = f"results/guilds/{prof}/guild_scores.tsv"
+    if sig["use_toposcore"] and config.get("toposcore", {}).get("activate"):
+        if TOPOSCORE_PROFILER == prof:
+            extra["toposcore"] = f"results/signatures/{prof}/toposcore.tsv"
+    for path in sig["extra_features"]:
+        extra[f"file_{Path(path).stem}"] = path
+    return extra
+
+
+def get_signatures_extra_files(wildcards):
+    return list(get_signatures_extra(wildcards).values())
+
+
+def get_signatures_report_files():
+    # MultiQC custom content of the signatures stage; none when it is off
+    if not SIGNATURES:
+        return []
+    return expand(
+        "results/signatures/{profiler}/signatures_{part}",
+        profiler=SIGNATURES_PROFILER,
+        part=[
+            "meta_mqc.tsv",
+            "loco_mqc.tsv",
+            "roc_mqc.yaml",
+            "km_mqc.yaml",
+            "figure_mqc.html",
+        ],
+    )
+
+
 def get_final_output():
     return [
         "results/report/multiqc_report.html",
@@ -323,6 +371,18 @@ def get_final_output():
                 profiler=TOPOSCORE_PROFILER,
             )
             if TOPOSCORE
+            else []
+        ),
+        *(
+            expand(
+                [
+                    "results/signatures/{profiler}/meta_analysis.tsv",
+                    "results/signatures/{profiler}/loco_auc.tsv",
+                    "results/signatures/{profiler}/survival.tsv",
+                ],
+                profiler=SIGNATURES_PROFILER,
+            )
+            if SIGNATURES
             else []
         ),
         *expand(

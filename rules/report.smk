@@ -71,6 +71,7 @@ rule multiqc_report:
             *get_diversity_report_files(),
             *get_networks_report_files(),
             *get_toposcore_report_files(),
+            *get_signatures_report_files(),
         ],
     output:
         report(

@@ -93,3 +93,11 @@ def test_envs_pin_exact_versions():
         for d in data["dependencies"]:
             if isinstance(d, str) and d != "pip":
                 assert re.search(r"=\s*[0-9]", d), f"{env.name}: {d} is not pinned"
+
+
+def test_test_module_basenames_are_unique():
+    # pytest's default (prepend) import mode imports test modules by basename, so two test
+    # files with the same name in different folders break collection of the whole suite
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    assert not duplicated, f"test files with the same basename: {duplicated}"

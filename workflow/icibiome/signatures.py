@@ -191,7 +191,9 @@ def write_signatures_mqc(
     mtab = meta.head(top_n).set_index("feature")[
         ["effect", "ci_low", "ci_high", "p_value", "q_value", "I2", "n_cohorts",
          "direction_consistency"]] if len(meta) else pd.DataFrame(
-        columns=["effect"]).rename_axis("feature")  # fmt: skip
+        {"note": ["no feature was tested in at least 2 cohorts with enough R and NR "
+                  "(min_per_class); see differential.tsv for the per-cohort tests"]},
+        index=["none"])  # fmt: skip
     mtab.index = [f.split("|")[-1] for f in mtab.index]
     p = out_dir / "signatures_meta_mqc.tsv"
     _mqc_tsv(mtab, {"id": f"icibiome_signatures_meta{key}", "section_name":

@@ -1,0 +1,63 @@
+# Response signatures: per-cohort differential abundance R vs NR, random-effects meta-analysis,
+# leave-one-cohort-out prediction, survival by score and a frozen model, from one profiler's
+# standard abundance table (optionally with the guild balance and TOPOSCORE as extra features).
+# Logic: workflow/icibiome/signatures.py (differential, meta, predict, survival).
+
+
+rule signatures:
+    input:
+        abundance=f"results/taxonomy/{{profiler}}/abundance_{SIGNATURES_RANK}.tsv",
+        samples=config["samples"],
+        extra=get_signatures_extra_files,
+    output:
+        differential="results/signatures/{profiler}/differential.tsv",
+        meta=report(
+            "results/signatures/{profiler}/meta_analysis.tsv",
+            caption="../workflow/report/signatures.rst",
+            category="Response signatures",
+            labels={"profiler": "{profiler}", "result": "meta-analysis"},
+        ),
+        forest="results/signatures/{profiler}/forest.tsv",
+        loco_auc="results/signatures/{profiler}/loco_auc.tsv",
+        loco_predictions="results/signatures/{profiler}/loco_predictions.tsv",
+        within="results/signatures/{profiler}/within_cohort_auc.tsv",
+        survival="results/signatures/{profiler}/survival.tsv",
+        km="results/signatures/{profiler}/km.tsv",
+        model="results/signatures/{profiler}/model.pkl",
+        model_card="results/signatures/{profiler}/model.yaml",
+        figure="results/signatures/{profiler}/signatures.png",
+        mqc=multiext(
+            "results/signatures/{profiler}/signatures_",
+            "meta_mqc.tsv",
+            "loco_mqc.tsv",
+            "roc_mqc.yaml",
+            "km_mqc.yaml",
+            "figure_mqc.html",
+        ),
+    log:
+        "logs/signatures/{profiler}.log",
+    benchmark:
+        "benchmarks/signatures/{profiler}.tsv"
+    conda:
+        "../envs/pylib.yaml"
+    threads: config["signatures"]["threads"]
+    params:
+        out_dir="results/signatures/{profiler}",
+        extra_tsvs=get_signatures_extra,
+        # every signatures key except these is a run_signatures argument of the same name
+        settings={
+            k: v
+            for k, v in config["signatures"].items()
+            if k
+            not in (
+                "activate",
+                "profiler",
+                "rank",
+                "use_guilds",
+                "use_toposcore",
+                "extra_features",
+            )
+        },
+        label=lambda wc: f"{wc.profiler}, {SIGNATURES_RANK}",
+    script:
+        "../scripts/signatures.py"
