@@ -60,6 +60,10 @@ def test_tables_agree_with_each_other_and_the_inputs(run):
     assert set(c1["feature"]) <= set(ab.columns)
     assert c1["q_value"].between(0, 1).all() and (c1["q_value"] >= c1["p_value"] - 1e-12).all()
     assert meta.empty  # one tested cohort: nothing to pool (min 2 cohorts)
+    # the scikit-bio sensitivity methods ran on C1 (4 samples) or say why they could not
+    for m in ("ancombc", "dirmult"):
+        ran = c1[f"{m}_effect"].notna().all() and c1[f"{m}_q"].between(0, 1).all()
+        assert ran or c1["note"].str.contains(f"{m} failed").all(), m
     assert set(auc["features"]) == {"species", "extra", "species+extra"}
     c1_ids = sorted(i for i in ab.index if run["sheet"].loc[i, "cohort"] == "C1")
     for (model, feats), p in pred.groupby(["model", "features"]):

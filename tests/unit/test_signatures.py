@@ -96,6 +96,36 @@ def test_differential_finds_planted_features_and_skips_small_cohorts():
     assert c0.loc["s__t0", "auroc"] > 0.8 and c0.loc["s__t1", "auroc"] < 0.2
 
 
+def test_sensitivity_methods_agree_with_linda_on_planted_features():
+    # scikit-bio ANCOM-BC and dirmult_ttest beside LinDA: same signs on the planted features,
+    # the meta-analysis reports the share of cohorts agreeing with the pooled sign
+    ab, info = _cohorts(n_cohorts=2, n=40, p=20, effect=2.0)
+    res = da.differential_abundance(ab, info, covariates=["age"], min_per_class=5,
+                                    sensitivity=["ancombc", "dirmult"])  # fmt: skip
+    c0 = res[res["cohort"] == "C0"].set_index("feature")
+    for m in ("ancombc", "dirmult"):
+        assert c0[f"{m}_effect"].notna().all() and c0[f"{m}_q"].between(0, 1).all()
+        assert c0.loc["s__t0", f"{m}_effect"] > 0.5 and c0.loc["s__t1", f"{m}_effect"] < -0.5
+        assert c0.loc["s__t0", f"{m}_q"] < 0.05
+    # ANCOM-BC log fold change is reported as log2, like the LinDA effect
+    assert np.corrcoef(c0["effect"], c0["ancombc_effect"])[0, 1] > 0.8
+    meta = mt.meta_analysis(res, "DL").set_index("feature")
+    assert meta.loc[["s__t0", "s__t1", "s__t2"], ["agreement_ancombc", "agreement_dirmult"]
+                    ].eq(1.0).all().all()  # fmt: skip
+    plain = mt.meta_analysis(da.differential_abundance(ab, info, min_per_class=5), "DL")
+    assert plain["agreement_ancombc"].isna().all()
+    with pytest.raises(ValueError, match="unknown DA sensitivity"):
+        da.differential_abundance(ab, info, min_per_class=5, sensitivity=["maaslin"])
+
+
+def test_sensitivity_failure_on_a_tiny_cohort_is_a_note_not_a_crash():
+    ab, info = _cohorts(n_cohorts=1, n=4, p=10, effect=2.0)
+    res = da.differential_abundance(ab, info, min_per_class=2, sensitivity=["ancombc"])
+    assert len(res) == 10 and np.isfinite(res["effect"]).all()
+    ok = res["ancombc_effect"].notna().all()
+    assert ok or res["note"].iloc[0].startswith("ancombc failed")
+
+
 # ---------------------------------------------------------------------------------- meta
 @pytest.mark.parametrize("method,sm_method", [("DL", "chi2"), ("PM", "iterated")])
 def test_random_effects_match_statsmodels(method, sm_method):

@@ -19,6 +19,19 @@ Primary test: a LinDA-style CLR regression (Zhou et al. 2022, Genome Biol 23:95;
 Alongside: a Wilcoxon rank-sum test on the CLR values (with its own BH q), the single-feature
 AUROC (SIAMCAT ``check.associations``), prevalence and mean relative abundance in R and NR.
 
+Sensitivity methods (``sensitivity``; the issue asks for agreement across DA methods), both from
+scikit-bio on the same prevalence-filtered features of the cohort:
+
+* ``ancombc``: :func:`skbio.stats.composition.ancombc` (Lin & Peddada 2020, Nat Commun 11:3514),
+  formula ``response + covariates`` (the covariates LinDA used), zeros replaced as for the CLR;
+  the natural-log fold change is reported as log2 (``ancombc_effect``), BH q within the cohort;
+* ``dirmult``: :func:`skbio.stats.composition.dirmult_ttest` (ALDEx2-like Dirichlet-multinomial
+  posterior draws, Fernandes et al. 2014), no covariates, on relative abundances scaled to
+  10,000 per sample (standard tables need not carry counts); its ``Log2(FC)``, p and BH q.
+
+A method that fails on a cohort (e.g. too few samples) leaves its columns empty, with the
+reason in ``note``.
+
 A cohort with fewer than ``min_per_class`` samples in R or NR is not tested; it is kept in the
 output as one row with ``feature`` empty and the reason in ``note``.
 """
@@ -37,8 +50,11 @@ logger = logging.getLogger(__name__)
 DA_COLUMNS = [
     "cohort", "feature", "n_R", "n_NR", "prevalence_R", "prevalence_NR", "mean_R", "mean_NR",
     "effect", "se", "t", "df", "p_value", "q_value", "effect_raw", "bias", "wilcoxon_p",
-    "wilcoxon_q", "auroc", "covariates", "note",
+    "wilcoxon_q", "auroc", "ancombc_effect", "ancombc_p", "ancombc_q", "dirmult_effect",
+    "dirmult_p", "dirmult_q", "covariates", "note",
 ]  # fmt: skip
+
+SENSITIVITY_METHODS = ("ancombc", "dirmult")
 
 
 def bh(p: Sequence[float]) -> np.ndarray:
@@ -208,12 +224,39 @@ def linda(clr_values: pd.DataFrame, X: np.ndarray, bias_correct: bool = True) ->
     )
 
 
+def _ancombc(ab: pd.DataFrame, X: np.ndarray) -> pd.DataFrame:
+    from skbio.stats.composition import ancombc
+
+    x = ab.to_numpy(dtype=float)
+    pos = x[x > 0]
+    table = pd.DataFrame(np.where(x > 0, x, pos.min() / 2 if pos.size else 1.0),
+                         index=ab.index, columns=[f"f{i}" for i in range(ab.shape[1])])  # fmt: skip
+    md = pd.DataFrame(X[:, 1:], index=ab.index, columns=[f"x{i}" for i in range(X.shape[1] - 1)])
+    res = ancombc(table, md, " + ".join(md.columns), p_adjust=None).result
+    r = res.xs("x0", level="Covariate").reindex(table.columns)
+    return pd.DataFrame({"ancombc_effect": r["Log(FC)"].to_numpy() / np.log(2),
+                         "ancombc_p": r["pvalue"].to_numpy()}, index=ab.columns)  # fmt: skip
+
+
+def _dirmult(ab: pd.DataFrame, resp: pd.Series, seed: int = 1) -> pd.DataFrame:
+    from skbio.stats.composition import dirmult_ttest
+
+    frac = ab.div(ab.sum(axis=1).replace(0, np.nan), axis=0).fillna(0.0)
+    table = (frac * 10_000).round()
+    table.columns = [f"f{i}" for i in range(ab.shape[1])]
+    res = dirmult_ttest(table, resp.astype(str), treatment="R", reference="NR", draws=128,
+                        p_adjust=None, seed=seed).reindex(table.columns)  # fmt: skip
+    return pd.DataFrame({"dirmult_effect": res["Log2(FC)"].to_numpy(),
+                         "dirmult_p": res["pvalue"].to_numpy()}, index=ab.columns)  # fmt: skip
+
+
 def differential_cohort(
     abundance: pd.DataFrame,
     info: pd.DataFrame,
     covariates: Sequence[str] = (),
     min_prevalence: float = 0.1,
     bias_correct: bool = True,
+    sensitivity: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Differential abundance R vs NR in one cohort (see the module docstring).
 
@@ -241,6 +284,18 @@ def differential_cohort(
     res["q_value"] = bh(res["p_value"])
     res["wilcoxon_q"] = bh(res["wilcoxon_p"])
     res["n_R"], res["n_NR"] = int(is_r.sum()), int((~is_r).sum())
+    for method in sensitivity:
+        if method not in SENSITIVITY_METHODS:
+            raise ValueError(f"unknown DA sensitivity method {method!r}: {SENSITIVITY_METHODS}")
+        try:
+            extra = _ancombc(ab, X) if method == "ancombc" else _dirmult(ab, resp)
+        except Exception as err:  # scikit-bio refuses tiny or degenerate cohorts
+            notes.append(f"{method} failed: {type(err).__name__}: {err}")
+            logger.warning("%s failed on a cohort: %s", method, err)
+            continue
+        res[f"{method}_effect"] = extra[f"{method}_effect"]
+        res[f"{method}_p"] = extra[f"{method}_p"]
+        res[f"{method}_q"] = bh(extra[f"{method}_p"])
     res["covariates"] = ",".join(used)
     res["note"] = "; ".join(notes)
     return res.rename_axis("feature").reset_index()
@@ -262,6 +317,7 @@ def differential_abundance(
     min_per_class: int = 5,
     cohort_col: str = "cohort",
     bias_correct: bool = True,
+    sensitivity: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Per-cohort differential abundance, R vs NR, for every cohort of ``info``.
 
@@ -278,6 +334,8 @@ def differential_abundance(
         Per-cohort prevalence a feature needs to be tested.
     min_per_class : int
         Cohorts with fewer R or NR samples are skipped (one row, reason in ``note``).
+    sensitivity : sequence of {"ancombc", "dirmult"}
+        Sensitivity methods run beside LinDA (module docstring).
 
     Returns
     -------
@@ -298,7 +356,7 @@ def differential_abundance(
                          & info["response"].isin(["R", "NR"])]  # fmt: skip
         ab = abundance.loc[[i for i in ids if i in abundance.index]]
         res = differential_cohort(ab, info.loc[ab.index], covariates, min_prevalence,
-                                  bias_correct)  # fmt: skip
+                                  bias_correct, sensitivity)  # fmt: skip
         res.insert(0, "cohort", cohort)
         parts.append(res)
         logger.info("differential abundance, cohort %s: %d features, %d with q < 0.1",

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 META_COLUMNS = [
     "feature", "effect", "se", "ci_low", "ci_high", "z", "p_value", "q_value", "tau2", "Q",
     "I2", "n_cohorts", "n_positive", "n_negative", "direction_consistency",
-    "n_cohorts_q_lt_0.1", "method",
+    "n_cohorts_q_lt_0.1", "agreement_ancombc", "agreement_dirmult", "method",
 ]  # fmt: skip
 
 
@@ -126,6 +126,15 @@ def random_effects(effects, variances, method: str = "DL") -> dict[str, float]:
     }  # fmt: skip
 
 
+def _agreement(g: pd.DataFrame, method: str, sign: float) -> float:
+    """Share of the feature's cohorts where ``method`` gives the pooled LinDA sign (NaN: not run)."""
+    col = f"{method}_effect"
+    if col not in g.columns:
+        return np.nan
+    e = pd.to_numeric(g[col], errors="coerce").dropna()
+    return float((np.sign(e) == sign).mean()) if len(e) else np.nan
+
+
 def meta_analysis(
     da: pd.DataFrame, method: str = "DL", min_cohorts: int = 2, q_cut: float = 0.1
 ) -> pd.DataFrame:
@@ -163,7 +172,9 @@ def meta_analysis(
                                                   "p_value", "tau2", "Q", "I2")},
             "n_cohorts": r["k"], "n_positive": npos, "n_negative": nneg,
             "direction_consistency": (npos if sign > 0 else nneg) / r["k"] if r["k"] else np.nan,
-            "n_cohorts_q_lt_0.1": int((g["q_value"] < q_cut).sum()), "method": method.upper(),
+            "n_cohorts_q_lt_0.1": int((g["q_value"] < q_cut).sum()),
+            **{f"agreement_{m}": _agreement(g, m, sign) for m in ("ancombc", "dirmult")},
+            "method": method.upper(),
         })  # fmt: skip
     out = pd.DataFrame(rows, columns=META_COLUMNS)
     if out.empty:

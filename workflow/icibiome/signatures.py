@@ -272,6 +272,7 @@ def run_signatures(
     min_prevalence: float = 0.1,
     min_per_class: int = 5,
     meta_method: str = "DL",
+    sensitivity: Sequence[str] = (),
     classifiers: Sequence[str] = ("lasso", "rf"),
     transform: str = "log10",
     batch: str = "none",
@@ -299,7 +300,8 @@ def run_signatures(
                 ab.shape[1], sorted(info["cohort"].unique()),
                 None if extra is None else list(extra.columns))  # fmt: skip
 
-    res = da.differential_abundance(ab, info, covariates, min_prevalence, min_per_class)
+    res = da.differential_abundance(ab, info, covariates, min_prevalence, min_per_class,
+                                    sensitivity=sensitivity)  # fmt: skip
     write_tsv(res, paths["differential"], float_format="%.6g")
     meta = mt.meta_analysis(res, meta_method)
     write_tsv(meta, paths["meta"], float_format="%.6g")
