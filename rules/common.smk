@@ -92,13 +92,18 @@ if TOPOSCORE and TOPOSCORE_RANK not in RANKS:
 SIGNATURES = config["signatures"]["activate"]
 SIGNATURES_PROFILER = config["signatures"]["profiler"] or PROFILERS[0]
 SIGNATURES_RANK = config["signatures"]["rank"]
-if SIGNATURES and SIGNATURES_PROFILER not in PROFILERS:
+FROZEN_MODEL = config["signatures"]["frozen_model"]
+if (SIGNATURES or FROZEN_MODEL) and SIGNATURES_PROFILER not in PROFILERS:
     raise WorkflowError(
         f"signatures.profiler {SIGNATURES_PROFILER!r} is not one of taxonomy.profilers {PROFILERS}"
     )
-if SIGNATURES and SIGNATURES_RANK not in RANKS:
+if (SIGNATURES or FROZEN_MODEL) and SIGNATURES_RANK not in RANKS:
     raise WorkflowError(
         f"signatures.rank {SIGNATURES_RANK!r} is not one of taxonomy.ranks {RANKS}"
+    )
+if FROZEN_MODEL and not Path(FROZEN_MODEL).is_file():
+    raise WorkflowError(
+        f"signatures.frozen_model: {FROZEN_MODEL} does not exist or is not a file"
     )
 
 
@@ -383,6 +388,14 @@ def get_final_output():
                 profiler=SIGNATURES_PROFILER,
             )
             if SIGNATURES
+            else []
+        ),
+        *(
+            expand(
+                "results/signatures/{profiler}/frozen_predictions.tsv",
+                profiler=SIGNATURES_PROFILER,
+            )
+            if FROZEN_MODEL
             else []
         ),
         *expand(

@@ -56,8 +56,32 @@ rule signatures:
                 "use_guilds",
                 "use_toposcore",
                 "extra_features",
+                "frozen_model",
             )
         },
         label=lambda wc: f"{wc.profiler}, {SIGNATURES_RANK}",
+        rank=SIGNATURES_RANK,
     script:
         "../scripts/signatures.py"
+
+
+# A frozen model of an earlier run (signatures.frozen_model) applied to this run's table without
+# retraining; refuses when profiler, rank or feature naming differ from the model's.
+rule apply_frozen_model:
+    input:
+        model=config["signatures"]["frozen_model"] or [],
+        abundance=f"results/taxonomy/{{profiler}}/abundance_{SIGNATURES_RANK}.tsv",
+        samples=config["samples"],
+        extra=get_signatures_extra_files,
+    output:
+        predictions="results/signatures/{profiler}/frozen_predictions.tsv",
+        auc="results/signatures/{profiler}/frozen_auc.tsv",
+    log:
+        "logs/apply_frozen_model/{profiler}.log",
+    conda:
+        "../envs/pylib.yaml"
+    params:
+        extra_tsvs=get_signatures_extra,
+        rank=SIGNATURES_RANK,
+    script:
+        "../scripts/apply_frozen_model.py"

@@ -14,5 +14,7 @@ run_signatures(
     out_dir=snakemake.params.out_dir,
     extra_tsvs=snakemake.params.extra_tsvs,
     label=snakemake.params.label,
+    profiler=snakemake.wildcards.profiler,
+    rank=snakemake.params.rank,
     **snakemake.params.settings,
 )

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import run_snakemake
 
 from icibiome.io import read_abundance
-from icibiome.predict import apply_model, delong_auc, load_model
+from icibiome.predict import apply_model, delong_auc, load_model, save_model
 
 pytestmark = pytest.mark.e2e
 
@@ -100,3 +101,44 @@ def test_report_has_the_signatures_sections(run):
         "icibiome_signatures_figure",
     ):
         assert key in html, key
+
+
+def test_frozen_model_of_a_run_applies_to_a_table_without_retraining(run, basic_run, tmp_path):
+    # the model of the basic run, as a model from an earlier run: rule apply_frozen_model gives
+    # the same probabilities as apply_model, and the AUC table per cohort
+    model = tmp_path / "earlier_model.pkl"
+    model.write_bytes((run["sig"] / "model.pkl").read_bytes())
+    overlay = tmp_path / "frozen.yaml"
+    overlay.write_text(yaml.safe_dump({"signatures": {"frozen_model": str(model)}}))
+    target = f"results/signatures/{PROFILER}/frozen_predictions.tsv"
+    run_snakemake(
+        basic_run,
+        "--configfile",
+        str(basic_run / "config" / "config.yaml"),
+        str(overlay),
+        "--",
+        target,
+    )
+    got = pd.read_csv(basic_run / target, sep="\t", index_col="sample_id")
+    fm = load_model(model)
+    assert (fm.profiler, fm.rank) == (PROFILER, "species")
+    extra = pd.concat([pd.read_csv(run["sig"].parents[1] / "guilds" / PROFILER / "guild_scores.tsv",
+                                   sep="\t", index_col="sample_id")[["guild_balance"]],
+                       pd.read_csv(run["sig"] / "toposcore.tsv", sep="\t",
+                                   index_col="sample_id")[["toposcore"]]], axis=1)  # fmt: skip
+    cohorts = run["sheet"].loc[run["abundance"].index, "cohort"]
+    want = apply_model(fm, run["abundance"], cohorts, extra=extra)
+    assert np.allclose(got.loc[want.index, "probability"], want, atol=1e-6)
+    assert set(got["predicted"]) <= {"R", "NR"}
+    auc = pd.read_csv(basic_run / f"results/signatures/{PROFILER}/frozen_auc.tsv", sep="\t")
+    assert set(auc["cohort"]) == {"C1", "C2", "all"} and auc["auc"].between(0, 1).all()
+    # a model from another profiler is refused with a message naming the model file
+    fm.profiler = "kraken2"
+    pr_save = tmp_path / "kraken2_model.pkl"
+    save_model(fm, pr_save)
+    overlay.write_text(yaml.safe_dump({"signatures": {"frozen_model": str(pr_save)}}))
+    proc = run_snakemake(basic_run, "--configfile", str(basic_run / "config" / "config.yaml"), str(overlay), "--forcerun",
+                         "apply_frozen_model", "--", target, check=False)  # fmt: skip
+    assert proc.returncode != 0
+    log = (basic_run / f"logs/apply_frozen_model/{PROFILER}.log").read_text()
+    assert "kraken2_model.pkl" in log and "trained on profiler 'kraken2'" in log

@@ -249,6 +249,12 @@ def test_frozen_model_round_trip_and_refusals(tmp_path):
         pr.apply_model(back, renamed)
     with pytest.raises(ValueError, match="of the model's 20 species"):
         pr.apply_model(back, new.rename(columns=lambda c: c + "x"))
+    back.profiler, back.rank = "sylph", "species"
+    assert np.allclose(pr.apply_model(back, new, profiler="sylph", rank="species"), p)
+    with pytest.raises(ValueError, match="trained on profiler 'sylph'.*'kraken2'"):
+        pr.apply_model(back, new, profiler="kraken2", rank="species")
+    with pytest.raises(ValueError, match="trained on rank 'species'.*'genus'"):
+        pr.apply_model(back, new, profiler="sylph", rank="genus")
     (tmp_path / "bad.pkl").write_bytes(__import__("pickle").dumps({"a": 1}))
     with pytest.raises(ValueError, match="not an icibiome model"):
         pr.load_model(tmp_path / "bad.pkl")

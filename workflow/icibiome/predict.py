@@ -434,6 +434,8 @@ class FrozenModel:
     naming: str = ""
     versions: dict = field(default_factory=dict)
     format: int = MODEL_FORMAT
+    profiler: str = ""
+    rank: str = ""
 
 
 def _naming(taxa: Sequence[str]) -> str:
@@ -505,13 +507,20 @@ def apply_model(
     cohorts: pd.Series | None = None,
     extra: pd.DataFrame | None = None,
     min_overlap: float = 0.5,
+    profiler: str = "",
+    rank: str = "",
 ) -> pd.Series:
     """Predicted P(response) for new samples, without retraining.
 
-    Refuses (ValueError) when the profile's naming differs from the model's or fewer than
-    ``min_overlap`` of the model's species are in the profile (another profiler or database);
-    missing species otherwise count as absent.
+    Refuses (ValueError) when the profiler or rank of the profile (when both sides know them)
+    or the profile's naming differ from the model's, or fewer than ``min_overlap`` of the
+    model's species are in the profile (another profiler or database); missing species
+    otherwise count as absent.
     """
+    for what, mine, theirs in (("profiler", fm.profiler, profiler), ("rank", fm.rank, rank)):
+        if mine and theirs and mine != theirs:
+            raise ValueError(f"the model was trained on {what} '{mine}', the profile is from "
+                             f"'{theirs}': apply it to a table of the same {what}")  # fmt: skip
     frac = to_fractions(abundance)
     if fm.species:
         got = _naming(frac.columns)
@@ -538,7 +547,8 @@ def write_model_card(fm: FrozenModel, path: str | Path) -> None:
 
     from icibiome.io import atomic_path
 
-    doc = {"format": fm.format, "model": fm.model, "transform": fm.transform, "batch": fm.batch,
+    doc = {"format": fm.format, "profiler": fm.profiler, "rank": fm.rank, "model": fm.model,
+           "transform": fm.transform, "batch": fm.batch,
            "training_cohorts": fm.training_cohorts, "n_train": fm.n_train, "naming": fm.naming,
            "n_species": len(fm.species or []), "extra_features": fm.extra,
            "versions": fm.versions}  # fmt: skip

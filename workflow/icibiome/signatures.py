@@ -15,7 +15,10 @@ profiler's standard abundance table and the sample sheet it writes, into ``out_d
     Cox (stratified by cohort) and Kaplan-Meier of PFS/OS on the out-of-cohort probability and on
     the extra scores (:mod:`icibiome.survival`).
 ``model.pkl``, ``model.yaml``
-    The first model trained on all cohorts (:func:`icibiome.predict.fit_final`).
+    The first model trained on all cohorts (:func:`icibiome.predict.fit_final`), with the
+    profiler and rank it was trained on; :func:`apply_frozen_model` (rule
+    ``apply_frozen_model``, config ``signatures.frozen_model``) applies such a model to another
+    run's table without retraining.
 ``signatures.png`` and ``signatures_*_mqc.*``
     Figure (forest plot, ROC per held-out cohort, KM) and MultiQC custom content.
 
@@ -281,6 +284,8 @@ def run_signatures(
     threads: int = 1,
     top_n: int = 25,
     label: str = "",
+    profiler: str = "",
+    rank: str = "",
 ) -> dict[str, Path]:
     """Run the stage (see the module docstring); returns the written paths by key."""
     t0 = time.perf_counter()
@@ -344,6 +349,7 @@ def run_signatures(
     try:
         fm = pr.fit_final(ab, info, classifiers[0], transform, batch,
                           extra if extra is not None else None, min_prevalence, seed, threads)  # fmt: skip
+        fm.profiler, fm.rank = profiler, rank
         pr.save_model(fm, paths["model"])
         pr.write_model_card(fm, paths["model_card"])
     except ValueError as err:  # one class only: an honest placeholder card, no model
@@ -358,3 +364,56 @@ def run_signatures(
         paths[p.name] = p
     logger.info("signatures done in %.1f s", time.perf_counter() - t0)
     return paths
+
+
+def apply_frozen_model(
+    model_path: str | os.PathLike,
+    abundance_tsv: str | os.PathLike,
+    samples_tsv: str | os.PathLike,
+    predictions_tsv: str | os.PathLike,
+    auc_tsv: str | os.PathLike,
+    extra_tsvs: dict[str, str | os.PathLike | None] | None = None,
+    profiler: str = "",
+    rank: str = "",
+) -> pd.DataFrame:
+    """Apply a frozen model (``model.pkl`` of an earlier run) to this run's table, no retraining.
+
+    Writes one row per sample (``sample_id, cohort, response, probability, predicted``;
+    ``predicted`` is R at probability >= 0.5) and, for every cohort with both R and NR labels
+    (and all labelled samples together), the AUROC with its DeLong 95% CI. Refuses with a
+    ValueError naming the model file when profiler, rank or feature naming do not match
+    (:func:`icibiome.predict.apply_model`).
+    """
+    fm = pr.load_model(model_path)
+    ab = read_abundance(abundance_tsv)
+    ab.index = ab.index.astype(str)
+    info = sample_info(samples_tsv, ab.index)
+    ab = ab.loc[info.index]
+    extra = read_extra(extra_tsvs or {})
+    if extra is not None:
+        extra = extra.reindex(ab.index)
+    try:
+        prob = pr.apply_model(fm, ab, info["cohort"].astype(str), extra, profiler=profiler,
+                              rank=rank)  # fmt: skip
+    except ValueError as err:
+        raise ValueError(f"frozen model {model_path}: {err}") from err
+    out = pd.DataFrame({"cohort": info["cohort"].astype(str), "response": info["response"],
+                        "probability": prob,
+                        "predicted": np.where(prob >= 0.5, "R", "NR")},
+                       index=ab.index).rename_axis("sample_id")  # fmt: skip
+    write_tsv(out, predictions_tsv, index=True, float_format="%.6g")
+    rows = []
+    lab = out[out["response"].isin(["R", "NR"])]
+    groups = [(c, g) for c, g in lab.groupby("cohort")] + [("all", lab)]
+    for cohort, g in groups:
+        n_r, n_nr = int((g["response"] == "R").sum()), int((g["response"] == "NR").sum())
+        a, _, lo, hi = (pr.delong_auc(g["response"] == "R", g["probability"]) if n_r and n_nr
+                        else (np.nan, np.nan, np.nan, np.nan))  # fmt: skip
+        rows.append({"cohort": cohort, "n_R": n_r, "n_NR": n_nr, "auc": a, "ci_low": lo,
+                     "ci_high": hi, "model": fm.model,
+                     "training_cohorts": ",".join(fm.training_cohorts),
+                     "note": "" if n_r and n_nr else "needs R and NR labels"})  # fmt: skip
+    write_tsv(pd.DataFrame(rows), auc_tsv, index=False, float_format="%.6g")
+    logger.info("frozen model %s (%s, trained on %s) applied to %d samples", model_path,
+                fm.model, ",".join(fm.training_cohorts), len(out))  # fmt: skip
+    return out
