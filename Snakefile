@@ -9,6 +9,8 @@
 #   qc/read_tracking.tsv             read tracking per sample, with classified fragments
 #   taxonomy/<profiler>/profiles/    per-sample standard profiles (+ .sylphmpa for MultiQC)
 #   taxonomy/<profiler>/abundance_<rank>.tsv, counts_<rank>.tsv   the standard tables
+#   taxonomy/<import.profiler>/      import mode: the standard tables of existing profiles
+#                                    (+ import_manifest.tsv, samples.tsv, excluded_samples.tsv)
 #   amplicon/                        16S: cutadapt reports, asvs.fa, asv_table.tsv/.biom, sintax.tsv,
 #                                    read_tracking.tsv (profiler 'amplicon' in taxonomy/)
 #   networks/<profiler>/edges.tsv    co-abundance network (+ nodes.tsv, graph.graphml)
@@ -35,6 +37,7 @@ include: "rules/amplicon.smk"
 include: "rules/diversity.smk"
 include: "rules/networks.smk"
 include: "rules/toposcore.smk"
+include: "rules/import.smk"
 include: "rules/signatures.smk"
 include: "rules/report.smk"
 include: "rules/provenance.smk"

@@ -16,26 +16,48 @@ from icibiome.samplesheet import (
 )
 from icibiome.qc import passed_samples
 from icibiome.amplicon import check_assays
+from icibiome.import_mode import ImportModeError, plan_import
 
 try:
     check_config(config)  # one short line per problem (typos get a suggestion)
     validate(
         config, schema="../workflow/schemas/config.schema.yaml"
     )  # fills in defaults
-    check_resources(config)  # every database the run will use exists and is readable
+    IMPORT = config["import"]["activate"]  # import mode: existing profiles, no reads
+    if not IMPORT:  # every database the run will use exists and is readable
+        check_resources(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 try:
-    SAMPLES = read_sample_sheet(config["samples"])
+    SAMPLES = read_sample_sheet(config["samples"], reads=not IMPORT)
 except SampleSheetError as err:
     raise WorkflowError(str(err)) from None
+
+IMPORT_PLAN = None
+# import mode: the profiles parse and match the sheet (icibiome.import_mode), before any job
+if IMPORT:
+    try:
+        IMPORT_PLAN = plan_import(
+            config["import"]["profiles"],
+            list(SAMPLES.index),
+            fmt=config["import"]["format"],
+            values=config["import"]["values"],
+            name_map=config["import"]["name_map"],
+            lineages=config["import"]["lineages"],
+            taxonomy=config["import"]["taxonomy"],
+            on_mismatch=config["import"]["on_mismatch"],
+        )
+    except ImportModeError as err:
+        raise WorkflowError(str(err)) from None
 
 SHOTGUN = SAMPLES[SAMPLES["assay"] == "shotgun"]
 PAIRED = sorted(SHOTGUN.index[SHOTGUN["layout"] == "paired"])
 SINGLE = sorted(SHOTGUN.index[SHOTGUN["layout"] == "single"])
 HOST = config["host_removal"]["activate"]
-PROFILERS = config["taxonomy"]["profilers"]
+PROFILERS = (
+    [config["import"]["profiler"]] if IMPORT else config["taxonomy"]["profilers"]
+)
 # 16S samples go through rules/amplicon.smk into the profiler 'amplicon'; shotgun profilers see
 # only shotgun samples, so a mixed sheet gives separate tables per assay (icibiome.amplicon)
 AMPLICON = sorted(SAMPLES.index[SAMPLES["assay"] == "16S"])
@@ -47,7 +69,9 @@ AMPLICON_READS = (
 SHOTGUN_PROFILERS = [p for p in PROFILERS if p != "amplicon"]
 # profiler of the shotgun read tracking and composition sections
 REPORT_PROFILER = (SHOTGUN_PROFILERS or PROFILERS)[0]
-_assay_problems = check_assays(SAMPLES["assay"], SAMPLES["layout"], PROFILERS)
+_assay_problems = (
+    [] if IMPORT else check_assays(SAMPLES["assay"], SAMPLES["layout"], PROFILERS)
+)
 if _assay_problems:
     raise WorkflowError(
         "sample sheet and taxonomy.profilers disagree:\n  - "
@@ -177,6 +201,13 @@ def get_report_inputs(wildcards):
     if SHOTGUN.empty:  # a 16S-only run: no shotgun QC or profiler modules
         return {"fastp": [], "sylph": []}
     samples = get_passed_samples()
+def counts_table(rank):
+    # counts_<rank>.tsv of a profiler; none for imported relative abundances (no read counts)
+    if IMPORT and not IMPORT_PLAN.has_counts:
+        return []
+    return f"results/taxonomy/{{profiler}}/counts_{rank}.tsv"
+
+
     inputs = {
         "fastp": expand("results/qc/fastp/{sample}.fastp.json", sample=samples),
         "sylph": (
@@ -403,6 +434,7 @@ def get_final_output():
             profiler=PROFILERS,
             rank=RANKS,
         ),
+        *([f"results/taxonomy/{PROFILERS[0]}/import_manifest.tsv"] if IMPORT else []),
         *(
             ["results/amplicon/asvs.fa", "results/amplicon/asv_table.biom"]
             if AMPLICON

@@ -5,7 +5,7 @@
 rule run_diversity:
     input:
         abundance=f"results/taxonomy/{{profiler}}/abundance_{config['diversity']['rank']}.tsv",
-        counts=f"results/taxonomy/{{profiler}}/counts_{config['diversity']['rank']}.tsv",
+        counts=counts_table(config["diversity"]["rank"]),
         samples=config["samples"],
     output:
         alpha=report(

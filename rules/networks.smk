@@ -6,7 +6,7 @@
 rule build_network:
     input:
         abundance=f"results/taxonomy/{{profiler}}/abundance_{config['networks']['rank']}.tsv",
-        counts=f"results/taxonomy/{{profiler}}/counts_{config['networks']['rank']}.tsv",
+        counts=counts_table(config["networks"]["rank"]),
         samples=config["samples"],
     output:
         edges=report(

@@ -10,7 +10,7 @@ from icibiome.network import build_network  # noqa: E402
 log_to_file(snakemake.log[0])
 build_network(
     abundance_tsv=snakemake.input.abundance,
-    counts_tsv=snakemake.input.counts,
+    counts_tsv=snakemake.input.counts or None,  # none for imported relative abundances
     samples_tsv=snakemake.input.samples,
     out_dir=snakemake.params.out_dir,
     threads=snakemake.threads,

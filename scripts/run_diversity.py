@@ -10,7 +10,7 @@ from icibiome.logging import log_to_file  # noqa: E402
 log_to_file(snakemake.log[0])
 run_diversity(
     abundance_tsv=snakemake.input.abundance,
-    counts_tsv=snakemake.input.counts,
+    counts_tsv=snakemake.input.counts or None,  # none for imported relative abundances
     samples_tsv=snakemake.input.samples,
     out_dir=snakemake.params.out_dir,
     permutations=snakemake.params.permutations,

@@ -893,7 +893,7 @@ def write_diversity_mqc(
 
 def run_diversity(
     abundance_tsv: str | os.PathLike,
-    counts_tsv: str | os.PathLike,
+    counts_tsv: str | os.PathLike | None,
     samples_tsv: str | os.PathLike,
     out_dir: str | os.PathLike,
     permutations: int = 999,
@@ -905,7 +905,9 @@ def run_diversity(
     Parameters
     ----------
     abundance_tsv, counts_tsv : path-like
-        Standard tables (``abundance_<rank>.tsv``, ``counts_<rank>.tsv``) of one profiler.
+        Standard tables (``abundance_<rank>.tsv``, ``counts_<rank>.tsv``) of one profiler;
+        ``counts_tsv`` may be None (imported relative abundances): observed taxa then come from
+        the abundances and ``classified_reads`` is NaN.
     samples_tsv : path-like
         The sample sheet (``cohort`` and ``response`` columns are used).
     out_dir : path-like
@@ -932,7 +934,11 @@ def run_diversity(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ab = read_abundance(abundance_tsv)
-    counts = read_abundance(counts_tsv).reindex(index=ab.index, columns=ab.columns).fillna(0.0)
+    counts = (
+        read_abundance(counts_tsv).reindex(index=ab.index, columns=ab.columns).fillna(0.0)
+        if counts_tsv
+        else None  # imported relative abundances: no read counts
+    )
     info = _sample_info(samples_tsv, list(ab.index))
     logger.info(
         "diversity: %d samples x %d taxa; cohorts %s; response %s",

@@ -308,6 +308,7 @@ def import_profiles(
     taxonomy: Mapping[str, str] | str | os.PathLike | None = None,
     taxon_rank: str = "species",
     strip_affixes: bool = True,
+    rename: Mapping[str, str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Import several profile files (one cohort table or one file per sample) into standard tables.
 
@@ -334,6 +335,8 @@ def import_profiles(
         them (default), drop them from the tables, or keep them with empty metadata.
     values, lineages, taxonomy, taxon_rank, strip_affixes
         As in :func:`read_profile`.
+    rename : mapping, optional
+        ``profile column -> sample id`` (after affix stripping); names not in it are kept.
 
     Returns
     -------
@@ -364,6 +367,9 @@ def import_profiles(
     ]
     if lin_map is None:
         _borrow_lineages(profs)
+    if rename:
+        for prof in profs:
+            _rename_samples(prof, rename)
     owner: dict[str, str] = {}
     for prof in profs:
         for s in prof.samples:
@@ -1291,6 +1297,17 @@ def _as_map(obj, what: str) -> Mapping[str, str]:
     if isinstance(obj, Mapping):
         return obj
     return read_lineage_map(obj)
+
+
+def _rename_samples(prof: ImportedProfile, rename: Mapping[str, str]) -> None:
+    """Rename the sample columns of ``prof`` in place (names not in ``rename`` are kept)."""
+    for attr in ("relative", "counts"):
+        df = getattr(prof, attr)
+        if df is not None:
+            df.columns = [rename.get(str(c), str(c)) for c in df.columns]
+    if prof.unclassified is not None:
+        prof.unclassified.index = [rename.get(str(c), str(c)) for c in prof.unclassified.index]
+    _check_samples(prof)
 
 
 def _check_samples(prof: ImportedProfile) -> None:

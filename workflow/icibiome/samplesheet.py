@@ -162,7 +162,9 @@ def _check_reads(row: dict, base: Path, col: _Collector, rown: int) -> None:
             )
 
 
-def read_sample_sheet(path: str | os.PathLike, check_files: bool = True) -> pd.DataFrame:
+def read_sample_sheet(
+    path: str | os.PathLike, check_files: bool = True, reads: bool | None = None
+) -> pd.DataFrame:
     """Read and validate a sample sheet.
 
     Parameters
@@ -171,6 +173,12 @@ def read_sample_sheet(path: str | os.PathLike, check_files: bool = True) -> pd.D
         Tab-separated sample sheet with a header line; lines starting with ``#`` are comments.
     check_files : bool
         Also check that read files exist, are readable, non-empty and paired consistently.
+    reads : bool or None
+        False in import mode (:mod:`icibiome.import_mode`): the sheet is the metadata table of
+        existing profiles, so ``assay``, ``fq1`` and ``fq2`` are not required and are ignored
+        when present; ``assay`` is set to ``imported`` and ``layout`` to ``""``. None (default):
+        True when ``check_files``, else True only when the sheet has ``assay`` and ``fq1``
+        columns (the stages after profiling read an already validated sheet of either kind).
 
     Returns
     -------
@@ -207,6 +215,12 @@ def read_sample_sheet(path: str | os.PathLike, check_files: bool = True) -> pd.D
         if line.strip() and not line.lstrip().startswith("#")
     ][1:]
     schema = load_schema()
+    if reads is None:
+        reads = check_files or all(c in raw.columns for c in ("assay", "fq1"))
+    if not reads:
+        raw = raw.drop(columns=[c for c in READ_COLUMNS if c in raw.columns])
+        schema["required"] = [c for c in schema["required"] if c not in READ_COLUMNS]
+        check_files = False
     props = schema["properties"]
     missing = [c for c in schema["required"] if c not in raw.columns]
     if missing:
@@ -218,7 +232,7 @@ def read_sample_sheet(path: str | os.PathLike, check_files: bool = True) -> pd.D
         )
     if len(raw) == 0:
         raise SampleSheetError(path, [f"{path}: no samples (only a header)"])
-    if "fq2" not in raw.columns:
+    if "fq2" not in raw.columns and reads:
         raw["fq2"] = ""
     if "response" not in raw.columns:
         raw["response"] = ""
@@ -254,16 +268,22 @@ def read_sample_sheet(path: str | os.PathLike, check_files: bool = True) -> pd.D
         raise SampleSheetError(path, col.problems)
 
     df = pd.DataFrame(typed_rows).astype(object)
+    if not reads:
+        df["assay"], df["fq1"], df["fq2"] = "imported", "", ""
     for c in ("fq1", "fq2"):
         df[c] = [
             str(p if Path(p).is_absolute() else base / p) if p else "" for p in df[c].fillna("")
         ]
     df["response"] = df["response"].fillna("")
-    df["layout"] = ["paired" if fq2 else "single" for fq2 in df["fq2"]]
+    df["layout"] = [("paired" if fq2 else "single") if reads else "" for fq2 in df["fq2"]]
     df = df.set_index("sample_id", drop=False)
     df.index.name = None
     _warn_design(df, path)
     return df
+
+
+READ_COLUMNS = ("assay", "fq1", "fq2")
+"""Sheet columns about reads, not required (and ignored) in import mode."""
 
 
 def _warn_design(df: pd.DataFrame, path: Path) -> None:
@@ -302,6 +322,8 @@ RESOURCE_KEYS = (
     ("taxonomy.sylph.taxonomy", "file", "taxonomy.profilers:sylph"),
     ("taxonomy.kraken2.database", "dir", "taxonomy.profilers:kraken2"),
     ("amplicon.sintax.reference", "file", "taxonomy.profilers:amplicon"),
+    ("humann.nucleotide_database", "dir", "humann.activate"),
+    ("humann.protein_database", "dir", "humann.activate"),
 )
 """Databases checked before any job runs: (config key, kind, when). ``kind`` is ``file``, ``dir``
 or ``bowtie2_index`` (a prefix with ``.1.bt2`` or ``.1.bt2l`` files); ``when`` is a boolean key,

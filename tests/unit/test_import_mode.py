@@ -1,0 +1,80 @@
+"""Import mode planning (icibiome.import_mode) and the sample sheet without read columns."""
+
+import pandas as pd
+import pytest
+
+from icibiome.import_mode import ImportModeError, plan_import, run_import
+from icibiome.samplesheet import SampleSheetError, read_sample_sheet
+
+LIN = "k__Bacteria|p__Bacillota|c__C|o__O|f__F|g__G|s__G_"
+
+
+def _table(path, samples, counts=False):
+    rows = {f"{LIN}{x}": [(30 if i % 2 else 20) + j + 0.5 for j in range(len(samples))]
+            for i, x in enumerate("abc")}  # fmt: skip
+    df = pd.DataFrame(rows, index=samples).T
+    if counts:
+        df = df * 100
+    df.rename_axis("taxon").to_csv(path, sep="\t")
+    return path
+
+
+def _sheet(path, ids, extra=""):
+    lines = ["sample_id\tsubject_id\tcohort\ttimepoint\tresponse"]
+    lines += [f"{s}\tP{i}\tC1\tbaseline\t{'R' if i % 2 else 'NR'}" for i, s in enumerate(ids)]
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
+
+
+def test_plan_lists_both_mismatches_and_stops(tmp_path):
+    prof = _table(tmp_path / "p.tsv", ["A", "B", "X"])
+    with pytest.raises(ImportModeError) as err:
+        plan_import([prof], ["A", "B", "C"], fmt="generic")
+    msg = str(err.value)
+    assert "1 sample(s) of the sample sheet have no profile: C" in msg
+    assert "1 profiled sample(s) have no row in the sample sheet: X" in msg
+
+
+def test_plan_exclude_and_counts(tmp_path):
+    prof = _table(tmp_path / "p.tsv", ["A", "B", "X"], counts=True)
+    plan = plan_import([prof], ["A", "B", "C"], fmt="generic", on_mismatch="exclude")
+    assert plan.samples == ["A", "B"] and plan.has_counts
+    assert plan.excluded().set_index("sample_id")["reason"].to_dict() == {
+        "C": "in the sample sheet, not in the profiles",
+        "X": "in the profiles, not in the sample sheet",
+    }
+
+
+def test_plan_no_common_sample_and_missing_file(tmp_path):
+    prof = _table(tmp_path / "p.tsv", ["A"])
+    with pytest.raises(ImportModeError, match="no sample id is in both"):
+        plan_import([prof], ["Z"], fmt="generic", on_mismatch="exclude")
+    with pytest.raises(ImportModeError, match="missing.tsv: profile file not found"):
+        plan_import([tmp_path / "missing.tsv"], ["A"])
+
+
+def test_name_map_renames_profile_columns(tmp_path):
+    prof = _table(tmp_path / "p.tsv", ["ERR1", "ERR2", "ERR3"])
+    names = tmp_path / "names.tsv"
+    names.write_text("profile_name\tsample_id\nERR1\tS1\nERR2\tS2\nERR3\tS3\n")
+    sheet = _sheet(tmp_path / "s.tsv", ["S1", "S2", "S3"])
+    plan = run_import([prof], sheet, tmp_path / "out", ["species", "genus"], name_map=names)
+    assert plan.samples == ["S1", "S2", "S3"] and not plan.has_counts
+    ab = pd.read_csv(tmp_path / "out" / "abundance_species.tsv", sep="\t")
+    assert list(ab.columns[2:]) == ["S1", "S2", "S3"]
+    assert ab[["S1", "S2", "S3"]].sum().round(4).eq(100).all()
+    assert not (tmp_path / "out" / "counts_species.tsv").exists()
+    assert pd.read_csv(tmp_path / "out" / "excluded_samples.tsv", sep="\t").empty
+
+
+def test_sheet_without_read_columns(tmp_path):
+    sheet = _sheet(tmp_path / "s.tsv", ["S1", "S2"])
+    with pytest.raises(SampleSheetError, match="required column"):
+        read_sample_sheet(sheet)  # a read run needs assay and fq1
+    df = read_sample_sheet(sheet, reads=False)
+    assert list(df["assay"]) == ["imported", "imported"] and set(df["fq1"]) == {""}
+    # the stages after profiling read either kind of sheet
+    assert list(read_sample_sheet(sheet, check_files=False).index) == ["S1", "S2"]
+    bad = _sheet(tmp_path / "b.tsv", ["S1", "S 2"])
+    with pytest.raises(SampleSheetError, match=r"row 3 \(sample 'S 2'\): column 'sample_id'"):
+        read_sample_sheet(bad, reads=False)
