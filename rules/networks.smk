@@ -27,9 +27,10 @@ rule build_network:
     params:
         out_dir="results/networks/{profiler}",
         # every networks key except these three is a build_network argument of the same name
+        # (sorted: the params, and so reruns, do not depend on the order of keys in the config)
         settings={
             k: v
-            for k, v in config["networks"].items()
+            for k, v in sorted(config["networks"].items())
             if k not in ("activate", "profiler", "rank")
         },
     script:

@@ -47,7 +47,7 @@ rule signatures:
         # every signatures key except these is a run_signatures argument of the same name
         settings={
             k: v
-            for k, v in config["signatures"].items()
+            for k, v in sorted(config["signatures"].items())
             if k
             not in (
                 "activate",

@@ -35,7 +35,7 @@ rule toposcore:
         # every toposcore key except these three is a run_toposcore argument of the same name
         settings={
             k: v
-            for k, v in config["toposcore"].items()
+            for k, v in sorted(config["toposcore"].items())
             if k not in ("activate", "profiler", "rank")
         },
         label=lambda wc: f"{wc.profiler}, {TOPOSCORE_RANK}",

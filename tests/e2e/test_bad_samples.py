@@ -54,6 +54,9 @@ def _case(tmp_path: Path, demo: Path, on_bad_sample: str) -> tuple[Path, str, li
     cfg = _rebase(cfg, demo)
     cfg["diversity"] = {"activate": False}  # two samples left: too few for diversity statistics
     cfg["networks"] = {"activate": False}  # and for a network
+    # TOPOSCORE from the run's guilds needs the network; signatures need labelled cohorts
+    cfg["toposcore"] = {"activate": False}
+    cfg["signatures"] = {"activate": False}
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
     return wd, bad, list(sheet["sample_id"].iloc[:N_GOOD])
 

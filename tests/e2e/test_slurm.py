@@ -119,6 +119,9 @@ def _subset_case(tmp_path: Path, demo: Path, n: int) -> tuple[Path, list[str]]:
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["samples"] = "samples_subset.tsv"
     cfg["networks"] = {"activate": False}  # 4 samples are too few for a network
+    # TOPOSCORE from the run's guilds needs the network; signatures need labelled cohorts
+    cfg["toposcore"] = {"activate": False}
+    cfg["signatures"] = {"activate": False}
     cfg_path.write_text(yaml.safe_dump(cfg))
     return wd, list(sheet["sample_id"])
 
