@@ -17,6 +17,7 @@ from icibiome.samplesheet import (
 from icibiome.qc import passed_samples
 from icibiome.amplicon import check_assays
 from icibiome.import_mode import ImportModeError, plan_import
+from icibiome.databases import DatabaseError, verify_databases
 
 try:
     check_config(config)  # one short line per problem (typos get a suggestion)
@@ -77,6 +78,21 @@ if _assay_problems:
         "sample sheet and taxonomy.profilers disagree:\n  - "
         + "\n  - ".join(_assay_problems)
     )
+# the database manifest (databases.manifest): the databases of the tools this run uses are
+# checked before any job (path, sha256, tool version) and recorded by rule run_info
+DB_TOOLS = (
+    (SHOTGUN_PROFILERS + (["bowtie2"] if HOST else [])) if len(SHOTGUN) else []
+) + (["vsearch"] if AMPLICON else [])
+DB_CHECK = []
+if config["databases"]["manifest"]:
+    try:
+        DB_CHECK = verify_databases(
+            config["databases"]["manifest"],
+            tools=DB_TOOLS,
+            check_sha256=config["databases"]["sha256"],
+        ).to_dict("records")
+    except DatabaseError as err:
+        raise WorkflowError(str(err)) from None
 RANKS = config["taxonomy"]["ranks"]
 DIVERSITY = config["diversity"]["activate"]
 NETWORKS = config["networks"]["activate"]
@@ -188,6 +204,13 @@ def get_profiles(wildcards):
     )
 
 
+def counts_table(rank):
+    # counts_<rank>.tsv of a profiler; none for imported relative abundances (no read counts)
+    if IMPORT and not IMPORT_PLAN.has_counts:
+        return []
+    return f"results/taxonomy/{{profiler}}/counts_{rank}.tsv"
+
+
 def get_kmer_distribution(wildcards):
     k2 = config["taxonomy"]["kraken2"]
     if k2["kmer_distribution"]:
@@ -201,13 +224,6 @@ def get_report_inputs(wildcards):
     if SHOTGUN.empty:  # a 16S-only run: no shotgun QC or profiler modules
         return {"fastp": [], "sylph": []}
     samples = get_passed_samples()
-def counts_table(rank):
-    # counts_<rank>.tsv of a profiler; none for imported relative abundances (no read counts)
-    if IMPORT and not IMPORT_PLAN.has_counts:
-        return []
-    return f"results/taxonomy/{{profiler}}/counts_{rank}.tsv"
-
-
     inputs = {
         "fastp": expand("results/qc/fastp/{sample}.fastp.json", sample=samples),
         "sylph": (

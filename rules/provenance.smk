@@ -12,6 +12,7 @@ rule run_info:
         info="results/run_info/run_info.yaml",
         sheet="results/run_info/samples.tsv",
         mqc="results/run_info/run_info_mqc.yaml",
+        databases="results/run_info/databases.tsv",
     log:
         "logs/run_info/all.log",
     localrule: True
@@ -23,6 +24,8 @@ rule run_info:
         tools=["fastp", "bowtie2", "samtools"]
         + (["cutadapt", "vsearch"] if AMPLICON else []),
         packages=["icibiome", "snakemake", "multiqc", "pysylph", "pandas", "numpy"],
+        # the database check made at workflow start (rules/common.smk, databases.manifest)
+        databases=DB_CHECK,
         # not compared between runs (see icibiome.provenance.command_line)
         cmdline=lambda wc: command_line(),
     script:

@@ -15,4 +15,5 @@ write_run_info(
     cmdline=snakemake.params.cmdline,
     tools=list(snakemake.params.tools),
     packages=list(snakemake.params.packages),
+    databases=list(snakemake.params.databases),
 )

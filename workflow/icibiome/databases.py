@@ -55,6 +55,9 @@ VERSION_COMMANDS = {
 }
 """How to ask each tool for its version (first version-like token of stdout+stderr)."""
 
+PACKAGE_TOOLS = {"sylph": "pysylph"}
+"""Tools the pipeline runs through a Python package: their version is the package's."""
+
 
 class DatabaseError(RuntimeError):
     """One or more databases fail the manifest check; the message names each of them."""
@@ -126,6 +129,13 @@ def sha256_path(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def tool_version(tool: str) -> str | None:
     """The installed version of ``tool`` (``None`` when it is not installed or not known)."""
+    if tool in PACKAGE_TOOLS:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version(PACKAGE_TOOLS[tool])
+        except PackageNotFoundError:
+            return None
     cmd = VERSION_COMMANDS.get(tool, [tool, "--version"])
     if cmd is None or shutil.which(cmd[0]) is None:
         return None

@@ -11,7 +11,11 @@ Files written by :func:`write_run_info`:
     A byte-for-byte copy of the sample sheet the run used (its SHA-256 is in ``run_info.yaml``).
 ``run_info_mqc.yaml``
     MultiQC custom content: the "Run provenance" table of the report (config and sample-sheet
-    checksums, command line).
+    checksums, command line, and one row per checked database).
+``databases.tsv``
+    The database check made at workflow start from the manifest (``databases.manifest``, see
+    :mod:`icibiome.databases`): tool, name, version, path, recorded and observed SHA-256, tool
+    version, status. Header only when no manifest is configured.
 
 The command line is recorded as it was typed for the run that made these files. A later run that
 has nothing to do does not rewrite them (the rule's output is up to date), so the command line
@@ -31,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import yaml
 
 from icibiome.io import atomic_path
@@ -38,8 +43,28 @@ from icibiome.report import python_version, tool_version
 
 logger = logging.getLogger(__name__)
 
-RUN_INFO_FILES = ("config.yaml", "run_info.yaml", "samples.tsv", "run_info_mqc.yaml")
+RUN_INFO_FILES = (
+    "config.yaml",
+    "run_info.yaml",
+    "samples.tsv",
+    "run_info_mqc.yaml",
+    "databases.tsv",
+)
 """The files :func:`write_run_info` writes into its output folder."""
+
+DATABASE_FIELDS = (
+    "tool",
+    "name",
+    "version",
+    "path",
+    "resolved_path",
+    "sha256",
+    "sha256_observed",
+    "compatible_tool_versions",
+    "tool_version",
+    "status",
+)
+"""Columns of ``databases.tsv`` (from :func:`icibiome.databases.verify_databases`)."""
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -107,6 +132,7 @@ def write_run_info(
     cmdline: str | Sequence[str] | SimpleNamespace,
     tools: Sequence[str] = (),
     packages: Sequence[str] = (),
+    databases: Sequence[Mapping] | None = None,
 ) -> dict:
     """Write the run's provenance into ``out_dir`` (see the module docstring for the files).
 
@@ -122,6 +148,10 @@ def write_run_info(
         The command line that started the run.
     tools, packages : sequence of str
         Command-line tools and Python distributions whose versions are recorded.
+    databases : sequence of mapping, optional
+        The rows of the database check made at workflow start
+        (:func:`icibiome.databases.verify_databases`): written to ``databases.tsv`` (header only
+        when no manifest is configured), listed in ``run_info.yaml`` and the report section.
 
     Returns
     -------
@@ -143,12 +173,17 @@ def write_run_info(
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         **collect_versions(tools, packages),
+        "databases": [{k: str(d.get(k, "")) for k in DATABASE_FIELDS} for d in (databases or [])],
     }
     config_text = yaml.safe_dump(_plain(config), sort_keys=True)
     with atomic_path(out_dir / "config.yaml") as tmp:
         tmp.write_text(config_text)
     with atomic_path(out_dir / "samples.tsv") as tmp:
         shutil.copyfile(sheet, tmp)
+    with atomic_path(out_dir / "databases.tsv") as tmp:
+        pd.DataFrame(info["databases"], columns=list(DATABASE_FIELDS)).to_csv(
+            tmp, sep="\t", index=False
+        )
     with atomic_path(out_dir / "run_info.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(info, sort_keys=False))
     with atomic_path(out_dir / "run_info_mqc.yaml") as tmp:
@@ -169,6 +204,13 @@ def _report_section(info: dict, config_text: str) -> dict:
         "Working directory": info["working_directory"],
         "Python / platform": f"{info['python']} / {info['platform']}",
     }
+    for d in info.get("databases", []):
+        sha = d["sha256_observed"] or d["sha256"]
+        rows[f"Database {d['name']}"] = (
+            f"{d['tool']} database version {d['version']} at {d['resolved_path']}; "
+            f"{d['tool']} {d['tool_version'] or 'version unknown'}; "
+            f"sha256 {sha[:16] or 'not computed'}; {d['status']}"
+        )
     return {
         "id": "icibiome_run_provenance",
         "section_name": "Run provenance",
