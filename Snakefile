@@ -18,6 +18,10 @@
 #   signatures/<profiler>/toposcore.tsv   TOPOSCORE per sample (+ toposcore_members.tsv)
 #   signatures/<profiler>/meta_analysis.tsv   DA per cohort, meta-analysis, LOCO AUC, survival,
 #                                    model.pkl (response signatures)
+#   functions/humann/{sample}/       HUMAnN per sample: {sample}_genefamilies|pathabundance|pathcoverage.tsv
+#   functions/humann/<table>[_unstratified|_stratified].tsv   joined HUMAnN tables, <table> =
+#                                    genefamilies_{rpk,cpm,relab}, pathabundance_{rpk,cpm,relab},
+#                                    pathcoverage; humann_pathways_mqc.yaml (report heatmap)
 #   report/multiqc_report.html       the MultiQC report
 from snakemake.utils import min_version
 
@@ -39,6 +43,7 @@ include: "rules/networks.smk"
 include: "rules/toposcore.smk"
 include: "rules/import.smk"
 include: "rules/signatures.smk"
+include: "rules/humann.smk"
 include: "rules/report.smk"
 include: "rules/provenance.smk"
 

@@ -146,6 +146,19 @@ if FROZEN_MODEL and not Path(FROZEN_MODEL).is_file():
         f"signatures.frozen_model: {FROZEN_MODEL} does not exist or is not a file"
     )
 
+# functional profiling of reads (rules/humann.smk)
+HUMANN = config["humann"]["activate"] and len(SHOTGUN) > 0
+# merged HUMAnN tables (rules/humann.smk); each also as _unstratified and _stratified
+HUMANN_TABLES = [
+    "genefamilies_rpk",
+    "genefamilies_cpm",
+    "genefamilies_relab",
+    "pathabundance_rpk",
+    "pathabundance_cpm",
+    "pathabundance_relab",
+    "pathcoverage",
+]
+
 
 def _alternatives(ids):
     # a regex matching exactly these ids; ids are restricted to [A-Za-z0-9_-] by the schema
@@ -396,6 +409,29 @@ def get_signatures_report_files():
     )
 
 
+def get_humann_profile(wildcards):
+    # MetaPhlAn profile of the sample for humann --taxonomic-profile; none: --bypass-prescreen
+    pattern = config["humann"]["taxonomic_profile"]
+    return pattern.format(sample=wildcards.sample) if pattern else []
+
+
+def get_humann_tables(kind):
+    # per-sample HUMAnN tables of one kind for the samples that passed the read checks
+    def _tables(wildcards):
+        return expand(
+            "results/functions/humann/{sample}/{sample}_{kind}.tsv",
+            sample=get_passed_samples(),
+            kind=kind,
+        )
+
+    return _tables
+
+
+def get_humann_report_files():
+    # MultiQC custom content of the HUMAnN stage (pathway heatmap); none when it is off
+    return ["results/functions/humann/humann_pathways_mqc.yaml"] if HUMANN else []
+
+
 def get_final_output():
     return [
         "results/report/multiqc_report.html",
@@ -443,6 +479,15 @@ def get_final_output():
                 profiler=SIGNATURES_PROFILER,
             )
             if FROZEN_MODEL
+            else []
+        ),
+        *(
+            expand(
+                "results/functions/humann/{table}_{split}.tsv",
+                table=["genefamilies_cpm", "pathabundance_cpm", "pathcoverage"],
+                split=["unstratified", "stratified"],
+            )
+            if HUMANN
             else []
         ),
         *expand(

@@ -72,6 +72,7 @@ rule multiqc_report:
             *get_networks_report_files(),
             *get_toposcore_report_files(),
             *get_signatures_report_files(),
+            *get_humann_report_files(),
         ],
     output:
         report(

@@ -1,0 +1,57 @@
+# Functional profiling with HUMAnN 3 (off by default: humann.activate): per-sample gene families,
+# pathway abundance and coverage, then joined, normalised (CPM, relab) and split tables.
+# Logic: workflow/icibiome/humann.py (command, merge with the HUMAnN utilities, checks, heatmap).
+
+
+rule humann:
+    input:
+        reads=get_clean_reads,
+        profile=get_humann_profile,
+    output:
+        multiext(
+            "results/functions/humann/{sample}/{sample}_",
+            "genefamilies.tsv",
+            "pathabundance.tsv",
+            "pathcoverage.tsv",
+        ),
+    log:
+        run="logs/humann/{sample}.log",
+        humann="logs/humann/{sample}.humann.log",
+    benchmark:
+        "benchmarks/humann/{sample}.tsv"
+    conda:
+        "../envs/humann.yaml"
+    threads: config["humann"]["threads"]
+    resources:
+        mem_mb=6000,
+    params:
+        out_dir="results/functions/humann/{sample}",
+        nucleotide_db=config["humann"]["nucleotide_database"],
+        protein_db=config["humann"]["protein_database"],
+        memory_use=config["humann"]["memory_use"],
+        extra=config["humann"]["extra"].split(),
+    script:
+        "../scripts/humann.py"
+
+
+rule humann_merge:
+    input:
+        genefamilies=get_humann_tables("genefamilies"),
+        pathabundance=get_humann_tables("pathabundance"),
+        pathcoverage=get_humann_tables("pathcoverage"),
+    output:
+        tables=expand(
+            "results/functions/humann/{table}{split}.tsv",
+            table=HUMANN_TABLES,
+            split=["", "_unstratified", "_stratified"],
+        ),
+        heatmap="results/functions/humann/humann_pathways_mqc.yaml",
+    log:
+        "logs/humann_merge/all.log",
+    conda:
+        "../envs/humann.yaml"
+    params:
+        out_dir="results/functions/humann",
+        top_n=config["humann"]["heatmap_top_n"],
+    script:
+        "../scripts/humann_merge.py"
