@@ -268,6 +268,7 @@ def get_shotgun_report_files():
             "composition",
             "excluded_samples",
             "composition_response",
+            "zero_hit",
         ],
     )
 

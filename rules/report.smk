@@ -29,6 +29,7 @@ rule report_custom_content:
         composition="results/report/custom/composition_mqc.tsv",
         excluded="results/report/custom/excluded_samples_mqc.tsv",
         composition_response="results/report/custom/composition_response_mqc.tsv",
+        zero_hit="results/report/custom/zero_hit_mqc.tsv",
     log:
         "logs/report_custom_content/all.log",
     localrule: True

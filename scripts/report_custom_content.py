@@ -13,13 +13,10 @@ write_custom_content(
     abundance_tsv=snakemake.input.abundance,
     status_tsv=snakemake.input.status,
     stats_jsons=list(snakemake.input.stats),
-    out_survival=snakemake.output.survival,
-    out_host=snakemake.output.host,
-    out_composition=snakemake.output.composition,
-    out_excluded=snakemake.output.excluded,
     samples_tsv=snakemake.input.samples,
-    out_composition_response=snakemake.output.composition_response,
     top_n=snakemake.params.top_n,
     rank=snakemake.params.rank,
     profiler=snakemake.params.profiler,
+    # out_survival=..., out_host=..., one per named output of the rule
+    **{f"out_{name}": path for name, path in snakemake.output.items()},
 )

@@ -65,7 +65,12 @@ def write_sample_profile(profile: pd.DataFrame, unclassified_reads: float, path)
             "estimated_reads": [max(0.0, unclassified_reads)],
         }
     )
-    out = pd.concat([prof, unc], ignore_index=True)
+    # a zero-hit sample (nothing classified) is the UNCLASSIFIED row alone, with the same columns
+    out = (
+        pd.concat([prof, unc], ignore_index=True)
+        if len(prof)
+        else unc.reindex(columns=list(prof.columns)).astype({"lineage": str})
+    )
     write_tsv(out, path, float_format="%.8g")
     return out
 

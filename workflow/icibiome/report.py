@@ -277,6 +277,43 @@ def make_report(
     return run_multiqc(inputs, out_html, title=title, config_file=config_file)
 
 
+def zero_hit_mqc(
+    tracking_tsv: str | os.PathLike, out: str | os.PathLike, profiler: str = "sylph"
+) -> pd.DataFrame:
+    """Warning table of samples with reads left after QC but nothing classified (zero hits).
+
+    Such a sample keeps a valid, all-``UNCLASSIFIED`` profile (:mod:`icibiome.profiles`), so the
+    run does not fail; it has no composition, so it is left out of beta diversity and networks,
+    and its alpha diversity is empty. The section appears only when there is such a sample
+    (:func:`make_report` drops tables without data rows).
+    """
+    t = pd.read_csv(tracking_tsv, sep="\t", index_col="sample_id")
+    zero = t[t["classified"] <= 0]
+    df = pd.DataFrame(
+        {
+            "non_host_fragments": zero["non_host"],
+            "classified_fragments": zero["classified"],
+            "profile": "all unclassified",
+        },
+        index=zero.index,
+    )
+    if len(df):
+        logger.warning("zero-hit sample(s) (%s classified nothing): %s", profiler, list(df.index))
+    header = {
+        "id": "icibiome_zero_hit",
+        "section_name": "Samples with nothing classified",
+        "description": (
+            f"Warning: {len(df)} sample(s) had reads left after QC and host removal but "
+            f"{profiler} classified none of them. Their profiles are valid and all unclassified; "
+            "they have no composition, so they are left out of beta diversity and networks. "
+            "Check the database matches the samples (e.g. host or non-gut material)."
+        ),
+        "plot_type": "table",
+    }
+    _write_mqc_tsv(df, header, out)
+    return df
+
+
 def excluded_samples_mqc(
     status_tsv: str | os.PathLike, stats_jsons: Sequence[str], out: str | os.PathLike
 ) -> pd.DataFrame:
@@ -311,6 +348,7 @@ def write_custom_content(
     profiler: str = "sylph",
     samples_tsv: str | None = None,
     out_composition_response: str | None = None,
+    out_zero_hit: str | None = None,
 ) -> None:
     """Write every custom-content file of the QC and taxonomy sections of the report.
 
@@ -321,6 +359,8 @@ def write_custom_content(
     host_stats_mqc(tracking_tsv, out_host)
     composition_mqc(abundance_tsv, out_composition, top_n=top_n, rank=rank, profiler=profiler)
     excluded_samples_mqc(status_tsv, stats_jsons, out_excluded)
+    if out_zero_hit:
+        zero_hit_mqc(tracking_tsv, out_zero_hit, profiler=profiler)
     if samples_tsv and out_composition_response:
         from icibiome.report_sections import composition_by_response_mqc
 
