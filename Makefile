@@ -69,10 +69,13 @@ bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) $$b || exit 1; done
 
 # the signatures stage on the real melanoma ICI cohorts (../shared/data/ici_mpa4_8cohorts) vs the
-# published numbers (Lee 2022) -> benchmarks/results/validation_*.tsv (about 2 min on 2 cores)
+# published numbers (Lee 2022) -> benchmarks/results/validation_*.tsv (about 2 min on 2 cores),
+# then the pipeline itself in import mode on the same cohorts -> results/validation/ (its report,
+# TOPOSCORE with the published lists, signatures; validation_pipeline.tsv compares the LOCO AUCs)
 validate: setup
 	@mkdir -p benchmarks/results
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate --out benchmarks/results --threads $(CORES)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate --pipeline results/validation --snakefile Snakefile --out benchmarks/results --threads $(CORES)
 
 clean:
 	rm -rf results logs benchmarks/*/ .snakemake demo-16s

@@ -21,6 +21,14 @@ the library of the signatures stage. Writes into ``--out`` (default ``benchmarks
 ``validation_summary.tsv``
     The headline figures vs published, and run times.
 
+``python -m icibiome.validate --pipeline DIR --snakefile Snakefile`` (also run by ``make validate``)
+runs **the pipeline itself in import mode** on the same cohorts: it writes ``DIR/samples.tsv``
+(the labelled baseline samples) and ``DIR/config/config.yaml`` (import of the MetaPhlAn merged
+tables, diversity, TOPOSCORE with the published SIG1/SIG2 lists of
+``../shared/data/toposcore_nsclc`` when present, signatures), runs Snakemake in ``DIR`` and
+writes ``DIR/validation_pipeline.tsv``: the pipeline's LOCO AUCs next to the library run above and
+Lee 2022 (the two must agree: same data, same code path).
+
 Design choices (documented in the tables' notes):
 
 * label = ``ORR_recommended`` (Spencer's cMD ORR flipped, see SOURCE.md); Peters 2019 has PFS12
@@ -204,6 +212,86 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
     return {"loco": loco, "within": within, "cross": cross, "meta": meta_out, "summary": summary}
 
 
+PIPELINE_TABLES = ("Baruch", "Davar")  # the FMT trials' tables are not imported (EXCLUDED)
+
+
+def pipeline_inputs(data: Path, wd: Path, threads: int = 2) -> Path:
+    """Sample sheet and config for an import-mode run of the pipeline on the real cohorts.
+
+    Returns the config path (``wd/config/config.yaml``). Profiled samples without a labelled
+    sheet row (unlabelled, other time points) are excluded by the import with the reason listed
+    (``on_mismatch: exclude``).
+    """
+    import yaml
+
+    _, info = load_cohorts(data)
+    labels = pd.read_csv(data / "labels_harmonised.tsv", sep="\t", dtype=str)
+    subj = labels.drop_duplicates("run_accession").set_index("run_accession")["subject_id"]
+    sheet = pd.DataFrame({
+        "sample_id": info.index, "subject_id": subj.reindex(info.index).fillna("").to_numpy(),
+        "cohort": info["cohort"].str.replace(r"[^A-Za-z0-9_.-]+", "_", regex=True).to_numpy(),
+        "timepoint": "baseline", "response": info["response"].to_numpy(),
+    })  # fmt: skip
+    sheet["subject_id"] = sheet["subject_id"].where(sheet["subject_id"] != "", sheet["sample_id"])
+    sheet["subject_id"] = sheet["subject_id"].str.replace(r"[^A-Za-z0-9_.-]+", "_", regex=True)
+    wd = Path(wd)
+    (wd / "config").mkdir(parents=True, exist_ok=True)
+    write_tsv(sheet, wd / "samples.tsv")
+    tables = [str(f.resolve()) for f in sorted(data.glob("*_merged*.txt"))
+              if not f.name.startswith(PIPELINE_TABLES)]  # fmt: skip
+    topo = data.parent / "toposcore_nsclc"
+    sig = {"sig1": str((topo / "sig1.txt").resolve()), "sig2": str((topo / "sig2.txt").resolve())}
+    cfg = {
+        "samples": "samples.tsv",
+        "import": {"activate": True, "profiles": tables, "format": "metaphlan_merged",
+                   "profiler": "imported", "on_mismatch": "exclude"},
+        "report": {"title": "icibiome validation: 8 melanoma ICI cohorts (MetaPhlAn 4)"},
+        "networks": {"activate": False},
+        "toposcore": {"activate": (topo / "sig1.txt").exists(), "rank": "species",
+                      **(sig if (topo / "sig1.txt").exists() else {})},
+        "signatures": {"activate": True, "min_per_class": 5, "classifiers": ["lasso", "rf"],
+                       "within_repeats": 5, "threads": threads, "covariates": [],
+                       "use_guilds": False},
+    }  # fmt: skip
+    path = wd / "config" / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def run_pipeline_validation(data: Path, wd: Path, snakefile: Path, threads: int = 2,
+                            library_out: Path | None = None) -> pd.DataFrame:  # fmt: skip
+    """Run the pipeline in import mode in ``wd`` and compare its LOCO AUCs (see module doc)."""
+    import subprocess
+
+    cfg = pipeline_inputs(data, wd, threads)
+    t = time.perf_counter()
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(Path(snakefile).resolve()),
+           "--directory", str(Path(wd).resolve()), "--configfile", str(cfg.resolve()),
+           "--cores", str(threads)]  # fmt: skip
+    logger.info("pipeline validation: %s", " ".join(cmd))
+    subprocess.run(cmd, check=True)
+    wall = time.perf_counter() - t
+    auc = pd.read_csv(Path(wd) / "results/signatures/imported/loco_auc.tsv", sep="\t")
+    auc = auc[auc["features"] == "species"].copy()
+    auc["held_out"] = auc["held_out"].astype(str)
+    lib = None
+    if library_out is not None and (Path(library_out) / "validation_loco.tsv").exists():
+        lib = pd.read_csv(Path(library_out) / "validation_loco.tsv", sep="\t")
+        lib["held_out"] = lib["held_out"].str.replace(r"[^A-Za-z0-9_.-]+", "_", regex=True)
+        lib = lib.set_index(["model", "held_out"])["auc"]
+    auc["library_auc"] = [lib.get((m, h), np.nan) if lib is not None else np.nan
+                          for m, h in zip(auc["model"], auc["held_out"], strict=True)]  # fmt: skip
+    auc["published"] = np.where(auc["held_out"] == "mean", PUBLISHED_LOCO_MEAN, np.nan)
+    auc["published_source"] = np.where(auc["held_out"] == "mean",
+                                       "Lee 2022 LODO mean AUC 0.59-0.60", "")  # fmt: skip
+    auc["pipeline_wall_s"] = round(wall, 1)
+    out = auc[["model", "held_out", "n_R", "n_NR", "auc", "ci_low", "ci_high", "library_auc",
+               "published", "published_source", "pipeline_wall_s"]]  # fmt: skip
+    write_tsv(out, Path(wd) / "validation_pipeline.tsv", float_format="%.4g")
+    logger.info("pipeline validation written to %s (pipeline %.0f s)", wd, wall)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Validate the signatures stage on real ICI cohorts.")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -212,12 +300,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--within-repeats", type=int, default=5)
     ap.add_argument("--permutations", type=int, default=2)
+    ap.add_argument(
+        "--pipeline",
+        type=Path,
+        default=None,
+        help="run the pipeline in import mode in this directory instead",
+    )
+    ap.add_argument("--snakefile", type=Path, default=Path("Snakefile"))
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not (a.data / "labels_harmonised.tsv").exists():
         print(f"validate: {a.data} not found (the real cohorts live in ../shared/data)",
               file=sys.stderr)  # fmt: skip
         return 2
+    if a.pipeline is not None:
+        tab = run_pipeline_validation(a.data, a.pipeline, a.snakefile, a.threads, a.out)
+        print(tab.to_string(index=False))
+        return 0
     res = run_validation(a.data, a.out, a.seed, a.within_repeats, a.threads, a.permutations)
     print(res["summary"].to_string(index=False))
     return 0
