@@ -22,6 +22,9 @@
 #   functions/humann/<table>[_unstratified|_stratified].tsv   joined HUMAnN tables, <table> =
 #                                    genefamilies_{rpk,cpm,relab}, pathabundance_{rpk,cpm,relab},
 #                                    pathcoverage; humann_pathways_mqc.yaml (report heatmap)
+#   functions/panel/category_rpkm.tsv   function panel (DIAMOND blastx): RPKM per category x sample
+#                                    (+ protein_counts/protein_rpkm/taxon_rpkm/features.tsv, hits/),
+#                                    guild_functions.tsv (category x guild) when networks run
 #   report/multiqc_report.html       the MultiQC report
 from snakemake.utils import min_version
 
@@ -44,6 +47,7 @@ include: "rules/toposcore.smk"
 include: "rules/import.smk"
 include: "rules/signatures.smk"
 include: "rules/humann.smk"
+include: "rules/functions.smk"
 include: "rules/report.smk"
 include: "rules/provenance.smk"
 

@@ -146,6 +146,10 @@ if FROZEN_MODEL and not Path(FROZEN_MODEL).is_file():
         f"signatures.frozen_model: {FROZEN_MODEL} does not exist or is not a file"
     )
 
+# function panels: DIAMOND blastx of reads on a protein panel (rules/functions.smk)
+FUNCTION_PANEL = (
+    config["function_panel"]["activate"] and not IMPORT and len(SHOTGUN) > 0
+)
 # functional profiling of reads (rules/humann.smk)
 HUMANN = config["humann"]["activate"] and len(SHOTGUN) > 0
 # merged HUMAnN tables (rules/humann.smk); each also as _unstratified and _stratified
@@ -384,6 +388,8 @@ def get_signatures_extra(wildcards):
     if sig["use_toposcore"] and config.get("toposcore", {}).get("activate"):
         if TOPOSCORE_PROFILER == prof:
             extra["toposcore"] = f"results/signatures/{prof}/toposcore.tsv"
+    if sig.get("use_functions") and FUNCTION_PANEL:
+        extra["functions"] = "results/functions/panel/features.tsv"
     for path in sig["extra_features"]:
         extra[f"file_{Path(path).stem}"] = path
     return extra
@@ -408,6 +414,23 @@ def get_signatures_report_files():
             "figure_mqc.html",
         ],
     )
+
+
+def get_function_hits(wildcards):
+    # DIAMOND hits of the samples that passed the read checks (shotgun only)
+    return expand(
+        "results/functions/panel/hits/{sample}.tsv", sample=get_passed_samples()
+    )
+
+
+def get_functions_report_files():
+    # MultiQC custom content of the function panel; the guild table only with networks
+    if not FUNCTION_PANEL:
+        return []
+    files = ["results/functions/panel/function_panel_mqc.yaml"]
+    if NETWORKS:
+        files.append("results/functions/panel/function_guilds_mqc.tsv")
+    return files
 
 
 def get_humann_profile(wildcards):
@@ -489,6 +512,12 @@ def get_final_output():
                 split=["unstratified", "stratified"],
             )
             if HUMANN
+            else []
+        ),
+        *(
+            ["results/functions/panel/category_rpkm.tsv"]
+            + (["results/functions/panel/guild_functions.tsv"] if NETWORKS else [])
+            if FUNCTION_PANEL
             else []
         ),
         *expand(

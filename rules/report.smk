@@ -74,6 +74,7 @@ rule multiqc_report:
             *get_toposcore_report_files(),
             *get_signatures_report_files(),
             *get_humann_report_files(),
+            *get_functions_report_files(),
         ],
     output:
         report(

@@ -55,6 +55,7 @@ rule signatures:
                 "rank",
                 "use_guilds",
                 "use_toposcore",
+                "use_functions",
                 "extra_features",
                 "frozen_model",
             )

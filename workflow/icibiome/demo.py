@@ -10,6 +10,9 @@
   qualities binned NovaSeq-style), 2x150 paired for most samples and single-end for about one in
   six, with host reads, adapter read-through (short inserts) and low-quality 3' tails, shuffled;
 * ``samples.tsv``: the sample sheet (read paths relative to it);
+* ``functions/``: a protein panel (``panel.faa``) and its categories (``panel_categories.tsv``:
+  ``protein_id, category, taxon, lineage``) of synthetic genes planted in the genomes to match the
+  guild roles (:mod:`icibiome._demo_functions`; truth in ``truth/function_*.tsv``);
 * ``truth/``: the planted cell abundances (standard tables per rank), read-based species
   abundances, read origins per sample, guild membership, and per-sample latent guild balance,
   response and PFS;
@@ -38,6 +41,7 @@ import pandas as pd
 
 from icibiome import RANKS
 from icibiome._demo_databases import build_bowtie2, build_kraken2, build_sylph
+from icibiome._demo_functions import plant_function_genes, write_function_panel
 from icibiome._demo_genomes import TAXA, make_genomes, make_host, write_fasta
 from icibiome._demo_reads import simulate_pools, write_sample
 from icibiome.io import write_standard_table, write_tsv
@@ -49,7 +53,9 @@ SHEET_COLUMNS = (
     "sample_id", "subject_id", "cohort", "timepoint", "assay", "fq1", "fq2", "response",
     "pfs_months", "pfs_event", "age", "sex", "antibiotics",
 )  # fmt: skip
-OUTPUTS = ("reference", "reads", "truth", "db", "amplicon", "samples.tsv", "README.md")
+OUTPUTS = (
+    "reference", "reads", "truth", "db", "amplicon", "functions", "samples.tsv", "README.md",
+)  # fmt: skip
 
 # the planted ecology (see plant_ecology)
 GUILD_LOADING = 1.2  # a: log-abundance change per unit of guild balance z
@@ -235,7 +241,10 @@ def _readme(seed: int, n_samples: int, pairs: int, n_genomes: int, n_single: int
         "guilds (foundation vs pathobiont) driven by a latent guild balance that also drives "
         "response and PFS; the planted cell abundances, read-based abundances, read origins, "
         "guild membership and clinical truth are in truth/. db/ holds a bowtie2 host index, a "
-        "sylph database (pysylph) and a Kraken2 database (kraken2-build). The same arguments "
+        "sylph database (pysylph) and a Kraken2 database (kraken2-build). functions/ holds a "
+        "protein panel of synthetic genes planted in the genomes to match the guild roles "
+        "(butyrate and carbohydrate genes in the foundation guild, LPS and virulence genes in the "
+        "pathobionts). The same arguments "
         "give byte-identical files.\n"
     )
 
@@ -320,6 +329,8 @@ def make_demo(
         scratch = stage / ".scratch"
         rng = np.random.default_rng(seed)
         tax, genomes, loci = make_genomes(rng, n_genomes)
+        # function genes from their own generator: every other draw of the demo is unchanged
+        genomes, genes, proteins = plant_function_genes(seed, tax, genomes)
         host = make_host(rng)
         write_fasta(stage / "reference" / "genomes.fa", genomes)
         write_fasta(stage / "reference" / "host.fa", host)
@@ -379,6 +390,7 @@ def make_demo(
         shutil.rmtree(scratch)
 
         _write_truth(stage, tax, abundance, clinical, counts, read_truth, single, host_frac)
+        write_function_panel(genes, proteins, stage)
         if amplicon_pairs:
             add_amplicons(stage, amplicon_pairs, seed, threads)
         (stage / "README.md").write_text(
