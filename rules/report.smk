@@ -55,6 +55,7 @@ rule software_versions:
         # cutadapt's version comes with its MultiQC module
         tools=(["fastp", "bowtie2", "samtools"] if len(SHOTGUN) else [])
         + (["kraken2"] if "kraken2" in PROFILERS else [])
+        + (["metaphlan"] if "metaphlan" in PROFILERS else [])
         + (["vsearch"] if AMPLICON else []),
         packages=["icibiome", "snakemake", "multiqc", "pysylph", "pandas", "numpy"],
     script:

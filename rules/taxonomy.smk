@@ -107,3 +107,23 @@ rule kraken2_profile:
         genome_lengths=config["taxonomy"]["kraken2"]["genome_lengths"] or None,
     script:
         "../scripts/kraken2_profile.py"
+
+
+rule metaphlan_profile:
+    input:
+        reads=get_clean_reads,
+        db=config["taxonomy"]["metaphlan"]["db_dir"],
+    output:
+        raw="results/taxonomy/metaphlan/reports/{sample}.mpa.txt",
+        profile="results/taxonomy/metaphlan/profiles/{sample}.tsv",
+    log:
+        "logs/metaphlan_profile/{sample}.log",
+    benchmark:
+        "benchmarks/metaphlan_profile/{sample}.tsv"
+    conda:
+        "../envs/metaphlan.yaml"
+    threads: 2
+    params:
+        index=config["taxonomy"]["metaphlan"]["index"],
+    script:
+        "../scripts/metaphlan_profile.py"

@@ -308,6 +308,31 @@ def run_metaphlan(
     return out
 
 
+def profile_metaphlan(
+    sample: str,
+    reads: list[str | os.PathLike],
+    db_dir: str | os.PathLike,
+    index: str,
+    out_raw: str | os.PathLike,
+    out_profile: str | os.PathLike,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Profile one sample with MetaPhlAn 4 (rule metaphlan_profile): raw output + standard profile.
+
+    Runs :func:`run_metaphlan` (offline, explicit ``--index``, ``-t rel_ab_w_read_stats`` so the
+    output carries estimated reads) on the non-host reads (mates given as one comma-separated
+    input, as MetaPhlAn maps reads unpaired) and converts the output with
+    :func:`metaphlan_to_standard`. A sample where MetaPhlAn finds nothing gives a valid
+    all-``UNCLASSIFIED`` profile.
+    """
+    run_metaphlan(reads, db_dir, index, out_raw, threads=threads, sample_id=sample)
+    prof = metaphlan_to_standard(out_raw, out_profile)
+    logger.info(
+        "%s: MetaPhlAn %s, %d species", sample, index, int((prof["lineage"] != UNCLASSIFIED).sum())
+    )
+    return prof
+
+
 def read_metaphlan_profile(path: str | os.PathLike) -> pd.DataFrame:
     """Parse one MetaPhlAn (3/4) single-sample output, run-independently.
 

@@ -321,6 +321,7 @@ RESOURCE_KEYS = (
     ("taxonomy.sylph.database", "file", "taxonomy.profilers:sylph"),
     ("taxonomy.sylph.taxonomy", "file", "taxonomy.profilers:sylph"),
     ("taxonomy.kraken2.database", "dir", "taxonomy.profilers:kraken2"),
+    ("taxonomy.metaphlan.db_dir", "dir", "taxonomy.profilers:metaphlan"),
     ("amplicon.sintax.reference", "file", "taxonomy.profilers:amplicon"),
     ("humann.nucleotide_database", "dir", "humann.activate"),
     ("humann.protein_database", "dir", "humann.activate"),
