@@ -12,15 +12,21 @@ are not from these reads), so the run is compared with it in format and internal
 (header, row kinds, stratified rows summing to the community rows), and with the planted truth
 in values: tolerances are stated in each test.
 
-One HUMAnN run (~45-70 s, 3.9 GB RSS) for the module, through :func:`icibiome.humann.run_humann`,
-the function the rule ``humann`` calls; then :func:`icibiome.humann.merge_humann` (rule
-``humann_merge``) on it and a copy with other depths.
+One HUMAnN run (~55-70 s, 3.9 GB RSS) for the module, through Snakemake: the pipeline with
+``humann.activate: true`` on one paired sample of planted reads (read checks, fastp, rule
+``humann`` with the mates concatenated, rule ``humann_merge``); then
+:func:`icibiome.humann.merge_humann` once more on that sample and a copy with other depths. The
+staged databases are made by :func:`icibiome.humann.stage_v3_database` (HUMAnN 3.9 does not take
+the SGB demo layout as is).
 """
 
 import bz2
 import gzip
+import os
 import random
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -35,7 +41,6 @@ from icibiome.humann import (
     merge_humann,
     read_fasta_gz,
     read_humann_table,
-    run_humann,
     sgb_taxa,
     split_stratified,
     stage_v3_database,
@@ -44,6 +49,7 @@ from icibiome.humann import (
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "humann_demo_db"
 READ_LEN = 100
+FRAGMENT = 250  # mates: R1 = first 100 bp, R2 = reverse complement of the last 100 bp
 N_RANDOM = 400
 DEPTH = {"SGB1871": 2.0, "SGB2301": 1.0}  # planted depth (x) per SGB
 # SGB -> g__Genus.s__species, from the MetaPhlAn profile that comes with the databases
@@ -54,8 +60,8 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} absent (../shared/data not mounted)"),
     pytest.mark.skipif(
-        any(shutil.which(t) is None for t in ("humann", "glpsol", "diamond", "bowtie2")),
-        reason="humann, glpsol, diamond or bowtie2 not installed (tools/setup.sh installs them)",
+        any(shutil.which(t) is None for t in ("humann", "glpsol", "diamond", "bowtie2", "fastp")),
+        reason="humann, glpsol, diamond, bowtie2 or fastp not installed (tools/setup.sh installs them)",
     ),
 ]
 
@@ -83,72 +89,113 @@ def _write_fastq(reads: list[tuple[str, str]], path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
-    """Planted reads (two files, as mates would be) and the truth per gene family."""
+    """Planted read pairs and the truth per gene family (mates profiled as single reads)."""
     rng = random.Random(7)
     reactions = _reaction_unirefs()
-    reads, truth = [], []
+    pairs, truth = [], []
     for sgb, depth in DEPTH.items():
         genes = read_fasta_gz(SHARED / "chocophlan_DEMO" / f"{sgb}_pangenome90.fna.gz")
         for header, seq in genes.items():
-            fields = header.split("|")
-            uniref90, length = fields[2], len(seq)
-            if uniref90 not in reactions or length < 2 * READ_LEN:
+            uniref90, length = header.split("|")[2], len(seq)
+            if uniref90 not in reactions or length < FRAGMENT:
                 continue
-            n = max(1, round(depth * length / READ_LEN))
+            n = max(1, round(depth * length / READ_LEN / 2))  # fragments: 2 reads each
             for i in range(n):
-                start = rng.randrange(0, length - READ_LEN + 1)
-                r = seq[start : start + READ_LEN]
-                reads.append((f"{sgb}_{uniref90}_{i}", _revcomp(r) if i % 2 else r))
+                start = rng.randrange(0, length - FRAGMENT + 1)
+                frag = seq[start : start + FRAGMENT]
+                if i % 2:
+                    frag = _revcomp(frag)
+                pairs.append((frag[:READ_LEN], _revcomp(frag[-READ_LEN:])))
             # HUMAnN 3: RPK = reads / ((gene length - read length + 1) / 1000)
             truth.append(
                 {
                     "family": uniref90,
                     "taxon": TAXA[sgb],
-                    "reads": n,
-                    "rpk": n / ((length - READ_LEN + 1) / 1000),
+                    "reads": 2 * n,
+                    "rpk": 2 * n / ((length - READ_LEN + 1) / 1000),
                 }
             )
-    for i in range(N_RANDOM):
-        reads.append((f"random_{i}", "".join(rng.choice("ACGT") for _ in range(READ_LEN))))
-    rng.shuffle(reads)
+    for _ in range(N_RANDOM // 2):
+        pairs.append(tuple("".join(rng.choice("ACGT") for _ in range(READ_LEN)) for _ in "12"))
+    rng.shuffle(pairs)
     d = tmp_path_factory.mktemp("humann_reads")
-    half = len(reads) // 2
     files = [d / "planted_R1.fastq.gz", d / "planted_R2.fastq.gz"]
-    _write_fastq(reads[:half], files[0])
-    _write_fastq(reads[half:], files[1])
-    return files, pd.DataFrame(truth), len(reads)
+    _write_fastq([(f"frag{i}/1", p[0]) for i, p in enumerate(pairs)], files[0])
+    _write_fastq([(f"frag{i}/2", p[1]) for i, p in enumerate(pairs)], files[1])
+    return files, pd.DataFrame(truth), 2 * len(pairs)
 
 
 @pytest.fixture(scope="module")
 def humann_run(planted, tmp_path_factory):
+    """The pipeline with humann.activate on the planted sample; targets: the merged tables."""
     files, truth, n_reads = planted
-    d = tmp_path_factory.mktemp("humann_run")
+    wd = tmp_path_factory.mktemp("humann_pipeline")
     nuc, prot = stage_v3_database(
-        SHARED / "chocophlan_DEMO", SHARED / "uniref_DEMO", d / "db", taxa=TAXA
+        SHARED / "chocophlan_DEMO", SHARED / "uniref_DEMO", wd / "db", taxa=TAXA
     )
+    (wd / "samples.tsv").write_text(
+        "sample_id\tsubject_id\tcohort\ttimepoint\tassay\tfq1\tfq2\n"
+        f"planted\tS1\tC1\tbaseline\tshotgun\t{files[0]}\t{files[1]}\n"
+    )
+    # no taxonomy job runs for these targets, but the sylph database paths must exist
+    (wd / "unused.syldb").write_text("not used\n")
+    config = {
+        "samples": "samples.tsv",
+        "host_removal": {"activate": False},
+        "taxonomy": {
+            "profilers": ["sylph"],
+            "sylph": {"database": "unused.syldb", "taxonomy": "unused.syldb"},
+        },
+        "diversity": {"activate": False},
+        "humann": {
+            "activate": True,
+            "nucleotide_database": str(nuc),
+            "protein_database": str(prot),
+            "threads": 2,
+        },
+    }
+    (wd / "config").mkdir()
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    targets = [
+        "results/functions/humann/pathabundance_relab_unstratified.tsv",
+        "results/functions/humann/humann_pathways_mqc.yaml",
+    ]
     t0 = time.monotonic()
-    out = run_humann(
-        files,
-        d / "results" / "planted",
-        "planted",
-        nuc,
-        prot,
-        threads=2,
-        humann_log=d / "humann.log",
-    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(wd), "--cores", "2", *targets],
+        capture_output=True, text=True, timeout=1200,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )  # fmt: skip
     seconds = time.monotonic() - t0
-    print(f"HUMAnN run: {seconds:.0f} s on {n_reads} reads")
-    return out, truth, seconds, d
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    print(f"pipeline (read checks, fastp, HUMAnN, merge): {seconds:.0f} s on {n_reads} reads")
+    sample_dir = wd / "results" / "functions" / "humann" / "planted"
+    out = {
+        k: sample_dir / f"planted_{k}.tsv"
+        for k in ("genefamilies", "pathabundance", "pathcoverage")
+    }
+    return out, truth, seconds, wd
 
 
 def test_outputs_exist_and_temp_folder_is_removed(humann_run):
-    out, _, seconds, d = humann_run
-    assert sorted(out) == ["genefamilies", "pathabundance", "pathcoverage"]
+    out, _, seconds, wd = humann_run
     assert all(p.is_file() and p.stat().st_size > 0 for p in out.values())
-    leftovers = [p.name for p in (d / "results").iterdir() if p.name.startswith(".")]
-    assert leftovers == [], f"temporary HUMAnN folder left behind: {leftovers}"
-    assert "humann" in (d / "humann.log").read_text().lower()
+    humann_dir = wd / "results" / "functions" / "humann"
+    leftovers = [p.name for p in humann_dir.rglob(".*")] + list(humann_dir.rglob("*_temp"))
+    assert leftovers == [], f"temporary HUMAnN files left behind: {leftovers}"
+    assert "--bypass-prescreen" in (wd / "logs" / "humann" / "planted.log").read_text()
+    assert "humann" in (wd / "logs" / "humann" / "planted.humann.log").read_text().lower()
     assert seconds < 600
+    # the merge rule's tables: one sample, CPM and relab sum to their totals
+    cpm = read_humann_table(humann_dir / "genefamilies_cpm_unstratified.tsv")
+    assert list(cpm.columns) == ["planted"]
+    assert abs(cpm["planted"].sum() - 1e6) < 1
+    relab = read_humann_table(humann_dir / "pathabundance_relab_unstratified.tsv")
+    assert abs(relab["planted"].sum() - 1) < 1e-6
+    heat = yaml.safe_load((humann_dir / "humann_pathways_mqc.yaml").read_text())
+    assert heat["plot_type"] == "heatmap" and heat["xcats"] == ["planted"]
+    assert len(heat["ycats"]) >= 1
 
 
 def test_format_matches_the_shared_expected_genefamilies(humann_run):
@@ -228,10 +275,11 @@ def test_pathways_are_reconstructed(humann_run):
 
 
 def test_merge_normalises_splits_and_writes_the_heatmap(humann_run):
-    out, _, _, d = humann_run
+    out, _, _, wd = humann_run
+    d = wd / "extra"
     # a second sample: the same tables with abundances halved (coverage unchanged)
-    second = d / "results" / "half"
-    second.mkdir(exist_ok=True)
+    second = d / "half"
+    second.mkdir(parents=True, exist_ok=True)
     tables = {}
     for kind, path in out.items():
         df = pd.read_csv(path, sep="\t", index_col=0)

@@ -113,7 +113,8 @@ def test_heatmap_shows_top_pathways_without_special_rows(tmp_path):
 def test_heatmap_of_no_pathways_says_so(tmp_path):
     p = _table(tmp_path, "# Pathway\ts1_Abundance\nUNMAPPED\t1\nUNINTEGRATED\t0\n")
     h = yaml.safe_load(pathway_heatmap_mqc(p, tmp_path / "h_mqc.yaml").read_text())
-    assert h["ycats"] == [] and "No pathway" in h["description"]
+    assert h["plot_type"] == "html" and "no MetaCyc pathway" in h["data"]
+    assert "No pathway" in h["description"]
 
 
 def test_stage_v3_database_rewrites_sgb_pangenomes_for_humann3(tmp_path):

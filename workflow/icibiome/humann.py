@@ -362,6 +362,10 @@ def merge_humann(
                 ["humann_join_tables", "-i", str(src), "-o", str(joined), "--file_name", kind]
             )
             raw = read_humann_table(joined)
+            # humann_join_tables names a lone sample's column after its file
+            raw.columns = [
+                c[: -len(f"_{kind}")] if c.endswith(f"_{kind}") else c for c in raw.columns
+            ]
             expected = sorted(f.name[: -len(f"_{kind}.tsv")] for f in files)
             if sorted(raw.columns) != expected:
                 raise HumannError(f"{kind}: joined samples {sorted(raw.columns)} != {expected}")
@@ -423,7 +427,7 @@ def pathway_heatmap_mqc(
 
     UNMAPPED and UNINTEGRATED are left out; values are percentages of the community total
     (``pathabundance_relab_unstratified``), so the colours compare pathways across samples. With
-    no pathway detected the section says so in its description and has an empty heatmap.
+    no pathway detected the section is a note (``plot_type: html``) instead.
     """
     df = read_humann_table(unstratified_relab)
     df = df.drop(index=[s for s in SPECIAL if s in df.index])
@@ -456,6 +460,11 @@ def pathway_heatmap_mqc(
             for i in range(len(rows))
         ],
     }
+    if not rows:  # MultiQC cannot draw an empty heatmap: a note instead
+        for key in ("xcats", "ycats", "pconfig"):
+            section.pop(key)
+        section["plot_type"] = "html"
+        section["data"] = "<p>HUMAnN detected no MetaCyc pathway in any sample.</p>"
     out = Path(out)
     with atomic_path(out) as tmp:
         tmp.write_text(yaml.safe_dump(section, sort_keys=False, width=1000))
