@@ -220,3 +220,21 @@ def test_planted_genes_keep_lengths_and_other_sequence():
     _, genes6, proteins6 = plant_function_genes(3, tax6, genomes6)
     assert set(genes6["genome_id"]) <= set(tax6["genome_id"])
     assert all(proteins6[p] == proteins[p] for p in proteins6)
+
+
+def test_panel_files_are_checked_before_any_job(tmp_path):
+    from icibiome.samplesheet import ConfigError, check_resources
+
+    cfg = {"function_panel": {"activate": True, "proteins": "p.faa", "categories": "c.tsv"}}
+    with pytest.raises(ConfigError) as exc:
+        check_resources(cfg, base=tmp_path)
+    assert f"key 'function_panel.proteins': not found: {tmp_path / 'p.faa'}" in str(exc.value)
+    assert "key 'function_panel.categories': not found" in str(exc.value)
+    (tmp_path / "p.faa").write_text(">P1\nMA\n")
+    (tmp_path / "c.tsv").write_text("protein_id\tcategory\nP1\tx\n")
+    assert set(check_resources(cfg, base=tmp_path)) == {
+        "function_panel.proteins",
+        "function_panel.categories",
+    }
+    cfg["function_panel"]["activate"] = False
+    assert check_resources(cfg, base=tmp_path / "elsewhere") == {}

@@ -325,6 +325,8 @@ RESOURCE_KEYS = (
     ("amplicon.sintax.reference", "file", "taxonomy.profilers:amplicon"),
     ("humann.nucleotide_database", "dir", "humann.activate"),
     ("humann.protein_database", "dir", "humann.activate"),
+    ("function_panel.proteins", "file", "function_panel.activate"),
+    ("function_panel.categories", "file", "function_panel.activate"),
 )
 """Databases checked before any job runs: (config key, kind, when). ``kind`` is ``file``, ``dir``
 or ``bowtie2_index`` (a prefix with ``.1.bt2`` or ``.1.bt2l`` files); ``when`` is a boolean key,
