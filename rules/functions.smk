@@ -76,7 +76,7 @@ rule function_panel:
         "../envs/pylib.yaml"
     params:
         samples=lambda wc, input: [Path(p).stem for p in input.hits],
-        out_dir="results/functions/panel",
+        out_dir=lambda wc, output: str(Path(output.counts).parent),
     script:
         "../scripts/function_panel.py"
 
