@@ -35,7 +35,7 @@ rule diamond_blastx:
         sensitivity=lambda wc: (
             ""
             if config["function_panel"]["sensitivity"] == "default"
-            else "--" + config["function_panel"]["sensitivity"]
+            else f"--{config['function_panel']['sensitivity']}"
         ),
         evalue=config["function_panel"]["evalue"],
         min_identity=config["function_panel"]["min_identity"],
