@@ -79,12 +79,13 @@ if _assay_problems:
         + "\n  - ".join(_assay_problems)
     )
 # the database manifest (databases.manifest): the databases of the tools this run uses are
-# checked before any job (path, sha256, tool version) and recorded by rule run_info
+# checked before any job (path, sha256, tool version) and recorded by rule run_info; only in the
+# main Snakemake process (a cluster job re-reading the workflow does not hash them again)
 DB_TOOLS = (
     (SHOTGUN_PROFILERS + (["bowtie2"] if HOST else [])) if len(SHOTGUN) else []
 ) + (["vsearch"] if AMPLICON else [])
 DB_CHECK = []
-if config["databases"]["manifest"]:
+if config["databases"]["manifest"] and workflow.is_main_process:
     try:
         DB_CHECK = verify_databases(
             config["databases"]["manifest"],
@@ -274,6 +275,16 @@ def get_shotgun_report_files():
             "composition_response",
             "zero_hit",
         ],
+    )
+
+
+def get_import_report_files():
+    # MultiQC custom content of import mode: composition, imported files, flagged samples
+    if not IMPORT:
+        return []
+    return expand(
+        "results/report/custom/import_{name}_mqc.tsv",
+        name=["composition", "composition_response", "files", "flags"],
     )
 
 

@@ -43,9 +43,33 @@ rule import_profiles:
         "../envs/pylib.yaml"
     params:
         ranks=RANKS,
-        out_dir=f"results/taxonomy/{IMPORT_PROFILER}",
+        out_dir=lambda wc, output: str(Path(output.manifest).parent),
         fmt=config["import"]["format"],
         value_kind=config["import"]["values"],
         on_mismatch=config["import"]["on_mismatch"],
     script:
         "../scripts/import_profiles.py"
+
+
+rule import_report_content:
+    input:
+        abundance=f"results/taxonomy/{IMPORT_PROFILER}/abundance_{config['report']['rank']}.tsv",
+        samples=config["samples"],
+        manifest=f"results/taxonomy/{IMPORT_PROFILER}/import_manifest.tsv",
+        excluded=f"results/taxonomy/{IMPORT_PROFILER}/excluded_samples.tsv",
+    output:
+        composition="results/report/custom/import_composition_mqc.tsv",
+        composition_response="results/report/custom/import_composition_response_mqc.tsv",
+        files="results/report/custom/import_files_mqc.tsv",
+        flags="results/report/custom/import_flags_mqc.tsv",
+    log:
+        "logs/import_report_content/all.log",
+    localrule: True
+    conda:
+        "../envs/pylib.yaml"
+    params:
+        top_n=config["report"]["top_n_taxa"],
+        rank=config["report"]["rank"],
+        profiler=IMPORT_PROFILER,
+    script:
+        "../scripts/import_report_content.py"

@@ -67,6 +67,7 @@ rule multiqc_report:
         unpack(get_report_inputs),
         custom=[
             *get_shotgun_report_files(),
+            *get_import_report_files(),
             "results/report/custom/software_mqc_versions.yaml",
             *get_amplicon_report_files(),
             "results/run_info/run_info_mqc.yaml",

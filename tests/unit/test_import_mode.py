@@ -78,3 +78,27 @@ def test_sheet_without_read_columns(tmp_path):
     bad = _sheet(tmp_path / "b.tsv", ["S1", "S 2"])
     with pytest.raises(SampleSheetError, match=r"row 3 \(sample 'S 2'\): column 'sample_id'"):
         read_sample_sheet(bad, reads=False)
+
+
+def test_report_flags_excluded_and_zero_hit_samples(tmp_path):
+    from icibiome.import_mode import import_report_content
+
+    prof = _table(tmp_path / "p.tsv", ["S1", "S2", "S3", "X"])
+    df = pd.read_csv(prof, sep="\t", index_col=0)
+    df["S3"] = 0.0  # an imported sample with nothing classified
+    df.to_csv(prof, sep="\t")
+    sheet = _sheet(tmp_path / "s.tsv", ["S1", "S2", "S3"])
+    out = tmp_path / "out"
+    run_import([prof], sheet, out, ["species"], on_mismatch="exclude")
+    flags = import_report_content(
+        out / "abundance_species.tsv",
+        sheet,
+        out / "import_manifest.tsv",
+        out / "excluded_samples.tsv",
+        *(tmp_path / f"{n}_mqc.tsv" for n in ("comp", "comp_resp", "files", "flags")),
+    )
+    assert flags["flag"].to_dict() == {
+        "X": "left out: in the profiles, not in the sample sheet",
+        "S3": "nothing classified at species (all-zero profile)",
+    }
+    assert "p.tsv\tmetaphlan_merged" in (tmp_path / "files_mqc.tsv").read_text()  # auto-detected

@@ -264,6 +264,81 @@ def run_import(
     return plan
 
 
+def import_report_content(
+    abundance_tsv: str | os.PathLike,
+    samples_tsv: str | os.PathLike,
+    manifest_tsv: str | os.PathLike,
+    excluded_tsv: str | os.PathLike,
+    out_composition: str | os.PathLike,
+    out_composition_response: str | os.PathLike,
+    out_files: str | os.PathLike,
+    out_flags: str | os.PathLike,
+    top_n: int = 12,
+    rank: str = "species",
+    profiler: str = "imported",
+) -> pd.DataFrame:
+    """The report sections of an import-mode run (it has no read QC or read tracking).
+
+    Writes MultiQC custom content: the composition per sample and per response group (as for
+    the read-based profilers, :func:`icibiome.report.composition_mqc` and
+    :func:`icibiome.report_sections.composition_by_response_mqc`), the imported files (format,
+    naming, database, values, samples) and a warning table of flagged samples: left out
+    (sheet/profile mismatch) or with nothing classified (an all-zero profile, zero-hit). The
+    flag table is dropped from the report when empty. Returns the flagged samples.
+    """
+    from icibiome.io import read_standard_table
+    from icibiome.report import _write_mqc_tsv, composition_mqc
+    from icibiome.report_sections import composition_by_response_mqc
+
+    composition_mqc(abundance_tsv, out_composition, top_n=top_n, rank=rank, profiler=profiler)
+    composition_by_response_mqc(
+        abundance_tsv, samples_tsv, out_composition_response, top_n=top_n, rank=rank,
+        profiler=profiler,
+    )  # fmt: skip
+    files = pd.read_csv(manifest_tsv, sep="\t", dtype=str, keep_default_na=False)
+    files["file"] = [Path(f).name for f in files["file"]]
+    _write_mqc_tsv(
+        files.set_index("file"),
+        {
+            "id": "icibiome_import_files",
+            "section_name": "Imported profiles",
+            "description": (
+                f"Import mode: the standard tables of profiler '{profiler}' come from these "
+                "files (no reads were processed; results/taxonomy/"
+                f"{profiler}/import_manifest.tsv)."
+            ),
+            "plot_type": "table",
+        },
+        out_files,
+        index_label="File",
+    )
+    tab = read_standard_table(abundance_tsv).drop(columns="lineage")
+    zero = [str(c) for c in tab.columns if tab[c].sum() <= 0]
+    excluded = pd.read_csv(excluded_tsv, sep="\t", dtype=str, keep_default_na=False)
+    flags = pd.DataFrame(
+        {
+            "sample_id": [*excluded["sample_id"], *zero],
+            "flag": ["left out: " + r for r in excluded["reason"]]
+            + [f"nothing classified at {rank} (all-zero profile)"] * len(zero),
+        }
+    ).set_index("sample_id")
+    _write_mqc_tsv(
+        flags,
+        {
+            "id": "icibiome_import_flags",
+            "section_name": "Imported samples flagged",
+            "description": (
+                f"Warning: {len(excluded)} sample(s) left out (import.on_mismatch: exclude) and "
+                f"{len(zero)} with nothing classified at {rank}; the latter have no composition "
+                "and are left out of beta diversity and networks."
+            ),
+            "plot_type": "table",
+        },
+        out_flags,
+    )
+    return flags
+
+
 def _shown(items: Sequence[str], n: int = 10) -> str:
     items = list(items)
     return ", ".join(items[:n]) + (" ..." if len(items) > n else "")

@@ -1,0 +1,21 @@
+"""Entry point for rule import_report_content (rules/import.smk). Logic: icibiome.import_mode."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
+from icibiome.import_mode import import_report_content  # noqa: E402
+from icibiome.logging import log_to_file  # noqa: E402
+
+log_to_file(snakemake.log[0])
+import_report_content(
+    abundance_tsv=snakemake.input.abundance,
+    samples_tsv=snakemake.input.samples,
+    manifest_tsv=snakemake.input.manifest,
+    excluded_tsv=snakemake.input.excluded,
+    # out_composition=..., out_flags=..., one per named output of the rule
+    **{f"out_{name}": path for name, path in snakemake.output.items()},
+    top_n=snakemake.params.top_n,
+    rank=snakemake.params.rank,
+    profiler=snakemake.params.profiler,
+)
