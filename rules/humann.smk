@@ -51,7 +51,7 @@ rule humann_merge:
     conda:
         "../envs/humann.yaml"
     params:
-        out_dir="results/functions/humann",
+        out_dir=lambda w, output: str(Path(output.heatmap).parent),
         top_n=config["humann"]["heatmap_top_n"],
     script:
         "../scripts/humann_merge.py"
