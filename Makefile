@@ -78,4 +78,6 @@ validate: setup
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate --pipeline results/validation --snakefile Snakefile --out benchmarks/results --threads $(CORES)
 
 clean:
-	rm -rf results logs benchmarks/*/ .snakemake demo-16s
+	rm -rf results logs .snakemake demo-16s
+	# the rules' benchmark folders, not the tracked benchmarks/results/
+	find benchmarks -mindepth 1 -maxdepth 1 -type d ! -name results -exec rm -rf {} +
