@@ -91,6 +91,8 @@ if config["databases"]["manifest"] and workflow.is_main_process:
             config["databases"]["manifest"],
             tools=DB_TOOLS,
             check_sha256=config["databases"]["sha256"],
+            # digests of unchanged databases (same sizes and mtimes) are not computed again
+            cache=".snakemake/icibiome/database_sha256.json",
         ).to_dict("records")
     except DatabaseError as err:
         raise WorkflowError(str(err)) from None

@@ -9,6 +9,7 @@ from icibiome.databases import (
     DatabaseError,
     manifest_entry,
     read_manifest,
+    sha256_cached,
     sha256_path,
     verify_databases,
     version_compatible,
@@ -42,6 +43,28 @@ def test_sha256_of_file_and_tree(tmp_path):
     assert sha256_path(d) != before
     with pytest.raises(FileNotFoundError):
         sha256_path(tmp_path / "nope")
+
+
+def test_sha256_cache_reuses_unchanged_and_rehashes_changed_databases(tmp_path):
+    import json
+    import os
+
+    d, _ = _db(tmp_path)
+    cache = tmp_path / "cache" / "sha.json"
+    true = sha256_path(d)
+    assert sha256_cached(d, cache) == true
+    entry = json.loads(cache.read_text())[str(d.resolve())]
+    assert entry["sha256"] == true
+    # an unchanged folder (same sizes and mtimes) is not hashed again: the remembered digest is
+    # returned as is, which a planted value shows
+    entry["sha256"] = "f" * 64
+    cache.write_text(json.dumps({str(d.resolve()): entry}))
+    assert sha256_cached(d, cache) == "f" * 64
+    # a changed file (content and mtime) changes the fingerprint: hashed again
+    (d / "sub" / "x").write_text("y")
+    os.utime(d / "sub" / "x", ns=(1, 1))
+    assert sha256_cached(d, cache) == sha256_path(d) != true
+    assert sha256_cached(d, None) == sha256_path(d)
 
 
 def test_version_specs():

@@ -127,6 +127,48 @@ def sha256_path(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     raise FileNotFoundError(path)
 
 
+def _fingerprint(path: Path) -> str:
+    """Size and modification time of a file, or of every file under a folder (cheap: stat only)."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        rel = f.name if f == path else f.relative_to(path).as_posix()
+        h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def sha256_cached(path: str | os.PathLike, cache: str | os.PathLike | None = None) -> str:
+    """:func:`sha256_path`, remembered in ``cache`` (JSON) while size and mtime stay the same.
+
+    Hashing a large database folder takes minutes; a run that starts again on the same,
+    unchanged files (same sizes and modification times of every file) reuses the digest. A
+    changed, added or removed file changes the fingerprint, and the digest is computed again.
+    """
+    import json
+
+    path = Path(path)
+    if cache is None:
+        return sha256_path(path)
+    cache = Path(cache)
+    key = str(path.resolve())
+    fp = _fingerprint(path)
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    hit = known.get(key)
+    if isinstance(hit, dict) and hit.get("fingerprint") == fp and hit.get("sha256"):
+        return hit["sha256"]
+    digest = sha256_path(path)
+    known[key] = {"fingerprint": fp, "sha256": digest}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
+    os.replace(tmp, cache)
+    return digest
+
+
 def tool_version(tool: str) -> str | None:
     """The installed version of ``tool`` (``None`` when it is not installed or not known)."""
     if tool in PACKAGE_TOOLS:
@@ -180,6 +222,7 @@ def verify_databases(
     tool_versions: Mapping[str, str | None] | None = None,
     check_sha256: bool = True,
     out: str | os.PathLike | None = None,
+    cache: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Check the databases a run needs; raise one error naming every failing database.
 
@@ -200,6 +243,9 @@ def verify_databases(
         time, so a run may check them once and record the result).
     out : path-like, optional
         Write the result table (TSV) here: the run's database provenance.
+    cache : path-like, optional
+        JSON file remembering digests of unchanged databases (:func:`sha256_cached`), so a
+        restarted run does not hash them again.
 
     Returns
     -------
@@ -233,7 +279,7 @@ def verify_databases(
         if not p.exists():
             issues.append(f"path {p} does not exist")
         elif check_sha256:
-            obs = sha256_path(p)
+            obs = sha256_cached(p, cache)
             rec["sha256_observed"] = obs
             if row["sha256"] and obs.lower() != row["sha256"].lower():
                 issues.append(
