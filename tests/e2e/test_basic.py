@@ -96,3 +96,17 @@ def test_multiqc_report_has_native_and_custom_sections(basic_run):
     data = basic_run / "results" / "report" / "multiqc_report_data"
     gs = pd.read_csv(data / "multiqc_general_stats.txt", sep="\t")
     assert any("host_pct" in c for c in gs.columns)
+
+
+def test_report_reads_from_qc_to_response_signature(basic_run):
+    # top-level sections in reading order (icibiome.report.SECTION_ORDER), whatever the
+    # profiler/rank suffixes of their ids
+    html = (basic_run / "results" / "report" / "multiqc_report.html").read_text()
+    ids = re.findall(r'<h2[^>]*id="([^"]+)"', html)
+    wanted = [
+        "icibiome_read_survival", "fastp", "bowtie2", "sylphtax", "icibiome_composition",
+        "icibiome_diversity", "icibiome_guilds", "icibiome_function_panel", "icibiome_toposcore",
+        "icibiome_signatures", "icibiome_run_provenance",
+    ]  # fmt: skip
+    first = [next(i for i, a in enumerate(ids) if a == w or a.startswith(w + "_")) for w in wanted]
+    assert first == sorted(first), list(zip(wanted, first, strict=True))

@@ -208,7 +208,7 @@ def run_multiqc(
     inputs: Sequence[str | os.PathLike],
     out_html: str | os.PathLike,
     title: str = "icibiome report",
-    config_file: str | os.PathLike | None = None,
+    config_file: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
 ) -> Path:
     """Run MultiQC (Python API) on the given files and write ``out_html`` (+ ``<name>_data/``).
 
@@ -231,7 +231,10 @@ def run_multiqc(
         quiet=True,
         no_ai=True,
         no_version_check=True,
-        config_files=[str(config_file)] if config_file else [],
+        config_files=[
+            str(c)
+            for c in ([config_file] if isinstance(config_file, (str, Path)) else config_file or [])
+        ],  # fmt: skip
         extra_fn_clean_exts=[".fastp", ".bowtie2", ".sylph", ".kreport", "_mqc"],
     )
     multiqc.reset()
@@ -256,6 +259,53 @@ def has_data(path: str | os.PathLike) -> bool:
     return len(lines) > (1 if str(path).endswith(".tsv") else 0)
 
 
+# Reading order of the report, top to bottom: QC and exclusions, the tools' own modules,
+# then composition -> diversity -> networks/guilds -> functions -> TOPOSCORE -> signatures ->
+# provenance. Custom-content ids carry the profiler and rank, so they are matched by prefix.
+SECTION_ORDER = (
+    "icibiome_read_survival", "icibiome_excluded", "icibiome_zero_hit", "icibiome_import",
+    "icibiome_amplicon", "cutadapt", "fastp", "bowtie2", "sylphtax", "kraken", "metaphlan",
+    "icibiome_composition", "icibiome_profiler_comparison", "icibiome_diversity",
+    "icibiome_guilds", "icibiome_function_panel", "icibiome_function", "icibiome_humann",
+    "icibiome_toposcore",
+    "icibiome_signatures", "icibiome_run_provenance", "multiqc_software_versions",
+)  # fmt: skip
+_ID_LINE = re.compile(r"^\s*#?\s*(parent_id|id):\s*['\"]?([A-Za-z0-9_.-]+)")
+
+
+def custom_content_anchor(path: str | os.PathLike) -> str | None:
+    """The MultiQC module anchor of a custom-content file: its ``parent_id``, else its ``id``."""
+    found = {}
+    with open(path, errors="replace") as fh:
+        for _, line in zip(range(60), fh, strict=False):
+            m = _ID_LINE.match(line)
+            if m and m.group(1) not in found:
+                found[m.group(1)] = m.group(2)
+    return found.get("parent_id") or found.get("id")
+
+
+def section_order(anchors: Sequence[str]) -> dict[str, dict[str, int]]:
+    """MultiQC ``report_section_order`` putting ``anchors`` in :data:`SECTION_ORDER`.
+
+    Examples
+    --------
+    >>> o = section_order(["icibiome_run_provenance", "icibiome_signatures_sylph_species",
+    ...                    "icibiome_other", "icibiome_read_survival"])
+    >>> sorted(o, key=lambda k: -o[k]["order"])  # doctest: +NORMALIZE_WHITESPACE
+    ['icibiome_read_survival', 'cutadapt', 'fastp', 'bowtie2', 'sylphtax', 'kraken', 'metaphlan',
+     'icibiome_signatures_sylph_species', 'icibiome_other', 'icibiome_run_provenance',
+     'multiqc_software_versions']
+
+    Unknown sections go just before the provenance.
+    """
+    order = {}
+    for a in dict.fromkeys([*SECTION_ORDER[5:11], *anchors, SECTION_ORDER[-1]]):
+        known = [i for i, p in enumerate(SECTION_ORDER) if a == p or a.startswith(p + "_")]
+        rank = known[0] * 10 if known else SECTION_ORDER.index("icibiome_run_provenance") * 10 - 5
+        order[a] = {"order": 10_000 - rank}
+    return order
+
+
 def make_report(
     fastp_jsons: Sequence[str],
     bowtie2_logs: Sequence[str],
@@ -274,7 +324,15 @@ def make_report(
     custom = [p for p in custom_content if has_data(p)]
     inputs = [*fastp_jsons, *bowtie2_logs, *sylphmpa, *kraken_reports, *custom]
     logger.info("MultiQC inputs: %s", json.dumps(inputs))
-    return run_multiqc(inputs, out_html, title=title, config_file=config_file)
+    anchors = [a for a in (custom_content_anchor(p) for p in custom) if a]
+    order_cfg = Path(out_html).parent / f".{Path(out_html).stem}.section_order.yaml"
+    order_cfg.parent.mkdir(parents=True, exist_ok=True)
+    order_cfg.write_text(yaml.safe_dump({"report_section_order": section_order(anchors)}))
+    try:
+        return run_multiqc(inputs, out_html, title=title,
+                           config_file=[c for c in (config_file, order_cfg) if c])  # fmt: skip
+    finally:
+        order_cfg.unlink(missing_ok=True)
 
 
 def zero_hit_mqc(
