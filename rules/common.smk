@@ -280,6 +280,27 @@ def get_shotgun_report_files():
     )
 
 
+# per-sample rules of each shotgun profiler, whose benchmark files give its time per sample
+PROFILER_STEPS = {
+    "sylph": ["sylph_profile"],
+    "kraken2": ["kraken2_classify", "kraken2_profile"],
+    "metaphlan": ["metaphlan_profile"],
+}
+# the shotgun profilers compared with a known composition (report.truth), species tables only
+COMPARED_PROFILERS = (
+    [p for p in SHOTGUN_PROFILERS if p in PROFILER_STEPS]
+    if config["report"]["truth"] and not IMPORT and len(SHOTGUN) and "species" in RANKS
+    else []
+)
+
+
+def get_profiler_comparison_report_files():
+    # MultiQC table of the profilers vs report.truth; none without a truth or shotgun profiler
+    if not COMPARED_PROFILERS:
+        return []
+    return ["results/report/custom/profiler_comparison_mqc.tsv"]
+
+
 def get_import_report_files():
     # MultiQC custom content of import mode: composition, imported files, flagged samples
     if not IMPORT:

@@ -68,6 +68,7 @@ rule multiqc_report:
         custom=[
             *get_shotgun_report_files(),
             *get_import_report_files(),
+            *get_profiler_comparison_report_files(),
             "results/report/custom/software_mqc_versions.yaml",
             *get_amplicon_report_files(),
             "results/run_info/run_info_mqc.yaml",

@@ -127,3 +127,27 @@ rule metaphlan_profile:
         index=config["taxonomy"]["metaphlan"]["index"],
     script:
         "../scripts/metaphlan_profile.py"
+
+
+rule profiler_comparison:
+    input:
+        truth=config["report"]["truth"] or [],
+        profiles=expand(
+            "results/taxonomy/{profiler}/abundance_species.tsv",
+            profiler=COMPARED_PROFILERS,
+        ),
+    output:
+        table="results/taxonomy/profiler_comparison.tsv",
+        per_sample="results/taxonomy/profiler_comparison_per_sample.tsv",
+        mqc="results/report/custom/profiler_comparison_mqc.tsv",
+    log:
+        "logs/profiler_comparison/all.log",
+    localrule: True
+    conda:
+        "../envs/pylib.yaml"
+    params:
+        profilers=COMPARED_PROFILERS,
+        steps={p: PROFILER_STEPS[p] for p in COMPARED_PROFILERS},
+        benchmark_dir="benchmarks",
+    script:
+        "../scripts/profiler_comparison.py"
