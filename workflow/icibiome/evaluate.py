@@ -226,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for profiler in profilers:
         _print_summary(evaluate_demo(args.demo, args.results, profiler), profiler)
+    cmp = Path(args.results, "taxonomy", "profiler_comparison.tsv")  # rule profiler_comparison
+    if cmp.exists():
+        print("Profiler comparison vs truth (report.truth; icibiome.compare):")
+        print(pd.read_csv(cmp, sep="\t").to_string(index=False, float_format="%.3f"))
     return 0
 
 
