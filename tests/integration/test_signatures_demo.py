@@ -17,6 +17,7 @@ on read-count tables like a profiler's (8,000 reads per sample, seed 1): LOCO me
 still 11/11.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,11 @@ def _settings() -> dict:
 
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
-    drop = ("activate", "profiler", "rank", "use_guilds", "use_toposcore", "extra_features")
+    # the keys rule signatures does not pass to run_signatures, read from the rule itself
+    rule = (ROOT / "rules" / "signatures.smk").read_text()
+    block = re.search(r'config\["signatures"\]\.items\(\)\)\s*if k\s*not in \((.*?)\)', rule, re.S)
+    drop = re.findall(r'"(\w+)"', block.group(1))
+    assert "activate" in drop and "use_guilds" in drop
     return {k: v for k, v in cfg["signatures"].items() if k not in drop}  # as the rule
 
 

@@ -266,6 +266,16 @@ def write_signatures_mqc(
 # --------------------------------------------------------------------------------------------
 # the stage
 # --------------------------------------------------------------------------------------------
+def _load_inputs(abundance_tsv, samples_tsv, extra_tsvs):
+    """Abundance of the sheet's samples, their sheet rows, and the extra features (or None)."""
+    ab = read_abundance(abundance_tsv)
+    ab.index = ab.index.astype(str)
+    info = sample_info(samples_tsv, ab.index)
+    ab = ab.loc[info.index]
+    extra = read_extra(extra_tsvs or {})
+    return ab, info, None if extra is None else extra.reindex(ab.index)
+
+
 def run_signatures(
     abundance_tsv: str | os.PathLike,
     samples_tsv: str | os.PathLike,
@@ -292,13 +302,8 @@ def run_signatures(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / v for k, v in OUTPUTS.items()}
-    ab = read_abundance(abundance_tsv)
-    ab.index = ab.index.astype(str)
-    info = sample_info(samples_tsv, ab.index)
-    ab = ab.loc[info.index]
-    extra = read_extra(extra_tsvs or {})
+    ab, info, extra = _load_inputs(abundance_tsv, samples_tsv, extra_tsvs)
     if extra is not None:
-        extra = extra.reindex(ab.index)
         extra = extra.loc[:, extra.notna().any()]  # e.g. TOPOSCORE without lists: all NaN
         extra = extra if extra.shape[1] else None
     logger.info("signatures: %d samples, %d taxa, cohorts %s, extra features %s", len(ab),
@@ -385,13 +390,7 @@ def apply_frozen_model(
     (:func:`icibiome.predict.apply_model`).
     """
     fm = pr.load_model(model_path)
-    ab = read_abundance(abundance_tsv)
-    ab.index = ab.index.astype(str)
-    info = sample_info(samples_tsv, ab.index)
-    ab = ab.loc[info.index]
-    extra = read_extra(extra_tsvs or {})
-    if extra is not None:
-        extra = extra.reindex(ab.index)
+    ab, info, extra = _load_inputs(abundance_tsv, samples_tsv, extra_tsvs)
     try:
         prob = pr.apply_model(fm, ab, info["cohort"].astype(str), extra, profiler=profiler,
                               rank=rank)  # fmt: skip
