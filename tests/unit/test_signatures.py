@@ -231,6 +231,45 @@ def test_within_cohort_cv_and_cross_matrix():
     assert (x["auc"] > 0.7).all()
 
 
+def test_combat_removes_cohort_shifts_with_a_training_only_reference():
+    rng = np.random.default_rng(3)
+    coh = np.repeat(["A", "B", "C"], [30, 25, 20])
+    shift = {"A": 0.0, "B": 1.5, "C": -1.0}
+    scale = {"A": 1.0, "B": 0.7, "C": 1.8}
+    base = rng.normal(0, 1, (75, 30)) + rng.normal(0, 2, 30)
+    x = np.array([base[i] * scale[c] + shift[c] for i, c in enumerate(coh)])
+    X = pd.DataFrame(x, index=[f"s{i}" for i in range(75)], columns=[f"f{j}" for j in range(30)])
+    cs = pd.Series(coh, index=X.index)
+    train = X.index[coh != "C"]
+    ref = pr.combat_reference(X.loc[train], cs)
+    adj = pr.combat_adjust(X, cs, ref)
+
+    def spread(t):  # between-cohort spread of the feature means, and of the SDs
+        g = t.groupby(coh)
+        return g.mean().std().mean(), g.std().std().mean()
+
+    (m0, s0), (m1, s1) = spread(X), spread(adj)
+    assert m1 < 0.1 * m0 and s1 < 0.2 * s0
+    # the held-out cohort C (never in the reference) lands on the training reference
+    assert np.allclose(adj[coh == "C"].mean(), ref["mean"], atol=0.35)
+    assert np.allclose(ref["mean"], X.loc[train].mean())
+    # training-only: changing cohort C does not change the adjustment of the training cohorts
+    X2 = X.copy()
+    X2.loc[coh == "C"] += 5
+    assert np.allclose(pr.combat_adjust(X2, cs, ref).loc[train], adj.loc[train])
+
+
+def test_loco_with_combat_and_a_frozen_combat_model():
+    ab, info = _cohorts(n_cohorts=3, n=40, p=20, effect=1.5, seed=4)
+    tab, _ = pr.loco(ab, info, "lasso", batch="combat", min_per_class=5)
+    per = tab[~tab["held_out"].isin(["mean", "pooled"])]
+    assert len(per) == 3 and (per["auc"] > 0.7).all(), tab
+    fm = pr.fit_final(ab, info, "lasso", batch="combat")
+    assert fm.batch_ref is not None and set(fm.batch_ref) == {"mean", "sd"}
+    p = pr.apply_model(fm, ab, info["cohort"])
+    assert pr.delong_auc(info["response"] == "R", p)[0] > 0.8
+
+
 def test_frozen_model_round_trip_and_refusals(tmp_path):
     ab, info = _cohorts(n_cohorts=3, n=30, p=20, effect=1.5, seed=9)
     train = info["cohort"] != "C2"

@@ -7,8 +7,11 @@ abundances, leave-one-dataset-out mean AUC about 0.59-0.60) and McCulloch et al.
 * features: species relative abundances (fractions), prevalence-filtered on the *training*
   samples only, transformed per sample by ``log10(x + 1e-5)`` (``transform="log10"``) or CLR
   (``"clr"``); optional extra per-sample features (guild balance, TOPOSCORE) appended as is;
-* batch handling: ``"none"`` or ``"cohort_z"`` (each cohort z-scored on its own, label-free, so
-  it can be applied to a held-out or new cohort without leakage);
+* batch handling: ``"none"``, ``"cohort_z"`` (each cohort z-scored on its own, label-free, so
+  it can be applied to a held-out or new cohort without leakage) or ``"combat"`` (parametric
+  empirical-Bayes ComBat, Johnson et al. 2007, as sva::ComBat / pyComBat without covariates;
+  the reference location and scale are fitted on the *training* samples only and every cohort,
+  a held-out or new one included, is adjusted with its own label-free EB estimates);
 * models: ``"lasso"`` = L1 logistic regression (liblinear, balanced class weights) with ``C``
   chosen by inner stratified 5-fold CV on the training samples (AUC), after z-scoring fitted on
   the training samples; ``"rf"`` = random forest (500 trees, ``max_features="sqrt"``, balanced
@@ -43,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 MODELS = ("lasso", "rf")
 TRANSFORMS = ("log10", "clr")
-BATCH = ("none", "cohort_z")
+BATCH = ("none", "cohort_z", "combat")
 LOG10_PSEUDO = 1e-5
 AUC_COLUMNS = [
     "model", "features", "held_out", "n_R", "n_NR", "auc", "ci_low", "ci_high", "n_train",
@@ -112,6 +115,70 @@ def cohort_standardise(X: pd.DataFrame, cohorts: pd.Series) -> pd.DataFrame:
     return out
 
 
+def combat_reference(X: pd.DataFrame, cohorts: pd.Series) -> dict[str, pd.Series]:
+    """ComBat's reference of the training samples: grand mean and pooled SD per feature.
+
+    As in ComBat without covariates (Johnson et al. 2007; sva / pyComBat): the grand mean is the
+    mean of all samples and the pooled variance the mean squared deviation from the own
+    cohort's mean (divided by n). Constant features get SD 1. NaN are ignored.
+    """
+    batch_mean = X.groupby(cohorts.loc[X.index].to_numpy()).transform("mean")
+    var = ((X - batch_mean) ** 2).mean()
+    sd = np.sqrt(var).where(lambda v: v > 0, 1.0).fillna(1.0)
+    return {"mean": X.mean().fillna(0.0), "sd": sd}
+
+
+def _combat_eb(
+    z: np.ndarray, conv: float = 1e-4, max_iter: int = 1000, ddof: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parametric EB shrinkage of one batch's location/scale (sva ComBat's it.sol).
+
+    Hyper-priors and the stopping rule as sva's R code (``rowVars``/``var`` with ``ddof=1``;
+    change relative to the signed previous value). pyComBat (combat 0.3.3) uses ``ddof=0`` and,
+    with sample labels on its input, takes the label lengths as the batch sizes, so it is not
+    a usable reference here.
+    """
+    n = np.sum(np.isfinite(z), axis=0).astype(float)
+    g_hat = np.nanmean(z, axis=0)
+    d_hat = np.nanvar(z, axis=0, ddof=1) if z.shape[0] > 1 else np.ones(z.shape[1])
+    d_hat = np.where(np.isfinite(d_hat) & (d_hat > 1e-8), d_hat, 1e-8)
+    g_bar, t2 = np.nanmean(g_hat), np.nanvar(g_hat, ddof=ddof)
+    m, s2 = np.mean(d_hat), np.var(d_hat, ddof=ddof)
+    if not np.isfinite(t2) or t2 <= 0 or not np.isfinite(s2) or s2 <= 0:
+        return g_hat, d_hat  # nothing to borrow strength from
+    lam, theta = (m * m + 2 * s2) / s2, (m**3 + m * s2) / s2
+    g_new, d_new = g_hat.copy(), d_hat.copy()
+    for _ in range(max_iter):
+        g_next = (n * t2 * g_hat + d_new * g_bar) / (n * t2 + d_new)
+        ss = np.nansum((z - g_next) ** 2, axis=0)
+        d_next = (theta + 0.5 * ss) / (n / 2.0 + lam - 1.0)
+        # sva's it.sol criterion as written: divided by the signed previous value
+        with np.errstate(divide="ignore", invalid="ignore"):
+            change = max(np.nanmax(np.abs(g_next - g_new) / g_new),
+                         np.nanmax(np.abs(d_next - d_new) / d_new))  # fmt: skip
+        g_new, d_new = g_next, d_next
+        if change < conv:
+            break
+    return g_new, d_new
+
+
+def combat_adjust(X: pd.DataFrame, cohorts: pd.Series, ref: dict[str, pd.Series]) -> pd.DataFrame:
+    """Adjust every cohort of ``X`` onto the reference ``ref`` (:func:`combat_reference`).
+
+    Each cohort is standardised with the reference mean and SD, its location and scale are
+    estimated from its own samples with ComBat's parametric empirical-Bayes shrinkage (priors
+    from the cohort's features; no labels used), removed, and the reference scale restored.
+    """
+    mean = ref["mean"].reindex(X.columns).fillna(0.0)
+    sd = ref["sd"].reindex(X.columns).fillna(1.0)
+    Z = (X - mean) / sd
+    out = X.copy()
+    for _, idx in X.groupby(cohorts.loc[X.index].to_numpy()).groups.items():
+        g, d = _combat_eb(Z.loc[idx].to_numpy(dtype=float))
+        out.loc[idx] = (Z.loc[idx] - g) / np.sqrt(d) * sd + mean
+    return out
+
+
 def make_model(name: str = "lasso", seed: int = 1, n_jobs: int = 1, inner_folds: int = 5):
     """The scikit-learn pipeline for ``name`` (see the module docstring)."""
     from sklearn.impute import SimpleImputer
@@ -157,8 +224,14 @@ def feature_matrix(
     cohorts: pd.Series,
     transform_method: str = "log10",
     batch: str = "none",
+    fit_index: Sequence | None = None,
+    batch_ref: dict | None = None,
 ) -> pd.DataFrame:
-    """The model's input: transformed ``species`` columns (absent ones = 0), then ``extra``."""
+    """The model's input: transformed ``species`` columns (absent ones = 0), then ``extra``.
+
+    For ``batch="combat"`` the reference is ``batch_ref`` (a frozen model's) or fitted on the
+    rows ``fit_index`` (the training samples; default all rows).
+    """
     parts = []
     if species is not None:
         sp = frac.reindex(columns=list(species), fill_value=0.0)
@@ -168,6 +241,10 @@ def feature_matrix(
     X = pd.concat(parts, axis=1)
     if batch == "cohort_z":
         X = cohort_standardise(X, cohorts)
+    elif batch == "combat":
+        rows = X.index if fit_index is None else list(fit_index)
+        ref = batch_ref if batch_ref is not None else combat_reference(X.loc[rows], cohorts)
+        X = combat_adjust(X, cohorts, ref)
     elif batch != "none":
         raise ValueError(f"batch must be one of {BATCH}, not {batch!r}")
     return X
@@ -187,7 +264,7 @@ def _fit_predict(frac, y, cohorts, extra, train, test, setup: _Setup, use_specie
     species = _kept_species(frac.loc[train], setup.min_prevalence) if use_species else None
     ids = list(train) + list(test)
     X = feature_matrix(frac.loc[ids], species, None if extra is None else extra.loc[ids],
-                       cohorts, setup.transform, setup.batch)  # fmt: skip
+                       cohorts, setup.transform, setup.batch, fit_index=train)  # fmt: skip
     X = X.loc[:, X.loc[train].notna().any()]
     yt = (y.loc[train] == "R").to_numpy().astype(int)
     mdl = make_model(setup.model, setup.seed, setup.n_jobs, _inner_folds(yt))
@@ -436,6 +513,7 @@ class FrozenModel:
     format: int = MODEL_FORMAT
     profiler: str = ""
     rank: str = ""
+    batch_ref: dict | None = None
 
 
 def _naming(taxa: Sequence[str]) -> str:
@@ -467,9 +545,13 @@ def fit_final(
         raise ValueError("fit_final: the labelled samples hold one class only")
     cohorts = lab["cohort"].astype(str)
     species = _kept_species(frac.loc[lab.index], min_prevalence)
-    X = feature_matrix(frac.loc[lab.index], species,
-                       None if extra is None else extra.loc[lab.index], cohorts,
-                       transform_method, batch)  # fmt: skip
+    ex = None if extra is None else extra.loc[lab.index]
+    ref = None
+    if batch == "combat":  # the training reference travels with the model
+        raw = feature_matrix(frac.loc[lab.index], species, ex, cohorts, transform_method, "none")
+        ref = combat_reference(raw, cohorts)
+    X = feature_matrix(frac.loc[lab.index], species, ex, cohorts, transform_method, batch,
+                       batch_ref=ref)  # fmt: skip
     y01 = (lab["response"] == "R").to_numpy().astype(int)
     mdl = make_model(model, seed, n_jobs, _inner_folds(y01))
     mdl.fit(X.to_numpy(), y01)
@@ -479,6 +561,7 @@ def fit_final(
         pipeline=mdl, species=species, extra=[] if extra is None else list(extra.columns),
         columns=list(X.columns), model=model, transform=transform_method, batch=batch,
         training_cohorts=sorted(set(cohorts)), n_train=len(lab), naming=_naming(species),
+        batch_ref=ref,
         versions={"icibiome": __version__, "scikit-learn": sklearn.__version__,
                   "python": platform.python_version()},
     )  # fmt: skip
@@ -536,7 +619,7 @@ def apply_model(
         raise ValueError(f"the model needs the extra features {fm.extra}")
     coh = cohorts if cohorts is not None else pd.Series("new", index=frac.index)
     X = feature_matrix(frac, fm.species, None if not fm.extra else extra[fm.extra], coh,
-                       fm.transform, fm.batch).reindex(columns=fm.columns)  # fmt: skip
+                       fm.transform, fm.batch, batch_ref=fm.batch_ref).reindex(columns=fm.columns)  # fmt: skip
     return pd.Series(fm.pipeline.predict_proba(X.to_numpy())[:, 1], index=frac.index,
                      name="probability")  # fmt: skip
 
