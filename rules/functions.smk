@@ -40,14 +40,15 @@ rule diamond_blastx:
         evalue=config["function_panel"]["evalue"],
         min_identity=config["function_panel"]["min_identity"],
         extra=config["function_panel"]["extra"],
-    # one best hit per read; mates share read names, so each line starts with the mate number
+    # one best hit per read; mates share read names, so each line starts with the mate number;
+    # sorted, because DIAMOND's output order depends on its threads (reruns are byte-identical)
     shell:
         "(set -o pipefail; i=0; for f in {input.reads:q}; do i=$((i + 1));"
         " diamond blastx --db {input.db:q} --query $f --threads {threads}"
         " {params.sensitivity} --evalue {params.evalue} --id {params.min_identity}"
         " --max-target-seqs 1 --max-hsps 1 {params.extra}"
         " --outfmt 6 qseqid sseqid pident length evalue bitscore qlen slen"
-        " | sed 's/^/'$i'\\t/'; done > {output.hits:q}) 2> {log:q}"
+        " | sed 's/^/'$i'\\t/'; done | LC_ALL=C sort > {output.hits:q}) 2> {log:q}"
 
 
 rule function_panel:
