@@ -307,6 +307,13 @@ def test_check_resources_names_key_and_path(tmp_path):
     with pytest.raises(ConfigError) as exc:
         check_resources(cfg, base=wd)
     assert "bowtie2_index" not in str(exc.value)
+    # optional input files are checked only when given
+    cfg.setdefault("report", {})["truth"] = "truth/missing.tsv"
+    cfg.setdefault("toposcore", {})["sig1"] = None
+    with pytest.raises(ConfigError) as exc:
+        check_resources(cfg, base=wd)
+    assert f"key 'report.truth': not found: {wd / 'truth' / 'missing.tsv'}" in str(exc.value)
+    assert "toposcore.sig1" not in str(exc.value)
 
 
 _NEEDS_LEAD = pytest.mark.skipif(

@@ -327,10 +327,15 @@ RESOURCE_KEYS = (
     ("humann.protein_database", "dir", "humann.activate"),
     ("function_panel.proteins", "file", "function_panel.activate"),
     ("function_panel.categories", "file", "function_panel.activate"),
+    ("toposcore.sig1", "file", None),
+    ("toposcore.sig2", "file", None),
+    ("toposcore.name_map", "file", None),
+    ("report.truth", "file", None),
 )
-"""Databases checked before any job runs: (config key, kind, when). ``kind`` is ``file``, ``dir``
-or ``bowtie2_index`` (a prefix with ``.1.bt2`` or ``.1.bt2l`` files); ``when`` is a boolean key,
-or ``list_key:item`` (checked only when ``item`` is in that list). Add a row for a new database."""
+"""Databases and input files checked before any job runs: (config key, kind, when). ``kind`` is
+``file``, ``dir`` or ``bowtie2_index`` (a prefix with ``.1.bt2`` or ``.1.bt2l`` files); ``when``
+is a boolean key, ``list_key:item`` (checked only when ``item`` is in that list), or None (an
+optional path: checked when given). Add a row for a new database."""
 
 
 class ConfigError(ValueError):
@@ -448,7 +453,9 @@ def check_resources(
     problems = []
     checked = {}
     for key, kind, when in RESOURCE_KEYS:
-        if not _active(config, when):
+        if when is None and not _get(config, key):
+            continue  # optional and not given
+        if when is not None and not _active(config, when):
             continue
         value = _get(config, key)
         if not value:
