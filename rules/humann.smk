@@ -48,6 +48,8 @@ rule humann_merge:
         heatmap="results/functions/humann/humann_pathways_mqc.yaml",
     log:
         "logs/humann_merge/all.log",
+    benchmark:
+        "benchmarks/humann_merge/all.tsv"
     conda:
         "../envs/humann.yaml"
     params:

@@ -79,6 +79,8 @@ rule apply_frozen_model:
         auc="results/signatures/{profiler}/frozen_auc.tsv",
     log:
         "logs/apply_frozen_model/{profiler}.log",
+    benchmark:
+        "benchmarks/apply_frozen_model/{profiler}.tsv"
     conda:
         "../envs/pylib.yaml"
     params:
