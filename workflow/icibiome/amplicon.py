@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from icibiome import RANK_PREFIX, RANKS
+from icibiome.errors import UserError
 from icibiome.io import UNCLASSIFIED, atomic_path, write_standard_table, write_tsv
 from icibiome.profiles import _with_ids, truncate_lineage
 
@@ -117,7 +118,7 @@ _COMPLEMENT = str.maketrans("ACGTURYSWKMBDHVNacgturyswkmbdhvn", "TGCAAYRSWMKVHDB
 DADA2_SCRIPT = Path(__file__).resolve().parent / "R" / "dada2.R"
 
 
-class AmpliconToolError(RuntimeError):
+class AmpliconToolError(UserError):
     """A tool (cutadapt, vsearch, Rscript) exited with an error; the message ends with its log."""
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from icibiome.errors import UserError
 from icibiome.io import write_tsv
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ PACKAGE_TOOLS = {"sylph": "pysylph"}
 """Tools the pipeline runs through a Python package: their version is the package's."""
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(UserError):
     """One or more databases fail the manifest check; the message names each of them."""
 
 

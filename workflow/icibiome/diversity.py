@@ -402,7 +402,8 @@ def _pseudo_f(d2: np.ndarray, label_codes: np.ndarray, n_groups: int) -> np.ndar
     for start in range(0, label_codes.shape[0], chunk):
         g = (label_codes[start : start + chunk, None, :] == groups).astype(float)  # (p, a, n)
         within = np.einsum("pan,pan->pa", g @ d2, g)  # sum over ordered pairs in each group
-        s_w = (within / (2.0 * sizes[None, :])).sum(axis=1)
+        # clipped: rounding can make a zero within-group sum of squares slightly negative
+        s_w = np.clip((within / (2.0 * sizes[None, :])).sum(axis=1), 0.0, s_t)
         s_a = s_t - s_w
         with np.errstate(divide="ignore", invalid="ignore"):
             out[start : start + chunk] = (s_a / (n_groups - 1)) / (s_w / (n - n_groups))
@@ -486,7 +487,12 @@ def permanova(
     d2 = d * d
     f_obs = float(_pseudo_f(d2, codes[None, :], a)[0])
     s_t = d2.sum() / (2.0 * n)
-    r2 = float((f_obs * (a - 1)) / (f_obs * (a - 1) + (n - a))) if s_t > 0 else float("nan")
+    if s_t <= 0:
+        r2 = float("nan")
+    elif np.isinf(f_obs):  # no within-group spread: the grouping explains everything
+        r2 = 1.0
+    else:
+        r2 = float(np.clip((f_obs * (a - 1)) / (f_obs * (a - 1) + (n - a)), 0.0, 1.0))
     complete = n_orderings(strata, n) < MIN_PERM_COMPLETE
     if complete:
         perm = all_restricted_assignments(codes, strata)

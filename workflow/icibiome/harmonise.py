@@ -24,12 +24,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from icibiome.errors import UserError
 from icibiome.io import UNCLASSIFIED
 
 logger = logging.getLogger(__name__)
 
 
-class HarmoniseError(ValueError):
+class HarmoniseError(UserError):
     """A name map cannot be read or applied; the message names the file/naming."""
 
 

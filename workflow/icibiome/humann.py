@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from icibiome.errors import UserError
 from icibiome.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ SPECIAL = ("UNMAPPED", "UNINTEGRATED", "UNGROUPED")
 _SUFFIXES = ("_Abundance-RPKs", "_Abundance-CPM", "_Abundance-RELAB", "_Abundance", "_Coverage")
 
 
-class HumannError(RuntimeError):
+class HumannError(UserError):
     """A HUMAnN run or utility failed, or its output is not what HUMAnN writes."""
 
     user_error = True

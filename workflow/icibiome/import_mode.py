@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from icibiome.errors import UserError
 from icibiome.importers import ImportError_, import_profiles, load_profile
 from icibiome.io import write_tsv
 
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 ON_MISMATCH = ("error", "exclude")
 
 
-class ImportModeError(ValueError):
+class ImportModeError(UserError):
     """Import mode cannot start; ``problems`` lists each problem (file, sample) as a message."""
 
     user_error = True  # reported without a traceback (icibiome.logging.log_to_file)

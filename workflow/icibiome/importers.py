@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 
 from icibiome import RANK_PREFIX, RANKS
+from icibiome.errors import UserError
 from icibiome.io import UNCLASSIFIED, write_standard_table, write_tsv
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ _DEPTH["t__"] = len(_DEPTH)
 _SILVA = {f"D_{i}__": p for i, p in enumerate(RANK_PREFIX.values())}
 
 
-class ImportError_(ValueError):
+class ImportError_(UserError):
     """An input profile or metadata table cannot be imported; the message names the file."""
 
 

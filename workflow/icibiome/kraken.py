@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from icibiome.errors import UserError
 from icibiome.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ MINIMIZER_COLUMNS = [
 ]
 
 
-class KrakenReportError(ValueError):
+class KrakenReportError(UserError):
     """A file is not a Kraken2 report, or is inconsistent with the database."""
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from icibiome.errors import UserError
 from icibiome.io import atomic_path, write_tsv
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 TRACKING_STAGES = ("raw", "trimmed", "non_host", "classified")
 
 
-class BadReadsError(ValueError):
+class BadReadsError(UserError):
     """A sample's reads are unusable (empty, truncated, corrupt, or mates out of step).
 
     A user error (``user_error = True``): the message says what to fix, so a script entry point

@@ -32,12 +32,14 @@ import pandas as pd
 import yaml
 from jsonschema import Draft202012Validator
 
+from icibiome.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "samples.schema.yaml"
 
 
-class SampleSheetError(ValueError):
+class SampleSheetError(UserError):
     """The sample sheet has problems; ``problems`` lists each one as a full message."""
 
     user_error = True  # reported without a traceback (icibiome.logging.log_to_file)
@@ -338,7 +340,7 @@ is a boolean key, ``list_key:item`` (checked only when ``item`` is in that list)
 optional path: checked when given). Add a row for a new database."""
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """The configuration has problems; ``problems`` lists each one, naming the key."""
 
     user_error = True  # reported without a traceback (icibiome.logging.log_to_file)

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from icibiome.errors import UserError
 from icibiome.harmonise import NameMap, normalise_name
 from icibiome.io import UNCLASSIFIED, atomic_path, read_abundance, write_tsv
 
@@ -60,7 +61,7 @@ AKK_NAMES = ("Akkermansia_muciniphila", "SGB9226", "SGB9226_group")
 _LIST_HEADERS = {"taxon", "clade_name", "species", "name", "names", "sgb", "sig1", "sig2"}
 
 
-class ToposcoreError(ValueError):
+class ToposcoreError(UserError):
     """A signature or profile cannot be used; the message names the file or setting."""
 
 
