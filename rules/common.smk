@@ -18,6 +18,7 @@ from icibiome.qc import passed_samples
 from icibiome.amplicon import check_assays
 from icibiome.import_mode import ImportModeError, plan_import
 from icibiome.databases import DatabaseError, verify_databases
+from icibiome.resources import db_mem_mb
 
 try:
     check_config(config)  # one short line per problem (typos get a suggestion)
