@@ -45,7 +45,12 @@ def test_kraken2_memory_from_hash(kraken_db):
 
 def test_bowtie2_prefix_counts_index_files_only(tmp_path):
     host = tmp_path / "host"
-    sizes = {".1.bt2": 1_000_000_000, ".2.bt2": 700_000_000, ".3.bt2": 20_000, ".4.bt2": 700_000_000}
+    sizes = {
+        ".1.bt2": 1_000_000_000,
+        ".2.bt2": 700_000_000,
+        ".3.bt2": 20_000,
+        ".4.bt2": 700_000_000,
+    }
     sizes |= {".rev.1.bt2": 1_000_000_000, ".rev.2.bt2": 700_000_000}
     for ext, size in sizes.items():
         _sparse(host / f"GRCh38{ext}", size)
