@@ -29,6 +29,7 @@ DIAMOND (function panel)
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import os
 from collections.abc import Iterable
@@ -93,18 +94,26 @@ def db_size_mb(
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    seen: set[Path] = set()
+    pats = tuple(patterns) if patterns else None
+    seen: set[str] = set()
     total = 0
     for p in paths:
         if p in ("", None):
             continue
-        for f in _files(Path(p), patterns):
-            real = f.resolve()
+        for real, size in _sizes(str(Path(p).absolute()), pats):
             if real in seen:  # the same file reached twice (a folder and a file in it, a link)
                 continue
             seen.add(real)
-            total += f.stat().st_size
+            total += size
     return total / MB
+
+
+@functools.lru_cache(maxsize=256)
+def _sizes(path: str, patterns: tuple[str, ...] | None) -> tuple[tuple[str, int], ...]:
+    """(resolved file, size) of a database, remembered for the process: a resources lambda is
+    called for every job, and a database does not change during a run (a folder of 10^4 files
+    on a network file system is not walked once per sample)."""
+    return tuple((str(f.resolve()), f.stat().st_size) for f in _files(Path(path), patterns))
 
 
 def db_mem_mb(
