@@ -43,7 +43,10 @@ class _Handler(BaseHTTPRequestHandler):
         if rng and st["ranges"]:
             start = int(rng.split("=")[1].split("-")[0])
             if start >= len(data):
-                self.send_error(416)
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -198,6 +201,26 @@ def test_part_file_kept_across_runs_only_when_the_server_resumes(tmp_path, serve
     install("kraken2-tiny", catalogue=cat, root=root2, retries=1)  # retried from the start
     assert server.state["log"] == [("/k2.tar.gz", None)] * 3
     _installed_ok(root2)
+
+
+def test_finished_part_file_is_not_downloaded_again(tmp_path, server):
+    """A run that stopped after the download (before extraction) leaves a complete .part."""
+    cat = _catalogue(tmp_path, server, size=False)
+    root = tmp_path / "wd"
+    part = root / "resources/kraken2/tiny.downloads/k2.tar.gz.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(server.state["files"]["/k2.tar.gz"])
+    install("kraken2-tiny", catalogue=cat, root=root)
+    n = len(server.state["files"]["/k2.tar.gz"])
+    assert server.state["log"] == [("/k2.tar.gz", f"bytes={n}-")]  # answered 416, nothing sent
+    _installed_ok(root)
+    # a .part longer than the file on the server is stale: downloaded again from the start
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * (n + 10))
+    server.state["log"].clear()
+    install("kraken2-tiny", catalogue=cat, root=root, force=True)
+    assert server.state["log"] == [("/k2.tar.gz", f"bytes={n + 10}-"), ("/k2.tar.gz", None)]
+    _installed_ok(root)
 
 
 def test_checksum_mismatch_refused_before_extraction(tmp_path, server):

@@ -200,15 +200,27 @@ def download(
             if total is not None and got < total:
                 raise http.client.IncompleteRead(b"", total - got)
             if size is not None and got != size:
+                part.unlink()
                 raise DbSetupError(
-                    f"{url}: downloaded {got} bytes, the catalogue says {size}: refused"
+                    f"{url}: downloaded {got} bytes, the catalogue says {size}: refused, "
+                    "the download was deleted"
                 )
             return part
         except urllib.error.HTTPError as err:
-            if err.code == 416 and have:  # range not satisfiable: the part is stale or complete
-                if size is None or have != size:
-                    part.unlink()
+            if err.code == 416 and have:  # range not satisfiable: the part is complete or stale
+                crange = (err.headers.get("Content-Range") or "") if err.headers else ""
+                if (
+                    crange.startswith("bytes */")
+                    and crange[8:].isdigit()
+                    and int(crange[8:]) == have
+                ):
+                    return part  # a previous run finished the download (and then stopped)
+                part.unlink()
                 last_err = err
+                continue
+            if err.code >= 500 and attempt < retries:  # a server hiccup: try again
+                last_err = err
+                time.sleep(backoff * (attempt + 1))
                 continue
             raise DbSetupError(f"{url}: HTTP {err.code} {err.reason}") from None
         except (TimeoutError, OSError, http.client.HTTPException) as err:
