@@ -10,6 +10,7 @@ DEMO_PAIRS ?= 8000
 DEMO_SEED ?= 1
 
 .PHONY: help setup demo demo-data demo-16s test test-fast lint format bench validate clean
+.PHONY: databases
 
 help:
 	@echo "make setup     install missing Debian tools and the Python environment ($(VENV))"
@@ -20,6 +21,7 @@ help:
 	@echo "make lint      ruff, snakefmt --check, snakemake --lint"
 	@echo "make bench     benchmarks -> benchmarks/results/*.tsv"
 	@echo "make validate  response signatures on the real ICI cohorts vs published -> benchmarks/results/validation_*.tsv"
+	@echo "make databases [DB=name] [DBSETUP_ARGS=...]  list / install a database (config/database_catalogue.yaml)"
 
 setup:
 	@bash tools/setup.sh
@@ -76,6 +78,17 @@ validate: setup
 	@mkdir -p benchmarks/results
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate --out benchmarks/results --threads $(CORES)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate --pipeline results/validation --snakefile Snakefile --out benchmarks/results --threads $(CORES)
+
+# database setup, never part of a run: `make databases` lists the catalogue
+# (config/database_catalogue.yaml); `make databases DB=sylph-gtdb-r220` downloads (resumable),
+# checks the sha256, extracts into resources/ and adds the row to config/databases.tsv.
+# DBSETUP_ARGS: e.g. "--from-fasta genome.fa", "--from-local file ...", "--force", "--root DIR"
+databases:
+	@if [[ -z "$(DB)" ]]; then \
+	  PYTHONPATH=$(CURDIR)/workflow $(PY) -m icibiome.dbsetup list; \
+	else \
+	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH PYTHONPATH=$(CURDIR)/workflow $(PY) -m icibiome.dbsetup install $(DB) $(DBSETUP_ARGS); \
+	fi
 
 clean:
 	rm -rf results logs .snakemake demo-16s

@@ -3,7 +3,10 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+# the repository root, from this file: also right when the workflow is used as a module (where
+# workflow.basedir is the importing workflow's folder)
+ICIBIOME_DIR = Path(str(workflow.current_basedir)).parent
+sys.path.insert(0, str(ICIBIOME_DIR / "workflow"))
 
 from snakemake.utils import validate
 
@@ -18,6 +21,7 @@ from icibiome.qc import passed_samples
 from icibiome.amplicon import check_assays
 from icibiome.import_mode import ImportModeError, plan_import
 from icibiome.databases import DatabaseError, verify_databases
+from icibiome.resources import db_mem_mb
 
 try:
     check_config(config)  # one short line per problem (typos get a suggestion)

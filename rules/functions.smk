@@ -31,6 +31,10 @@ rule diamond_blastx:
     conda:
         "../envs/diamond.yaml"
     threads: config["function_panel"]["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: db_mem_mb(
+            config["function_panel"]["proteins"], 2.0, 2000, attempt
+        ),
     params:
         sensitivity=lambda wc: (
             ""

@@ -23,7 +23,15 @@ rule humann:
         "../envs/humann.yaml"
     threads: config["humann"]["threads"]
     resources:
-        mem_mb=6000,
+        mem_mb=lambda wc, attempt: db_mem_mb(
+            [
+                config["humann"]["nucleotide_database"],
+                config["humann"]["protein_database"],
+            ],
+            0.25,
+            6000,
+            attempt,
+        ),
     params:
         out_dir="results/functions/humann/{sample}",
         nucleotide_db=config["humann"]["nucleotide_database"],

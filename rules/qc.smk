@@ -144,6 +144,14 @@ rule bowtie2_remove_host_paired:
     conda:
         "../envs/bowtie2.yaml"
     threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: db_mem_mb(
+            config["host_removal"]["bowtie2_index"],
+            1.2,
+            1000,
+            attempt,
+            ["*.bt2", "*.bt2l"],
+        ),
     params:
         index=lambda wc, input: input.index[0].removesuffix(".1.bt2"),
         extra=config["host_removal"]["extra"],
@@ -179,6 +187,14 @@ rule bowtie2_remove_host_single:
     conda:
         "../envs/bowtie2.yaml"
     threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: db_mem_mb(
+            config["host_removal"]["bowtie2_index"],
+            1.2,
+            1000,
+            attempt,
+            ["*.bt2", "*.bt2l"],
+        ),
     params:
         index=lambda wc, input: input.index[0].removesuffix(".1.bt2"),
         extra=config["host_removal"]["extra"],

@@ -94,6 +94,6 @@ rule multiqc_report:
         "../envs/multiqc.yaml"
     params:
         title=config["report"]["title"],
-        config_file=str(Path(workflow.basedir) / "config" / "multiqc_config.yaml"),
+        config_file=str(ICIBIOME_DIR / "config" / "multiqc_config.yaml"),
     script:
         "../scripts/multiqc_report.py"

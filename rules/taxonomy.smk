@@ -15,6 +15,10 @@ rule sylph_profile:
         "benchmarks/sylph_profile/{sample}.tsv"
     conda:
         "../envs/sylph.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: db_mem_mb(
+            config["taxonomy"]["sylph"]["database"], 1.3, 1000, attempt
+        ),
     params:
         min_ani=config["taxonomy"]["sylph"]["min_ani"],
         min_number_kmers=config["taxonomy"]["sylph"]["min_number_kmers"],
@@ -57,6 +61,10 @@ rule kraken2_classify:
     conda:
         "../envs/kraken2.yaml"
     threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: db_mem_mb(
+            config["taxonomy"]["kraken2"]["database"], 1.1, 1000, attempt, ["*.k2d"]
+        ),
     params:
         paired=lambda wc, input: "--paired" if len(input.reads) == 2 else "",
         confidence=config["taxonomy"]["kraken2"]["confidence"],
@@ -123,6 +131,15 @@ rule metaphlan_profile:
     conda:
         "../envs/metaphlan.yaml"
     threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: db_mem_mb(
+            Path(config["taxonomy"]["metaphlan"]["db_dir"])
+            / config["taxonomy"]["metaphlan"]["index"],
+            1.2,
+            1000,
+            attempt,
+            ["*.bt2", "*.bt2l"],
+        ),
     params:
         index=config["taxonomy"]["metaphlan"]["index"],
     script:

@@ -39,7 +39,8 @@ def test_profile_marks_site_settings_and_scales_resources():
     edit_me = {m.group(1).strip() for m in re.finditer(r"^\s*([\w-]+):.*#\s*EDIT ME", text, re.M)}
     assert {"slurm_partition", "slurm_account", "jobs", "slurm-no-account"} <= edit_me
     for rule, res in prof["set-resources"].items():
-        assert "attempt" in str(res["mem_mb"]), f"{rule}: memory must grow on retry"
+        # database rules take their memory from the rule (icibiome.resources.db_mem_mb)
+        assert "attempt" in str(res.get("mem_mb", "attempt")), f"{rule}: memory must grow on retry"
         assert "runtime" in res, f"{rule}: no runtime limit"
     for key in ("mem_mb", "runtime"):
         assert "input.size_mb" in str(prof["default-resources"][key])
@@ -53,13 +54,12 @@ def test_profile_marks_site_settings_and_scales_resources():
         mems = [
             eval(str(r["mem_mb"]), {"min": min, "max": max, "int": int}, env)  # noqa: S307
             for r in prof["set-resources"].values()
+            if "mem_mb" in r
         ]
         assert all(m >= 500 for m in mems)
-    bt2 = prof["set-resources"]["bowtie2_remove_host_paired"]["mem_mb"]
-    g = {"int": int}
-    one = eval(bt2, g, {"input": type("I", (), {"size_mb": 3500})(), "attempt": 1})  # noqa: S307
-    two = eval(bt2, g, {"input": type("I", (), {"size_mb": 3500})(), "attempt": 2})  # noqa: S307
-    assert 4500 <= one <= 8000 and two == 2 * one
+    # memory of the database rules is not overridden here (tests/unit/test_resources.py)
+    for rule in ("bowtie2_remove_host_paired", "sylph_profile", "kraken2_classify"):
+        assert "mem_mb" not in prof["set-resources"].get(rule, {}), rule
 
 
 @pytest.fixture(scope="module")
