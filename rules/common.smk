@@ -407,7 +407,13 @@ def get_toposcore_report_files():
     return expand(
         "results/signatures/{profiler}/toposcore_{part}",
         profiler=TOPOSCORE_PROFILER,
-        part=["table_mqc.tsv", "scores_mqc.yaml"],
+        part=[
+            "table_mqc.tsv",
+            "scores_mqc.yaml",
+            "survival_mqc.tsv",
+            "km_mqc.yaml",
+            "warnings_mqc.tsv",
+        ],
     )
 
 

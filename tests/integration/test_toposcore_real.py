@@ -242,3 +242,75 @@ def test_de_novo_lists_from_discovery(discovery, validation):
     a_v = tp.auc(held["toposcore"], lab_v)
     print(f"held-out Valid AUC {a_v:.3f}")
     assert a_v == pytest.approx(0.575, abs=0.01)
+
+
+def _product_limit(time, event) -> pd.Series:
+    """Kaplan-Meier by hand (product of 1 - deaths / at risk over event times), for checking."""
+    t, e = np.asarray(time, float), np.asarray(event, int)
+    out, s = {}, 1.0
+    for u in np.unique(t[e == 1]):
+        s *= 1 - ((t == u) & (e == 1)).sum() / (t >= u).sum()
+        out[u] = s
+    return pd.Series(out)
+
+
+def test_pipeline_stage_gives_the_published_endpoint(discovery, tmp_path):
+    """run_toposcore (rule toposcore) on the discovery cohort as a standard table and a sample
+    sheet: the survival table holds the published OS HR of predicted NR vs R, 2.13 (1.54-2.95)
+    (methods §8 row 10; lifelines Efron measured 2.1286 (1.5377-2.9467)) and PFS 1.48
+    (1.12-1.96) (row 11); the KM table has the curves by predicted class and by category (74 /
+    114 / 57 at risk); the report names the NSCLC reference and no melanoma one."""
+    import yaml
+
+    from icibiome.io import write_standard_table
+    from icibiome.report import has_data
+
+    clin, ab, scores, _ = discovery
+    table = ab.T.rename_axis("clade_name").reset_index()
+    table.insert(1, "lineage", "s__" + table["clade_name"])
+    write_standard_table(table, tmp_path / "abundance_species.tsv")
+    sheet = pd.DataFrame({"sample_id": clin.index, "subject_id": clin.index, "cohort": "Disc",
+                          "timepoint": "baseline", "response": clin["OS12"].fillna(""),
+                          "os_months": clin["OS"], "os_event": clin["Death"],
+                          "pfs_months": clin["PFS"], "pfs_event": clin["PD"]})  # fmt: skip
+    sheet.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    paths = tp.run_toposcore(tmp_path / "abundance_species.tsv", tmp_path / "out",
+                             samples_tsv=tmp_path / "samples.tsv", sig1=_need("sig1.txt"),
+                             sig2=_need("sig2.txt"), cancer_type="nsclc",
+                             label="metaphlan, species")  # fmt: skip
+    got = pd.read_csv(paths["scores"], sep="\t", index_col="sample_id").loc[clin.index]
+    assert (got["predicted_response"] == clin["PRED_TOPO"]).all()
+    surv = pd.read_csv(paths["survival"], sep="\t").set_index(["endpoint", "comparison"])
+    os_ = surv.loc[("OS", "predicted NR vs R")]
+    assert (os_["n"], os_["n_cohorts"]) == (245, 1)
+    assert (round(os_["hr"], 2), round(os_["ci_low"], 2), round(os_["ci_high"], 2)) == (
+        2.13, 1.54, 2.95)  # fmt: skip
+    assert 4e-6 < os_["p_value"] < 7e-6
+    pfs = surv.loc[("PFS", "predicted NR vs R")]
+    assert (round(pfs["hr"], 2), round(pfs["ci_low"], 2), round(pfs["ci_high"], 2)) == (
+        1.48, 1.12, 1.96)  # fmt: skip
+    # the score per SD is kept (higher score, longer survival)
+    assert surv.loc[("OS", "toposcore per SD"), "hr"] < 1
+    assert surv.loc[("OS", "SIG1 vs SIG2 (Gray left out)"), "n"] == 74 + 57
+    km = pd.read_csv(paths["km"], sep="\t")
+    at0 = km[km["time"] == 0].set_index(["endpoint", "by", "group"])["at_risk"].sort_index()
+    assert at0.loc[("OS", "category")].to_dict() == {"Gray": 114, "SIG1": 74, "SIG2": 57}
+    pred = got["predicted_response"]
+    assert at0.loc[("OS", "predicted_response")].to_dict() == pred.value_counts().to_dict()
+    for g in ("NR", "R"):  # the KM curve equals the product-limit estimate by hand
+        curve = km[(km["endpoint"] == "OS") & (km["by"] == "predicted_response")
+                   & (km["group"] == g)].set_index("time")["survival"]  # fmt: skip
+        ref = _product_limit(clin.loc[pred == g, "OS"], clin.loc[pred == g, "Death"])
+        step = curve.to_numpy()[np.searchsorted(curve.index, ref.index + 1e-6, "right") - 1]
+        np.testing.assert_allclose(step, ref.to_numpy(), atol=1e-6)  # the step curve at each death
+    # report: survival table and KM curves present, no degenerate-category warning
+    assert has_data(paths["toposcore_survival_mqc"]) and has_data(paths["toposcore_km_mqc"])
+    assert not has_data(paths["toposcore_warnings_mqc"])
+    km_doc = yaml.safe_load(paths["toposcore_km_mqc"].read_text())
+    assert [d["name"] for d in km_doc["pconfig"]["data_labels"]] == [
+        "OS by category", "OS by predicted_response", "PFS by category",
+        "PFS by predicted_response"]  # fmt: skip
+    desc = yaml.safe_load(paths["toposcore_scores_mqc"].read_text())["parent_description"]
+    assert "2.13 (1.54-2.95)" in desc and "Lee" not in desc and "published cut-offs" in desc
+    cal = yaml.safe_load(paths["calibration"].read_text())
+    assert (cal["cut_nr"], cal["cut_r"], cal["source"]) == (tp.CUT_NR, tp.CUT_R, "published")
