@@ -263,3 +263,40 @@ def test_reference_text_depends_on_cancer_type_and_endpoints(tmp_path):
     for ct in ("rcc", None):  # an RCC survival run: no NSCLC / melanoma sentence
         d = desc(cancer_type=ct)
         assert "Published reference" not in d and "Lee" not in d and "2.13" not in d
+
+
+def _signatures_mqc(tmp_path, cancer_type, auc_value, km):
+    from icibiome.signatures import write_signatures_mqc
+
+    fig = tmp_path / "fig.png"
+    fig.write_bytes(b"\x89PNG\r\n\x1a\n")
+    meta = pd.DataFrame(columns=["feature", "effect", "ci_low", "ci_high", "p_value", "q_value",
+                                 "I2", "n_cohorts", "direction_consistency"])  # fmt: skip
+    auc = pd.DataFrame({"model": ["lasso"], "features": ["species"], "held_out": ["mean"],
+                        "auc": [auc_value], "ci_low": [np.nan], "ci_high": [np.nan],
+                        "n_R": [20], "n_NR": [20], "note": [""]})  # fmt: skip
+    preds = pd.DataFrame(columns=["model", "features", "cohort", "response", "probability"])
+    out = tmp_path / str(cancer_type)
+    out.mkdir()
+    paths = {p.name: p for p in write_signatures_mqc(meta, auc, preds, km, fig, out,
+                                                     "x, species", cancer_type=cancer_type)}
+    head = [ln[2:] for ln in paths["signatures_loco_mqc.tsv"].read_text().splitlines()
+            if ln.startswith("# ")]  # fmt: skip
+    desc = yaml.safe_load("\n".join(head))
+    return paths, desc["parent_description"]
+
+
+def test_signatures_reference_sentence_per_cancer_type_and_no_empty_panels(tmp_path):
+    """The melanoma Lee 2022 sentence only on a melanoma run with response labels; an RCC
+    survival run gets none; empty ROC / KM panels are left out of the report."""
+    km = pd.DataFrame({"group": ["high", "high"], "time": [0.0, 5.0], "survival": [1.0, 0.5],
+                       "at_risk": [10, 5], "score": ["toposcore"] * 2, "endpoint": ["OS"] * 2})
+    paths, desc = _signatures_mqc(tmp_path, "melanoma", 0.61, km.iloc[:0])
+    assert "Lee et al. 2022" in desc and "0.59-0.60" in desc
+    assert not has_data(paths["signatures_km_mqc.yaml"])  # no survival data: no KM panel
+    assert not has_data(paths["signatures_roc_mqc.yaml"])  # no predictions: no ROC panel
+    paths, desc = _signatures_mqc(tmp_path, "rcc", np.nan, km)
+    assert "Lee" not in desc and "melanoma" not in desc and "Published reference" not in desc
+    assert has_data(paths["signatures_km_mqc.yaml"])
+    _, desc = _signatures_mqc(tmp_path, None, 0.61, km)  # unknown cancer type: no reference
+    assert "Lee" not in desc
