@@ -314,3 +314,73 @@ def test_pipeline_stage_gives_the_published_endpoint(discovery, tmp_path):
     assert "2.13 (1.54-2.95)" in desc and "Lee" not in desc and "published cut-offs" in desc
     cal = yaml.safe_load(paths["calibration"].read_text())
     assert (cal["cut_nr"], cal["cut_r"], cal["source"]) == (tp.CUT_NR, tp.CUT_R, "published")
+
+
+CMD = DATA.parent / "ici_cmd_mpa3_4cohorts"
+CMD_STUDIES = (("Frankel2017", "FrankelAE_2017"), ("Gop2018", "GopalakrishnanV_2018"),
+               ("Lee2022", "LeeKA_2022"), ("Mat2018", "MatsonV_2018"))  # fmt: skip
+
+
+def _cmd_inputs(tmp_path: Path, studies=CMD_STUDIES) -> tuple[Path, Path]:
+    """The curatedMetagenomicData MetaPhlAn 3 melanoma tables as a standard table and a sheet
+    (response = ORR yes/no where the metadata has it: Lee 2022 and Frankel 2017)."""
+    parts, sheets = [], []
+    for study, meta in studies:
+        f = CMD / f"CMD_{study}.tsv"
+        if not f.exists():
+            pytest.skip(f"curatedMetagenomicData tables not found: {f}")
+        t = pd.read_csv(f, sep="\t", index_col=0)
+        m = pd.read_csv(CMD / f"{meta}_metadata.tsv", sep="\t").set_index("NCBI_accession")
+        resp = m["ORR"].map({"yes": "R", "no": "NR"}) if "ORR" in m else pd.Series(dtype=str)
+        parts.append(t)
+        sheets.append(pd.DataFrame({"sample_id": t.columns, "subject_id": t.columns,
+                                    "cohort": study, "timepoint": "baseline",
+                                    "response": resp.reindex(t.columns).fillna("").to_numpy()}))
+    from icibiome.io import write_standard_table
+
+    table = pd.concat(parts, axis=1).fillna(0).rename_axis("clade_name").reset_index()
+    table.insert(1, "lineage", table["clade_name"])
+    write_standard_table(table, tmp_path / "abundance.tsv")
+    pd.concat(sheets).to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    return tmp_path / "abundance.tsv", tmp_path / "samples.tsv"
+
+
+def test_published_cut_offs_collapse_on_metaphlan3_tables_and_calibration_helps(tmp_path, caplog):
+    """The published lists and cut-offs (MetaPhlAn 4 vJan21) on the MetaPhlAn 3 melanoma tables
+    of curatedMetagenomicData (266 samples; 19 of 45 SIG2 entries have a MetaPhlAn 3 name): no
+    sample reaches SIG2 (measured SIG1 113 / Gray 153 / SIG2 0), which the run reports as
+    degenerate. Cut-offs re-fitted on Lee 2022 (ORR, 94 R / 70 NR; measured 0.5812 / 0.5848)
+    give the 102 held-out samples SIG1 82 / Gray 2 / SIG2 18, no longer degenerate; the stored
+    calibration reused on Frankel 2017 alone gives the same categories."""
+    import logging
+
+    import yaml
+
+    from icibiome.report import has_data
+
+    ab, sheet = _cmd_inputs(tmp_path)
+    kw = {"samples_tsv": sheet, "sig1": _need("sig1.txt"), "sig2": _need("sig2.txt"),
+          "label": "cmd-mpa3, species"}  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="icibiome.toposcore"):
+        pub = tp.run_toposcore(ab, tmp_path / "published", **kw)
+    assert "SIG1 113 (42.5%), Gray 153 (57.5%), SIG2 0 (0.0%)" in caplog.text
+    assert has_data(pub["toposcore_warnings_mqc"])
+    warn = pd.read_csv(pub["toposcore_warnings_mqc"], sep="\t", comment="#", index_col=0)
+    assert warn["n"].to_dict() == {"SIG1": 113, "Gray": 153, "SIG2": 0}
+    fit = tp.run_toposcore(ab, tmp_path / "fitted", calibration_cohorts=["Lee2022"], **kw)
+    cal = yaml.safe_load(fit["calibration"].read_text())
+    assert (round(cal["cut_nr"], 4), round(cal["cut_r"], 4)) == (0.5812, 0.5848)
+    assert (cal["n_R"], cal["n_NR"], cal["fitted_on_cohorts"]) == (94, 70, ["Lee2022"])
+    sc = pd.read_csv(fit["scores"], sep="\t", index_col="sample_id")
+    assert int(sc["calibration_sample"].sum()) == 164
+    held = sc[~sc["calibration_sample"]]
+    assert held["category"].value_counts().to_dict() == {"SIG1": 82, "SIG2": 18, "Gray": 2}
+    assert not has_data(fit["toposcore_warnings_mqc"])
+    # reuse the stored calibration on one held-out cohort: the same cut-offs and categories
+    (tmp_path / "frankel").mkdir()
+    ab2, sheet2 = _cmd_inputs(tmp_path / "frankel", CMD_STUDIES[:1])
+    again = tp.run_toposcore(ab2, tmp_path / "frankel" / "out", samples_tsv=sheet2,
+                             sig1=_need("sig1.txt"), sig2=_need("sig2.txt"),
+                             label="cmd-mpa3, species", calibration=fit["calibration"])  # fmt: skip
+    sc2 = pd.read_csv(again["scores"], sep="\t", index_col="sample_id")
+    pd.testing.assert_series_equal(sc2["category"], sc.loc[sc2.index, "category"])

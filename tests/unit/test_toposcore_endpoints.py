@@ -151,6 +151,8 @@ def test_category_check_definition():
     # exactly 5 % is not below; fewer than 20 samples are not judged
     assert not tp.category_check(["SIG1"] * 19 + ["Gray"] * 19 + ["SIG2"] * 2)[1]
     assert not tp.category_check(["Gray"] * 19)[1]
+    # a thin Gray zone (fitted cut-offs are often close together) is not degenerate
+    assert not tp.category_check(["SIG1"] * 50 + ["Gray"] * 1 + ["SIG2"] * 49)[1]
 
 
 def test_degenerate_categories_warn_in_the_log_and_the_report(tmp_path, caplog):

@@ -851,8 +851,8 @@ def survival_endpoints(
 #: Category shares with the published cut-offs on the NSCLC discovery cohort (MetaPhlAn 4
 #: vJan21; SIG1 74 / Gray 114 / SIG2 57 of 245, methods §8 row 9).
 PUBLISHED_SHARES = {"SIG1": 74 / 245, "Gray": 114 / 245, "SIG2": 57 / 245}
-#: A distribution is *degenerate* when a category holds less than this share of the samples
-#: (published: 23-47 % each) ...
+#: A distribution is *degenerate* when SIG1 or SIG2 holds less than this share of the samples
+#: (published: 30 % and 23 %) ...
 DEGENERATE_SHARE = 0.05
 #: ... among at least this many scored samples (fewer: not judged).
 DEGENERATE_MIN_SAMPLES = 20
@@ -861,10 +861,12 @@ DEGENERATE_MIN_SAMPLES = 20
 def category_check(category: Sequence[str]) -> tuple[pd.DataFrame, bool]:
     """Counts and shares of SIG1 / Gray / SIG2 and whether the distribution is degenerate.
 
-    Degenerate = at least :data:`DEGENERATE_MIN_SAMPLES` samples and a category with a share
-    below :data:`DEGENERATE_SHARE` (5 %), where the published cut-offs give 23-47 % each on
-    MetaPhlAn 4 profiles: the cut-offs do not fit this profiler / depth (e.g. 3 of 627 samples
-    in SIG2 on another profiler's tables).
+    Degenerate = at least :data:`DEGENERATE_MIN_SAMPLES` samples and SIG1 or SIG2 (the two
+    categories that predict) with a share below :data:`DEGENERATE_SHARE` (5 %), where the
+    published cut-offs give 30 % / 23 % on MetaPhlAn 4 profiles: the cut-offs do not fit this
+    profiler / depth (e.g. 3 of 627 samples in SIG2 on another profiler's tables; 0 of 266 on
+    the MetaPhlAn 3 melanoma tables of curatedMetagenomicData). A thin Gray zone is not
+    degenerate: cut-offs fitted by :func:`youden_cutoffs` are often close together.
 
     Examples
     --------
@@ -878,7 +880,7 @@ def category_check(category: Sequence[str]) -> tuple[pd.DataFrame, bool]:
                        index=pd.Index(list(PUBLISHED_SHARES), name="category"))  # fmt: skip
     tab["share"] = tab["n"] / n if n else np.nan
     tab["published_share"] = pd.Series(PUBLISHED_SHARES)
-    tab["below_threshold"] = tab["share"] < DEGENERATE_SHARE
+    tab["below_threshold"] = (tab["share"] < DEGENERATE_SHARE) & (tab.index != "Gray")
     degenerate = bool(n >= DEGENERATE_MIN_SAMPLES and tab["below_threshold"].any())
     return tab, degenerate
 
@@ -1153,10 +1155,10 @@ def _write_mqc_endpoints(
     written.append(_write_mqc_table(warn, {
         "id": f"icibiome_toposcore_warnings{key}",
         "section_name": "TOPOSCORE warning: degenerate categories",
-        "description": f"A category holds less than {DEGENERATE_SHARE:.0%} of the "
+        "description": f"SIG1 or SIG2 holds less than {DEGENERATE_SHARE:.0%} of the "
                        f"{int(categories['n'].sum())} samples scored with cut-offs "
                        f"{cal.cut_nr:.4g} / {cal.cut_r:.4g} ({cal.source}); with MetaPhlAn 4 "
-                       "profiles the published cut-offs give 23-47 % each. The cut-offs fit "
+                       "profiles the published cut-offs give 30 % / 23 %. The cut-offs fit "
                        "another profiler / depth: predictions are not comparable with the "
                        "paper. Re-calibrate on a labelled training cohort "
                        "(toposcore.calibration_cohorts or toposcore.calibration).",
@@ -1355,8 +1357,8 @@ def run_toposcore(
     cats, degenerate = category_check(scores.loc[held, "category"])
     if degenerate:
         logger.warning(
-            "TOPOSCORE categories are degenerate on these tables (%s; a category below %.0f%% of "
-            "%d samples, published 23-47%% each): cut-offs %.4g / %.4g (%s) do not fit this "
+            "TOPOSCORE categories are degenerate on these tables (%s; SIG1 or SIG2 below %.0f%% of "
+            "%d samples, published 30%% / 23%%): cut-offs %.4g / %.4g (%s) do not fit this "
             "profiler/depth; calibrate them on a labelled training cohort "
             "(toposcore.calibration_cohorts or toposcore.calibration)",
             ", ".join(f"{k} {int(r['n'])} ({r['share']:.1%})" for k, r in cats.iterrows()),
