@@ -132,6 +132,18 @@ if TOPOSCORE and TOPOSCORE_RANK not in RANKS:
     raise WorkflowError(
         f"toposcore rank {TOPOSCORE_RANK!r} is not one of taxonomy.ranks {RANKS}"
     )
+if TOPOSCORE:  # sheet-dependent toposcore settings, before any job (icibiome.toposcore)
+    from icibiome.toposcore import ToposcoreError, check_settings
+
+    try:
+        check_settings(
+            config["samples"],
+            akkermansia_column=config["toposcore"]["akkermansia_column"],
+            calibration=config["toposcore"]["calibration"],
+            calibration_cohorts=config["toposcore"]["calibration_cohorts"],
+        )
+    except ToposcoreError as err:
+        raise WorkflowError(str(err)) from None
 SIGNATURES = config["signatures"]["activate"]
 SIGNATURES_PROFILER = config["signatures"]["profiler"] or PROFILERS[0]
 SIGNATURES_RANK = config["signatures"]["rank"]

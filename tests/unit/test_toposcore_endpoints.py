@@ -319,3 +319,20 @@ def test_within_cohort_cv_is_not_described_as_the_optimistic_contrast():
     assert "shuffled within cohorts" in desc and "below 0.5" in desc
     block = cfg[cfg.index("  within_repeats:") - 400: cfg.index("  within_repeats:")]
     assert "shuffled within cohorts" in block
+
+
+def test_sheet_dependent_settings_are_checked_before_any_job(tmp_path):
+    """check_settings (rules/common.smk, at DAG time): the same one-line errors as the stage."""
+    rows, sheet = _shifted_cohorts(5)  # train00-04, test00-04: test04 on line 11
+    _, kw = _inputs(tmp_path, rows, sheet.assign(akk=["Low"] * 9 + ["lots"]))
+    samples = kw["samples_tsv"]
+    tp.check_settings(samples)  # nothing to check
+    tp.check_settings(samples, calibration_cohorts=["train"])
+    with pytest.raises(tp.ToposcoreError, match=r"row 11 \(sample test04\): column 'akk'"):
+        tp.check_settings(samples, akkermansia_column="akk")
+    with pytest.raises(tp.ToposcoreError, match="covers every scored sample"):
+        tp.check_settings(samples, calibration_cohorts=["train", "test"])
+    with pytest.raises(tp.ToposcoreError, match="calibration: .*missing.yaml: file not found"):
+        tp.check_settings(samples, calibration=tmp_path / "missing.yaml")
+    with pytest.raises(tp.ToposcoreError, match="not both"):
+        tp.check_settings(samples, calibration=tmp_path / "x.yaml", calibration_cohorts=["train"])

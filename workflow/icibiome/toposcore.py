@@ -919,6 +919,53 @@ class Calibration:
         return doc
 
 
+def _training_labels(
+    sheet: pd.DataFrame, ids: pd.Index, cohorts: Sequence[str]
+) -> tuple[pd.Series, int, int]:
+    """The response of the samples ``ids`` of training ``cohorts`` ("" elsewhere), with the
+    checks of :func:`fit_calibration`; R and NR counts."""
+    have = sorted(sheet["cohort"].astype(str).unique())
+    unknown = [c for c in cohorts if c not in have]
+    if unknown:
+        raise ToposcoreError(f"toposcore.calibration_cohorts: {unknown} not in the sample sheet's "
+                             f"cohorts {have}")  # fmt: skip
+    coh = sheet["cohort"].astype(str).reindex(ids)
+    train = coh.isin(list(cohorts))
+    if train.all() or not (coh.notna() & ~train).any():
+        raise ToposcoreError(
+            "toposcore.calibration_cohorts covers every scored sample: the cut-offs would be "
+            "fitted on the data they evaluate; keep at least one cohort out, or fit them in a "
+            "training run and give its toposcore_calibration.yaml as toposcore.calibration"
+        )
+    lab = sheet["response"].reindex(ids).fillna("").astype(str).where(train, "")
+    n_r, n_nr = int((lab == "R").sum()), int((lab == "NR").sum())
+    if n_r < 2 or n_nr < 2:
+        raise ToposcoreError(f"toposcore.calibration_cohorts {list(cohorts)}: {n_r} R and {n_nr} "
+                             "NR labelled samples; need at least 2 of each in the sheet's "
+                             "response column")  # fmt: skip
+    return lab, n_r, n_nr
+
+
+def check_settings(
+    samples_tsv: str | os.PathLike,
+    akkermansia_column: str | None = None,
+    calibration: str | os.PathLike | None = None,
+    calibration_cohorts: Sequence[str] = (),
+) -> None:
+    """The sheet-dependent ``toposcore`` settings, checked before any job (rules/common.smk):
+    the Akkermansia column's values, the calibration cohorts and the calibration file. Raises
+    :class:`ToposcoreError` with one line naming the key (and file, row, column)."""
+    sheet, lines = read_sheet(samples_tsv)
+    if akkermansia_column:
+        sheet_akkermansia(sheet, akkermansia_column, lines, str(samples_tsv))
+    if calibration and calibration_cohorts:
+        _calibration(calibration, calibration_cohorts, CUT_NR, CUT_R, AKK_HIGH, "")
+    if calibration:
+        read_calibration(calibration)
+    if calibration_cohorts:
+        _training_labels(sheet, sheet.index, calibration_cohorts)
+
+
 def fit_calibration(
     scores: pd.DataFrame, sheet: pd.DataFrame, cohorts: Sequence[str], akk_high: float,
     profile: str = "",
@@ -931,25 +978,7 @@ def fit_calibration(
     evaluate: fit on a training run and reuse its calibration file instead) or when R or NR
     labels are missing.
     """
-    have = sorted(sheet["cohort"].astype(str).unique())
-    unknown = [c for c in cohorts if c not in have]
-    if unknown:
-        raise ToposcoreError(f"toposcore.calibration_cohorts: {unknown} not in the sample sheet's "
-                             f"cohorts {have}")  # fmt: skip
-    coh = sheet["cohort"].astype(str).reindex(scores.index)
-    train = coh.isin(list(cohorts))
-    if train.all() or not (coh.notna() & ~train).any():
-        raise ToposcoreError(
-            "toposcore.calibration_cohorts covers every scored sample: the cut-offs would be "
-            "fitted on the data they evaluate; keep at least one cohort out, or fit them in a "
-            "training run and give its toposcore_calibration.yaml as toposcore.calibration"
-        )
-    lab = sheet["response"].reindex(scores.index).fillna("").astype(str).where(train, "")
-    n_r, n_nr = int((lab == "R").sum()), int((lab == "NR").sum())
-    if n_r < 2 or n_nr < 2:
-        raise ToposcoreError(f"toposcore.calibration_cohorts {list(cohorts)}: {n_r} R and {n_nr} "
-                             "NR labelled samples; need at least 2 of each in the sheet's "
-                             "response column")  # fmt: skip
+    lab, n_r, n_nr = _training_labels(sheet, scores.index, cohorts)
     cut_nr, cut_r = youden_cutoffs(scores["toposcore"], lab)
     used = sorted(lab.index[lab.isin(["R", "NR"])].astype(str))
     logger.info("TOPOSCORE cut-offs fitted on cohorts %s (%d R / %d NR): %.4f / %.4f",
