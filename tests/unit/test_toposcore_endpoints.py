@@ -336,3 +336,17 @@ def test_sheet_dependent_settings_are_checked_before_any_job(tmp_path):
         tp.check_settings(samples, calibration=tmp_path / "missing.yaml")
     with pytest.raises(tp.ToposcoreError, match="not both"):
         tp.check_settings(samples, calibration=tmp_path / "x.yaml", calibration_cohorts=["train"])
+
+
+def test_separated_groups_give_no_hazard_ratio_but_say_why(tmp_path):
+    """Found on the 8-sample e2e demo: with every event among predicted NR (none among R)
+    lifelines returned HR 1.7e6 with a ConvergenceWarning; the row must hold no HR."""
+    rows = {f"s{i}": _row(4, 0) if i < 4 else _row(0, 5) for i in range(8)}
+    sheet = pd.DataFrame({"pfs_months": [1.0, 2, 3, 4, 5, 6, 7, 8],
+                          "pfs_event": [1, 1, 1, 1, 0, 0, 0, 0]})  # fmt: skip
+    ab, kw = _inputs(tmp_path, rows, sheet)
+    surv = pd.read_csv(tp.run_toposcore(ab, tmp_path / "o", **kw)["survival"], sep="\t")
+    row = surv.set_index("comparison").loc["predicted NR vs R"]
+    assert np.isnan(row["hr"]) and np.isnan(row["ci_low"])
+    assert row["note"].startswith("not estimable: the events separate the groups")
+    assert row["logrank_p"] < 0.05  # the log-rank test is still valid

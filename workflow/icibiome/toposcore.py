@@ -733,15 +733,32 @@ COMPARISONS = (("predicted NR vs R", "predicted_response", "NR", "R"),
                ("SIG1 vs SIG2 (Gray left out)", "category", "SIG1", "SIG2"))  # fmt: skip
 
 
+class _NotEstimable(Exception):
+    pass
+
+
 def _cox_lifelines(d: pd.DataFrame, covariate: str, strata: bool) -> tuple[float, ...]:
+    """HR, 95% CI, p of ``covariate``; raises :class:`_NotEstimable` when the fit does not
+    converge or the CI is not finite (the events of a group separate, e.g. no events in one
+    group of a stratum: the HR would be 0 or infinite, lifelines returns e.g. 3.5e7 (0-inf))."""
+    import warnings
+
     from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceWarning
 
     cols = ["time", "event", covariate] + (["stratum"] if strata else [])
-    cph = CoxPHFitter().fit(d[cols], duration_col="time", event_col="event",
-                            strata=["stratum"] if strata else None)  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        cph = CoxPHFitter().fit(d[cols], duration_col="time", event_col="event",
+                                strata=["stratum"] if strata else None)  # fmt: skip
     r = cph.summary.loc[covariate]
-    return (float(r["exp(coef)"]), float(r["exp(coef) lower 95%"]),
-            float(r["exp(coef) upper 95%"]), float(r["p"]))  # fmt: skip
+    out = (float(r["exp(coef)"]), float(r["exp(coef) lower 95%"]),
+           float(r["exp(coef) upper 95%"]), float(r["p"]))  # fmt: skip
+    diverged = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    if diverged or not np.all(np.isfinite(out[:3])) or out[1] <= 0:
+        raise _NotEstimable("not estimable: the events separate the groups (Cox did not "
+                            "converge; the HR would be 0 or infinite)")  # fmt: skip
+    return out
 
 
 def _medians(km: pd.DataFrame) -> str:
@@ -769,8 +786,9 @@ def survival_endpoints(
     lifelines ``CoxPHFitter`` (Efron ties; the published 2.13 (1.54-2.95) is reproduced to two
     decimals by both Efron and Breslow), stratified by ``cohort`` when the samples come from
     more than one cohort (each its own baseline hazard); the log-rank test is then unstratified
-    and the note says so. Fewer than ``min_events`` events or an empty group: the row holds no
-    estimate and says why.
+    and the note says so. Fewer than ``min_events`` events, an empty group or a fit that does
+    not converge (the events separate the groups, e.g. none in one group: the HR would be 0 or
+    infinite): the row holds no HR and its note starts with ``not estimable``.
 
     Returns
     -------
@@ -818,8 +836,10 @@ def survival_endpoints(
             try:
                 hr, lo, hi, p = _cox_lifelines(sub, "x", strat)
                 row |= {"hr": hr, "ci_low": lo, "ci_high": hi, "p_value": p}
-            except Exception as err:  # lifelines convergence failure (e.g. no events in a group)
-                notes.append(f"Cox failed: {err}")
+            except _NotEstimable as err:
+                notes.insert(0, str(err))
+            except Exception as err:  # other lifelines failures on tiny data
+                notes.insert(0, f"not estimable: Cox failed ({err})")
             a, b = sub[sub["x"] == 1], sub[sub["x"] == 0]
             row["logrank_p"] = float(logrank_test(a["time"], b["time"], a["event"],
                                                   b["event"]).p_value)  # fmt: skip
@@ -836,8 +856,10 @@ def survival_endpoints(
             hr, lo, hi, p = _cox_lifelines(d, "z", strat)
             row |= {"hr": hr, "ci_low": lo, "ci_high": hi, "p_value": p,
                     "note": "Cox stratified by cohort" if strat else ""}  # fmt: skip
+        except _NotEstimable as err:
+            row["note"] = str(err)
         except Exception as err:
-            row["note"] = f"Cox failed: {err}"
+            row["note"] = f"not estimable: Cox failed ({err})"
         rows.append(row)
     table = pd.DataFrame(rows).reindex(columns=SURVIVAL_COLUMNS)
     km = (pd.concat(kms, ignore_index=True).reindex(columns=KM_COLUMNS) if kms
