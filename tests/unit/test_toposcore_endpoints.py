@@ -336,6 +336,9 @@ def test_sheet_dependent_settings_are_checked_before_any_job(tmp_path):
         tp.check_settings(samples, calibration=tmp_path / "missing.yaml")
     with pytest.raises(tp.ToposcoreError, match="not both"):
         tp.check_settings(samples, calibration=tmp_path / "x.yaml", calibration_cohorts=["train"])
+    own = "results/signatures/sylph/toposcore_calibration.yaml"  # a cycle in the workflow
+    with pytest.raises(tp.ToposcoreError, match="inside this run's results/; copy"):
+        tp.check_settings(samples, calibration=own)
 
 
 def test_separated_groups_give_no_hazard_ratio_but_say_why(tmp_path):

@@ -983,6 +983,10 @@ def check_settings(
     if calibration and calibration_cohorts:
         _calibration(calibration, calibration_cohorts, CUT_NR, CUT_R, AKK_HIGH, "")
     if calibration:
+        if Path(calibration).parts[:1] == ("results",):  # would be this run's own output
+            raise ToposcoreError(f"toposcore.calibration: {calibration} is inside this run's "
+                                 "results/; copy the training run's file elsewhere (e.g. "
+                                 "config/toposcore_calibration.yaml)")  # fmt: skip
         read_calibration(calibration)
     if calibration_cohorts:
         _training_labels(sheet, sheet.index, calibration_cohorts)
