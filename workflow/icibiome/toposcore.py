@@ -839,7 +839,7 @@ def survival_endpoints(
             except _NotEstimable as err:
                 notes.insert(0, str(err))
             except Exception as err:  # other lifelines failures on tiny data
-                notes.insert(0, f"not estimable: Cox failed ({err})")
+                notes.insert(0, f"not estimable: Cox failed ({str(err).split('.')[0]})")
             a, b = sub[sub["x"] == 1], sub[sub["x"] == 0]
             row["logrank_p"] = float(logrank_test(a["time"], b["time"], a["event"],
                                                   b["event"]).p_value)  # fmt: skip
@@ -859,7 +859,7 @@ def survival_endpoints(
         except _NotEstimable as err:
             row["note"] = str(err)
         except Exception as err:
-            row["note"] = f"not estimable: Cox failed ({err})"
+            row["note"] = f"not estimable: Cox failed ({str(err).split('.')[0]})"
         rows.append(row)
     table = pd.DataFrame(rows).reindex(columns=SURVIVAL_COLUMNS)
     km = (pd.concat(kms, ignore_index=True).reindex(columns=KM_COLUMNS) if kms
