@@ -189,16 +189,16 @@ def write_signatures_mqc(
     mean = auc[auc["held_out"] == "mean"]
     mean_txt = "; ".join(f"{r['model']}/{r['features']}: {r['auc']:.3f}"
                          for _, r in mean.iterrows() if np.isfinite(r["auc"]))  # fmt: skip
+    ref = published_reference("signatures", cancer_type, (["response"] if mean_txt else [])
+                              + (list(km["endpoint"].unique()) if len(km) else []))  # fmt: skip
     parent = {
         "parent_id": f"icibiome_signatures{key}",
         "parent_name": f"Response signatures ({label})" if label else "Response signatures",
         "parent_description": (
             "Per-cohort differential abundance (LinDA-style CLR regression), random-effects "
             "meta-analysis across cohorts, leave-one-cohort-out (LOCO) prediction of response and "
-            "survival by score. "
-            + published_reference("signatures", cancer_type, (["response"] if mean_txt else [])
-                                  + (list(km["endpoint"].unique()) if len(km) else []))
-            + f" This run, LOCO mean AUC: {mean_txt or 'not estimable'}. "
+            "survival by score. " + (ref + " " if ref else "")
+            + f"This run, LOCO mean AUC: {mean_txt or 'not estimable'}. "
             "Tables: results/signatures/<profiler>/ (icibiome.signatures)."
         ),
     }
