@@ -384,3 +384,22 @@ def test_published_cut_offs_collapse_on_metaphlan3_tables_and_calibration_helps(
                              label="cmd-mpa3, species", calibration=fit["calibration"])  # fmt: skip
     sc2 = pd.read_csv(again["scores"], sep="\t", index_col="sample_id")
     pd.testing.assert_series_equal(sc2["category"], sc.loc[sc2.index, "category"])
+
+
+def test_validation_cohorts_hr_stratified_by_cohort(validation):
+    """The stage's Cox on the 254 validation patients (5 cohorts) is stratified by cohort:
+    measured OS HR predicted NR vs R 1.83 (1.22-2.74), p 0.0033, against 1.72 (1.16-2.56)
+    unstratified (test_validation_cohorts_from_the_discvalid_table) and the published 1.80
+    (1.21-2.67) (methods §8 row 14, unstratified, from the released predictions)."""
+    clin, ab = validation
+    scores, _ = tp.score_samples(ab, tp.read_signature(_need("sig1.txt"), "SIG1"),
+                                 tp.read_signature(_need("sig2.txt"), "SIG2"))  # fmt: skip
+    sheet = pd.DataFrame({"os_months": clin["OS"], "os_event": clin["Death"],
+                          "cohort": clin["Cohort"]})  # fmt: skip
+    surv, km = tp.survival_endpoints(scores, sheet)
+    row = surv.set_index(["endpoint", "comparison"]).loc[("OS", "predicted NR vs R")]
+    assert (row["n"], row["n_cohorts"]) == (254, 5) and "Cox stratified by cohort" in row["note"]
+    assert (round(row["hr"], 2), round(row["ci_low"], 2), round(row["ci_high"], 2)) == (
+        1.83, 1.22, 2.74)  # fmt: skip
+    assert row["p_value"] < 0.01
+    assert set(km["endpoint"]) == {"OS"}
