@@ -136,6 +136,18 @@ if TOPOSCORE and TOPOSCORE_RANK not in RANKS:
     raise WorkflowError(
         f"toposcore rank {TOPOSCORE_RANK!r} is not one of taxonomy.ranks {RANKS}"
     )
+if TOPOSCORE:  # sheet-dependent toposcore settings, before any job (icibiome.toposcore)
+    from icibiome.toposcore import ToposcoreError, check_settings
+
+    try:
+        check_settings(
+            config["samples"],
+            akkermansia_column=config["toposcore"]["akkermansia_column"],
+            calibration=config["toposcore"]["calibration"],
+            calibration_cohorts=config["toposcore"]["calibration_cohorts"],
+        )
+    except ToposcoreError as err:
+        raise WorkflowError(str(err)) from None
 SIGNATURES = config["signatures"]["activate"]
 SIGNATURES_PROFILER = config["signatures"]["profiler"] or PROFILERS[0]
 SIGNATURES_RANK = config["signatures"]["rank"]
@@ -411,7 +423,13 @@ def get_toposcore_report_files():
     return expand(
         "results/signatures/{profiler}/toposcore_{part}",
         profiler=TOPOSCORE_PROFILER,
-        part=["table_mqc.tsv", "scores_mqc.yaml"],
+        part=[
+            "table_mqc.tsv",
+            "scores_mqc.yaml",
+            "survival_mqc.tsv",
+            "km_mqc.yaml",
+            "warnings_mqc.tsv",
+        ],
     )
 
 

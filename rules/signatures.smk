@@ -62,6 +62,8 @@ rule signatures:
         },
         label=lambda wc: f"{wc.profiler}, {SIGNATURES_RANK}",
         rank=SIGNATURES_RANK,
+        # the report's published reference sentence (icibiome.references)
+        cancer_type=config.get("toposcore", {}).get("cancer_type"),
     script:
         "../scripts/signatures.py"
 

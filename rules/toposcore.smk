@@ -1,5 +1,7 @@
 # TOPOSCORE (Derosa et al. 2024): SIG1/SIG2 presence counts, score, category, Akkermansia rule and
-# predicted response per sample, from one profiler's standard abundance table.
+# predicted response per sample, from one profiler's standard abundance table; Cox HR and
+# Kaplan-Meier of OS/PFS by predicted class and category; the cut-offs used (published, or
+# fitted on training cohorts / reused from a stored calibration file) in toposcore_calibration.yaml.
 # Logic: workflow/icibiome/toposcore.py.
 
 
@@ -8,6 +10,7 @@ rule toposcore:
         abundance=f"results/taxonomy/{{profiler}}/abundance_{TOPOSCORE_RANK}.tsv",
         samples=config["samples"],
         lists=get_toposcore_lists,
+        calibration=config["toposcore"].get("calibration") or [],
     output:
         scores=report(
             "results/signatures/{profiler}/toposcore.tsv",
@@ -16,10 +19,16 @@ rule toposcore:
             labels={"profiler": "{profiler}", "result": "TOPOSCORE"},
         ),
         members="results/signatures/{profiler}/toposcore_members.tsv",
+        survival="results/signatures/{profiler}/toposcore_survival.tsv",
+        km="results/signatures/{profiler}/toposcore_km.tsv",
+        calibration="results/signatures/{profiler}/toposcore_calibration.yaml",
         mqc=multiext(
             "results/signatures/{profiler}/toposcore_",
             "table_mqc.tsv",
             "scores_mqc.yaml",
+            "survival_mqc.tsv",
+            "km_mqc.yaml",
+            "warnings_mqc.tsv",
         ),
     log:
         "logs/toposcore/{profiler}.log",

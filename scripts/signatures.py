@@ -16,5 +16,6 @@ run_signatures(
     label=snakemake.params.label,
     profiler=snakemake.wildcards.profiler,
     rank=snakemake.params.rank,
+    cancer_type=snakemake.params.cancer_type,
     **snakemake.params.settings,
 )

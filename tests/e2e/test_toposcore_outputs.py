@@ -82,3 +82,26 @@ def test_score_ranks_planted_responders_and_is_in_the_report(run):
     assert "icibiome_toposcore_scores" in html and "TOPOSCORE by response" in html
     head = (run["sig_dir"] / "toposcore_scores_mqc.yaml").read_text()
     assert yaml.safe_load(head)["plot_type"] == "box"
+
+
+def test_survival_calibration_and_warning_files_and_their_report_sections(run):
+    """Issue 13: the stage writes the HR of predicted NR vs R (demo sheet: PFS only), the KM
+    curves, the cut-offs it used and the category warning; what has data is in the report."""
+    from icibiome.report import has_data
+
+    d, html = run["sig_dir"], run["report"].read_text()
+    surv = pd.read_csv(d / "toposcore_survival.tsv", sep="\t")
+    assert set(surv["endpoint"]) == {"PFS"}  # the demo sheet has PFS, no OS
+    assert set(surv["comparison"]) == {"predicted NR vs R", "SIG1 vs SIG2 (Gray left out)",
+                                       "toposcore per SD"}  # fmt: skip
+    # every row has an estimate or says why not (8 samples)
+    assert (surv["hr"].notna() | surv["note"].fillna("").str.startswith("not estimable")).all()
+    assert (surv["n"] <= len(run["scores"])).all()
+    km = pd.read_csv(d / "toposcore_km.tsv", sep="\t")
+    assert set(km["by"]) <= {"predicted_response", "category"} and len(km)
+    cal = yaml.safe_load((d / "toposcore_calibration.yaml").read_text())
+    assert (cal["cut_nr"], cal["cut_r"], cal["source"]) == (0.5351, 0.7911, "published")
+    for part in ("survival_mqc.tsv", "km_mqc.yaml", "warnings_mqc.tsv"):
+        p = d / f"toposcore_{part}"
+        section = f"icibiome_toposcore_{part.split('_')[0]}"
+        assert (section in html) == has_data(p), part

@@ -242,3 +242,164 @@ def test_de_novo_lists_from_discovery(discovery, validation):
     a_v = tp.auc(held["toposcore"], lab_v)
     print(f"held-out Valid AUC {a_v:.3f}")
     assert a_v == pytest.approx(0.575, abs=0.01)
+
+
+def _product_limit(time, event) -> pd.Series:
+    """Kaplan-Meier by hand (product of 1 - deaths / at risk over event times), for checking."""
+    t, e = np.asarray(time, float), np.asarray(event, int)
+    out, s = {}, 1.0
+    for u in np.unique(t[e == 1]):
+        s *= 1 - ((t == u) & (e == 1)).sum() / (t >= u).sum()
+        out[u] = s
+    return pd.Series(out)
+
+
+def test_pipeline_stage_gives_the_published_endpoint(discovery, tmp_path):
+    """run_toposcore (rule toposcore) on the discovery cohort as a standard table and a sample
+    sheet: the survival table holds the published OS HR of predicted NR vs R, 2.13 (1.54-2.95)
+    (methods §8 row 10; lifelines Efron measured 2.1286 (1.5377-2.9467)) and PFS 1.48
+    (1.12-1.96) (row 11); the KM table has the curves by predicted class and by category (74 /
+    114 / 57 at risk); the report names the NSCLC reference and no melanoma one."""
+    import yaml
+
+    from icibiome.io import write_standard_table
+    from icibiome.report import has_data
+
+    clin, ab, scores, _ = discovery
+    table = ab.T.rename_axis("clade_name").reset_index()
+    table.insert(1, "lineage", "s__" + table["clade_name"])
+    write_standard_table(table, tmp_path / "abundance_species.tsv")
+    sheet = pd.DataFrame({"sample_id": clin.index, "subject_id": clin.index, "cohort": "Disc",
+                          "timepoint": "baseline", "response": clin["OS12"].fillna(""),
+                          "os_months": clin["OS"], "os_event": clin["Death"],
+                          "pfs_months": clin["PFS"], "pfs_event": clin["PD"]})  # fmt: skip
+    sheet.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    paths = tp.run_toposcore(tmp_path / "abundance_species.tsv", tmp_path / "out",
+                             samples_tsv=tmp_path / "samples.tsv", sig1=_need("sig1.txt"),
+                             sig2=_need("sig2.txt"), cancer_type="nsclc",
+                             label="metaphlan, species")  # fmt: skip
+    got = pd.read_csv(paths["scores"], sep="\t", index_col="sample_id").loc[clin.index]
+    assert (got["predicted_response"] == clin["PRED_TOPO"]).all()
+    surv = pd.read_csv(paths["survival"], sep="\t").set_index(["endpoint", "comparison"])
+    os_ = surv.loc[("OS", "predicted NR vs R")]
+    assert (os_["n"], os_["n_cohorts"]) == (245, 1)
+    assert (round(os_["hr"], 2), round(os_["ci_low"], 2), round(os_["ci_high"], 2)) == (
+        2.13, 1.54, 2.95)  # fmt: skip
+    assert 4e-6 < os_["p_value"] < 7e-6
+    pfs = surv.loc[("PFS", "predicted NR vs R")]
+    assert (round(pfs["hr"], 2), round(pfs["ci_low"], 2), round(pfs["ci_high"], 2)) == (
+        1.48, 1.12, 1.96)  # fmt: skip
+    # the score per SD is kept (higher score, longer survival)
+    assert surv.loc[("OS", "toposcore per SD"), "hr"] < 1
+    assert surv.loc[("OS", "SIG1 vs SIG2 (Gray left out)"), "n"] == 74 + 57
+    km = pd.read_csv(paths["km"], sep="\t")
+    at0 = km[km["time"] == 0].set_index(["endpoint", "by", "group"])["at_risk"].sort_index()
+    assert at0.loc[("OS", "category")].to_dict() == {"Gray": 114, "SIG1": 74, "SIG2": 57}
+    pred = got["predicted_response"]
+    assert at0.loc[("OS", "predicted_response")].to_dict() == pred.value_counts().to_dict()
+    for g in ("NR", "R"):  # the KM curve equals the product-limit estimate by hand
+        curve = km[(km["endpoint"] == "OS") & (km["by"] == "predicted_response")
+                   & (km["group"] == g)].set_index("time")["survival"]  # fmt: skip
+        ref = _product_limit(clin.loc[pred == g, "OS"], clin.loc[pred == g, "Death"])
+        step = curve.to_numpy()[np.searchsorted(curve.index, ref.index + 1e-6, "right") - 1]
+        np.testing.assert_allclose(step, ref.to_numpy(), atol=1e-6)  # the step curve at each death
+    # report: survival table and KM curves present, no degenerate-category warning
+    assert has_data(paths["toposcore_survival_mqc"]) and has_data(paths["toposcore_km_mqc"])
+    assert not has_data(paths["toposcore_warnings_mqc"])
+    km_doc = yaml.safe_load(paths["toposcore_km_mqc"].read_text())
+    assert [d["name"] for d in km_doc["pconfig"]["data_labels"]] == [
+        "OS by category", "OS by predicted_response", "PFS by category",
+        "PFS by predicted_response"]  # fmt: skip
+    desc = yaml.safe_load(paths["toposcore_scores_mqc"].read_text())["parent_description"]
+    assert "2.13 (1.54-2.95)" in desc and "Lee" not in desc and "published cut-offs" in desc
+    cal = yaml.safe_load(paths["calibration"].read_text())
+    assert (cal["cut_nr"], cal["cut_r"], cal["source"]) == (tp.CUT_NR, tp.CUT_R, "published")
+
+
+CMD = DATA.parent / "ici_cmd_mpa3_4cohorts"
+CMD_STUDIES = (("Frankel2017", "FrankelAE_2017"), ("Gop2018", "GopalakrishnanV_2018"),
+               ("Lee2022", "LeeKA_2022"), ("Mat2018", "MatsonV_2018"))  # fmt: skip
+
+
+def _cmd_inputs(tmp_path: Path, studies=CMD_STUDIES) -> tuple[Path, Path]:
+    """The curatedMetagenomicData MetaPhlAn 3 melanoma tables as a standard table and a sheet
+    (response = ORR yes/no where the metadata has it: Lee 2022 and Frankel 2017)."""
+    parts, sheets = [], []
+    for study, meta in studies:
+        f = CMD / f"CMD_{study}.tsv"
+        if not f.exists():
+            pytest.skip(f"curatedMetagenomicData tables not found: {f}")
+        t = pd.read_csv(f, sep="\t", index_col=0)
+        m = pd.read_csv(CMD / f"{meta}_metadata.tsv", sep="\t").set_index("NCBI_accession")
+        resp = m["ORR"].map({"yes": "R", "no": "NR"}) if "ORR" in m else pd.Series(dtype=str)
+        parts.append(t)
+        sheets.append(pd.DataFrame({"sample_id": t.columns, "subject_id": t.columns,
+                                    "cohort": study, "timepoint": "baseline",
+                                    "response": resp.reindex(t.columns).fillna("").to_numpy()}))
+    from icibiome.io import write_standard_table
+
+    table = pd.concat(parts, axis=1).fillna(0).rename_axis("clade_name").reset_index()
+    table.insert(1, "lineage", table["clade_name"])
+    write_standard_table(table, tmp_path / "abundance.tsv")
+    pd.concat(sheets).to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    return tmp_path / "abundance.tsv", tmp_path / "samples.tsv"
+
+
+def test_published_cut_offs_collapse_on_metaphlan3_tables_and_calibration_helps(tmp_path, caplog):
+    """The published lists and cut-offs (MetaPhlAn 4 vJan21) on the MetaPhlAn 3 melanoma tables
+    of curatedMetagenomicData (266 samples; 19 of 45 SIG2 entries have a MetaPhlAn 3 name): no
+    sample reaches SIG2 (measured SIG1 113 / Gray 153 / SIG2 0), which the run reports as
+    degenerate. Cut-offs re-fitted on Lee 2022 (ORR, 94 R / 70 NR; measured 0.5812 / 0.5848)
+    give the 102 held-out samples SIG1 82 / Gray 2 / SIG2 18, no longer degenerate; the stored
+    calibration reused on Frankel 2017 alone gives the same categories."""
+    import logging
+
+    import yaml
+
+    from icibiome.report import has_data
+
+    ab, sheet = _cmd_inputs(tmp_path)
+    kw = {"samples_tsv": sheet, "sig1": _need("sig1.txt"), "sig2": _need("sig2.txt"),
+          "label": "cmd-mpa3, species"}  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="icibiome.toposcore"):
+        pub = tp.run_toposcore(ab, tmp_path / "published", **kw)
+    assert "SIG1 113 (42.5%), Gray 153 (57.5%), SIG2 0 (0.0%)" in caplog.text
+    assert has_data(pub["toposcore_warnings_mqc"])
+    warn = pd.read_csv(pub["toposcore_warnings_mqc"], sep="\t", comment="#", index_col=0)
+    assert warn["n"].to_dict() == {"SIG1": 113, "Gray": 153, "SIG2": 0}
+    fit = tp.run_toposcore(ab, tmp_path / "fitted", calibration_cohorts=["Lee2022"], **kw)
+    cal = yaml.safe_load(fit["calibration"].read_text())
+    assert (round(cal["cut_nr"], 4), round(cal["cut_r"], 4)) == (0.5812, 0.5848)
+    assert (cal["n_R"], cal["n_NR"], cal["fitted_on_cohorts"]) == (94, 70, ["Lee2022"])
+    sc = pd.read_csv(fit["scores"], sep="\t", index_col="sample_id")
+    assert int(sc["calibration_sample"].sum()) == 164
+    held = sc[~sc["calibration_sample"]]
+    assert held["category"].value_counts().to_dict() == {"SIG1": 82, "SIG2": 18, "Gray": 2}
+    assert not has_data(fit["toposcore_warnings_mqc"])
+    # reuse the stored calibration on one held-out cohort: the same cut-offs and categories
+    (tmp_path / "frankel").mkdir()
+    ab2, sheet2 = _cmd_inputs(tmp_path / "frankel", CMD_STUDIES[:1])
+    again = tp.run_toposcore(ab2, tmp_path / "frankel" / "out", samples_tsv=sheet2,
+                             sig1=_need("sig1.txt"), sig2=_need("sig2.txt"),
+                             label="cmd-mpa3, species", calibration=fit["calibration"])  # fmt: skip
+    sc2 = pd.read_csv(again["scores"], sep="\t", index_col="sample_id")
+    pd.testing.assert_series_equal(sc2["category"], sc.loc[sc2.index, "category"])
+
+
+def test_validation_cohorts_hr_stratified_by_cohort(validation):
+    """The stage's Cox on the 254 validation patients (5 cohorts) is stratified by cohort:
+    measured OS HR predicted NR vs R 1.83 (1.22-2.74), p 0.0033, against 1.72 (1.16-2.56)
+    unstratified (test_validation_cohorts_from_the_discvalid_table) and the published 1.80
+    (1.21-2.67) (methods §8 row 14, unstratified, from the released predictions)."""
+    clin, ab = validation
+    scores, _ = tp.score_samples(ab, tp.read_signature(_need("sig1.txt"), "SIG1"),
+                                 tp.read_signature(_need("sig2.txt"), "SIG2"))  # fmt: skip
+    sheet = pd.DataFrame({"os_months": clin["OS"], "os_event": clin["Death"],
+                          "cohort": clin["Cohort"]})  # fmt: skip
+    surv, km = tp.survival_endpoints(scores, sheet)
+    row = surv.set_index(["endpoint", "comparison"]).loc[("OS", "predicted NR vs R")]
+    assert (row["n"], row["n_cohorts"]) == (254, 5) and "Cox stratified by cohort" in row["note"]
+    assert (round(row["hr"], 2), round(row["ci_low"], 2), round(row["ci_high"], 2)) == (
+        1.83, 1.22, 2.74)  # fmt: skip
+    assert row["p_value"] < 0.01
+    assert set(km["endpoint"]) == {"OS"}

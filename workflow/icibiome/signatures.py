@@ -167,26 +167,38 @@ def _mqc_tsv(df: pd.DataFrame, header: dict, path: Path, index_label: str) -> No
 
 def _mqc_yaml(doc: dict, path: Path) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
+        if "data" in doc and not doc["data"]:  # an empty panel: comments only, not in the report
+            tmp.write_text(f"# {doc.get('section_name', 'section')}: no data\n")
+        else:
+            tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
 def write_signatures_mqc(
     meta: pd.DataFrame, auc: pd.DataFrame, preds: pd.DataFrame, km: pd.DataFrame,
-    figure: Path, out_dir: Path, label: str = "", top_n: int = 25,
+    figure: Path, out_dir: Path, label: str = "", top_n: int = 25, cancer_type: str | None = None,
 ) -> list[Path]:  # fmt: skip
-    """MultiQC custom content: meta-analysis table, LOCO AUC table, ROC and KM line graphs, figure."""
+    """MultiQC custom content: meta-analysis table, LOCO AUC table, ROC and KM line graphs, figure.
+
+    The published reference sentence depends on ``cancer_type`` and the endpoints in the data
+    (:func:`icibiome.references.published_reference`); an empty ROC / KM panel is written as
+    comments only, which the report leaves out (:func:`icibiome.report.has_data`).
+    """
+    from icibiome.references import published_reference
+
     key = "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
     mean = auc[auc["held_out"] == "mean"]
     mean_txt = "; ".join(f"{r['model']}/{r['features']}: {r['auc']:.3f}"
                          for _, r in mean.iterrows() if np.isfinite(r["auc"]))  # fmt: skip
+    ref = published_reference("signatures", cancer_type, (["response"] if mean_txt else [])
+                              + (list(km["endpoint"].unique()) if len(km) else []))  # fmt: skip
     parent = {
         "parent_id": f"icibiome_signatures{key}",
         "parent_name": f"Response signatures ({label})" if label else "Response signatures",
         "parent_description": (
             "Per-cohort differential abundance (LinDA-style CLR regression), random-effects "
             "meta-analysis across cohorts, leave-one-cohort-out (LOCO) prediction of response and "
-            "survival by score. Published reference: LOCO mean AUC about 0.59-0.60 for melanoma "
-            f"(Lee et al. 2022). This run, LOCO mean AUC: {mean_txt or 'not estimable'}. "
+            "survival by score. " + (ref + " " if ref else "")
+            + f"This run, LOCO mean AUC: {mean_txt or 'not estimable'}. "
             "Tables: results/signatures/<profiler>/ (icibiome.signatures)."
         ),
     }
@@ -246,7 +258,7 @@ def write_signatures_mqc(
                "pconfig": {"id": f"icibiome_signatures_km_plot{key}",
                            "title": "icibiome: Kaplan-Meier", "xlab": "months",
                            "ylab": "survival probability", "ymin": 0, "ymax": 1},
-               "data": kmd or {"no survival data": {0: 1.0}}}, p)  # fmt: skip
+               "data": kmd}, p)  # fmt: skip
     written.append(p)
     b64 = base64.b64encode(Path(figure).read_bytes()).decode()
     p = out_dir / "signatures_figure_mqc.html"
@@ -296,8 +308,12 @@ def run_signatures(
     label: str = "",
     profiler: str = "",
     rank: str = "",
+    cancer_type: str | None = None,
 ) -> dict[str, Path]:
-    """Run the stage (see the module docstring); returns the written paths by key."""
+    """Run the stage (see the module docstring); returns the written paths by key.
+
+    ``cancer_type`` (config ``toposcore.cancer_type``) picks the report's published reference.
+    """
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -365,7 +381,8 @@ def run_signatures(
             tmp.write_text(yaml.safe_dump({"model": None, "reason": str(err)}))
 
     signatures_figure(forest, pred, km, paths["figure"])
-    for p in write_signatures_mqc(meta, auc, pred, km, paths["figure"], out, label, top_n):
+    for p in write_signatures_mqc(meta, auc, pred, km, paths["figure"], out, label, top_n,
+                                  cancer_type):  # fmt: skip
         paths[p.name] = p
     logger.info("signatures done in %.1f s", time.perf_counter() - t0)
     return paths

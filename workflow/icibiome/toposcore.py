@@ -318,6 +318,7 @@ def score_samples(
     cut_r: float = CUT_R,
     akk_high: float = AKK_HIGH,
     sizes: tuple[int, int] | None = None,
+    akk_status: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """TOPOSCORE of every sample (frozen mode, methods §1.2 steps 5-7 and §9c).
 
@@ -336,14 +337,19 @@ def score_samples(
         Cut-offs (published 0.5351, 0.7911, 4.799 %).
     sizes : (int, int), optional
         Denominators; default the list sizes (37 / 45 for the published lists).
+    akk_status : Series, optional
+        External *Akkermansia* status per sample (``Zero`` / ``Low`` / ``High``, e.g. from
+        qPCR; :func:`sheet_akkermansia`); where given (not empty) it replaces the status from
+        the profile in the gray-zone rule.
 
     Returns
     -------
     scores : DataFrame
         Index ``sample_id``; columns ``sig1_count, sig2_count, sig1_score, sig2_score``
         (fraction of the list present), ``toposcore`` (s), ``category`` (SIG1 / Gray / SIG2),
-        ``akkermansia`` (%), ``akkermansia_status`` (Zero / Low / High), ``toposcore_class``
-        (SIG1+ / SIG2+) and ``predicted_response`` (NR / R).
+        ``akkermansia`` (%), ``akkermansia_status`` (Zero / Low / High),
+        ``akkermansia_source`` (``profile``, or ``sheet`` where ``akk_status`` gave it),
+        ``toposcore_class`` (SIG1+ / SIG2+) and ``predicted_response`` (NR / R).
     members : DataFrame
         :func:`match_signature` of both lists (``in_profile`` False = missing from the profile).
     """
@@ -357,6 +363,12 @@ def score_samples(
     akk = akkermansia_abundance(abundance, akkermansia)
     cat = sig_category(s, cut_nr, cut_r)
     status = akkermansia_status(akk, akk_high)
+    source = np.full(len(status), "profile", dtype=object)
+    if akk_status is not None:  # an external status (e.g. qPCR) replaces the profile's
+        ext = akk_status.reindex(abundance.index).fillna("").astype(str).to_numpy()
+        given = ext != ""
+        status = np.where(given, ext, status)
+        source = np.where(given, "sheet", source)
     cls = toposcore_class(cat, status)
     out = pd.DataFrame(
         {
@@ -368,6 +380,7 @@ def score_samples(
             "category": cat,
             "akkermansia": akk.astype(float),
             "akkermansia_status": status,
+            "akkermansia_source": source,
             "toposcore_class": cls,
             "predicted_response": np.where(cls == "SIG2+", "R", "NR"),
         },
@@ -657,6 +670,377 @@ def youden_cutoffs(
 
 
 # --------------------------------------------------------------------------------------------
+# sample sheet inputs: survival, external Akkermansia status
+# --------------------------------------------------------------------------------------------
+AKK_STATUSES = ("Zero", "Low", "High")
+
+
+def read_sheet(samples_tsv: str | os.PathLike) -> tuple[pd.DataFrame, pd.Series]:
+    """The validated sample sheet (:func:`icibiome.samplesheet.read_sample_sheet`, no file
+    checks) and each sample's line number in the file (header = line 1), for error messages."""
+    from icibiome.samplesheet import read_sample_sheet
+
+    sheet = read_sample_sheet(samples_tsv, check_files=False)
+    lines = [i + 1 for i, ln in enumerate(Path(samples_tsv).read_text(errors="replace").splitlines())
+             if ln.strip() and not ln.lstrip().startswith("#")][1:]  # fmt: skip
+    return sheet, pd.Series(lines[: len(sheet)], index=sheet.index)
+
+
+def sheet_akkermansia(
+    sheet: pd.DataFrame, column: str, lines: pd.Series | None = None, source: str = "sample sheet"
+) -> pd.Series:
+    """External *Akkermansia* status per sample from a sample-sheet column (e.g. qPCR).
+
+    Values ``Zero`` / ``Low`` / ``High`` (any case); an empty cell (or ``NA``) = not measured:
+    that sample keeps the status from its profile. Anything else raises :class:`ToposcoreError`
+    naming the file, row, sample and column (config key ``toposcore.akkermansia_column``).
+
+    Examples
+    --------
+    >>> sheet = pd.DataFrame({"akk": ["zero", "", "HIGH"]}, index=["a", "b", "c"])
+    >>> sheet_akkermansia(sheet, "akk").tolist()
+    ['Zero', '', 'High']
+    """
+    if column not in sheet.columns:
+        raise ToposcoreError(
+            f"toposcore.akkermansia_column: {source} has no column {column!r} "
+            f"(columns: {', '.join(map(str, sheet.columns))})"
+        )
+    canon = {v.lower(): v for v in AKK_STATUSES}
+    raw = sheet[column].astype(object).where(sheet[column].notna(), "").astype(str).str.strip()
+    raw = raw.where(~raw.str.lower().isin(["na", "nan", "none"]), "")
+    bad = raw[(raw != "") & ~raw.str.lower().isin(list(canon))]
+    if len(bad):
+        sid = bad.index[0]
+        row = f"row {int(lines[sid])} " if lines is not None and sid in lines.index else ""
+        more = f" (and {len(bad) - 1} more row(s))" if len(bad) > 1 else ""
+        raise ToposcoreError(
+            f"{source}: {row}(sample {sid}): column {column!r} "
+            f"(toposcore.akkermansia_column): {bad.iloc[0]!r} is not one of Zero, Low, High "
+            f"(empty = use the profile){more}"
+        )
+    return raw.map(lambda v: canon.get(v.lower(), ""))
+
+
+# --------------------------------------------------------------------------------------------
+# survival by predicted class and category (the published endpoint, methods §8 rows 10-14)
+# --------------------------------------------------------------------------------------------
+SURVIVAL_COLUMNS = ["endpoint", "comparison", "n", "events", "n_cohorts", "hr", "ci_low",
+                    "ci_high", "p_value", "logrank_p", "medians", "note"]  # fmt: skip
+KM_COLUMNS = ["endpoint", "by", "group", "time", "survival", "at_risk"]
+#: Comparisons of :func:`survival_endpoints`: (label, column, group coded 1, group coded 0).
+COMPARISONS = (("predicted NR vs R", "predicted_response", "NR", "R"),
+               ("SIG1 vs SIG2 (Gray left out)", "category", "SIG1", "SIG2"))  # fmt: skip
+
+
+class _NotEstimable(Exception):
+    pass
+
+
+def _cox_lifelines(d: pd.DataFrame, covariate: str, strata: bool) -> tuple[float, ...]:
+    """HR, 95% CI, p of ``covariate``; raises :class:`_NotEstimable` when the fit does not
+    converge or the CI is not finite (the events of a group separate, e.g. no events in one
+    group of a stratum: the HR would be 0 or infinite, lifelines returns e.g. 3.5e7 (0-inf))."""
+    import warnings
+
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceWarning
+
+    cols = ["time", "event", covariate] + (["stratum"] if strata else [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        cph = CoxPHFitter().fit(d[cols], duration_col="time", event_col="event",
+                                strata=["stratum"] if strata else None)  # fmt: skip
+    r = cph.summary.loc[covariate]
+    out = (float(r["exp(coef)"]), float(r["exp(coef) lower 95%"]),
+           float(r["exp(coef) upper 95%"]), float(r["p"]))  # fmt: skip
+    diverged = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    if diverged or not np.all(np.isfinite(out[:3])) or out[1] <= 0:
+        raise _NotEstimable("not estimable: the events separate the groups (Cox did not "
+                            "converge; the HR would be 0 or infinite)")  # fmt: skip
+    return out
+
+
+def _medians(km: pd.DataFrame) -> str:
+    out = []
+    for g, sub in km.groupby("group", sort=True):
+        below = sub[sub["survival"] <= 0.5]
+        out.append(f"{g} {below['time'].iloc[0]:.3g}" if len(below) else f"{g} not reached")
+    return "; ".join(out)
+
+
+def survival_endpoints(
+    scores: pd.DataFrame, sheet: pd.DataFrame, min_events: int = 3
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cox PH and Kaplan-Meier of OS / PFS by TOPOSCORE's prediction, category and score.
+
+    For each endpoint of :data:`icibiome.survival.ENDPOINTS` with time/event columns in the
+    sheet (samples with time > 0 and an event flag):
+
+    * ``predicted NR vs R``: Cox PH hazard ratio of predicted non-responders (SIG1+) vs
+      predicted responders (SIG2+) — the published endpoint (Derosa 2024; methods §8 row 10:
+      OS HR 2.13 (1.54-2.95) on the NSCLC discovery cohort) — with the log-rank p;
+    * ``SIG1 vs SIG2 (Gray left out)``: the same for the two outer categories;
+    * ``toposcore per SD``: HR per SD of the score (higher score = expected better, HR < 1).
+
+    lifelines ``CoxPHFitter`` (Efron ties; the published 2.13 (1.54-2.95) is reproduced to two
+    decimals by both Efron and Breslow), stratified by ``cohort`` when the samples come from
+    more than one cohort (each its own baseline hazard); the log-rank test is then unstratified
+    and the note says so. Fewer than ``min_events`` events, an empty group or a fit that does
+    not converge (the events separate the groups, e.g. none in one group: the HR would be 0 or
+    infinite): the row holds no HR and its note starts with ``not estimable``.
+
+    Returns
+    -------
+    table : DataFrame
+        :data:`SURVIVAL_COLUMNS`; ``medians`` = median survival per group (months).
+    km : DataFrame
+        :data:`KM_COLUMNS`: Kaplan-Meier curves by ``predicted_response`` and by ``category``.
+    """
+    from lifelines.statistics import logrank_test
+
+    from icibiome.survival import ENDPOINTS, kaplan_meier
+
+    rows, kms = [], []
+    for ep, (tcol, ecol) in ENDPOINTS.items():
+        if tcol not in sheet.columns or ecol not in sheet.columns:
+            continue
+        d = pd.DataFrame({
+            "time": pd.to_numeric(sheet[tcol].reindex(scores.index), errors="coerce"),
+            "event": pd.to_numeric(sheet[ecol].reindex(scores.index), errors="coerce"),
+            "toposcore": pd.to_numeric(scores["toposcore"], errors="coerce"),
+            "predicted_response": scores["predicted_response"],
+            "category": scores["category"],
+            "stratum": (sheet["cohort"].reindex(scores.index).astype(str)
+                        if "cohort" in sheet.columns else "all"),
+        }, index=scores.index)  # fmt: skip
+        d = d.dropna(subset=["time", "event", "toposcore"])
+        d = d[d["time"] > 0]
+        if d.empty:
+            continue
+        n_coh = int(d["stratum"].nunique())
+        strat = n_coh > 1
+        base = {"endpoint": ep, "n_cohorts": n_coh}
+        lr_note = "log-rank unstratified; Cox stratified by cohort" if strat else ""
+        for label, col, one, zero in COMPARISONS:
+            sub = d[d[col].isin([one, zero])].assign(x=lambda t, c=col, o=one: (t[c] == o) * 1.0)
+            row = base | {"comparison": label, "n": len(sub), "events": int(sub["event"].sum())}
+            n1, n0 = int((sub["x"] == 1).sum()), int((sub["x"] == 0).sum())
+            km = kaplan_meier(d, "time", "event", col)  # by category: Gray included
+            kms.append(km.assign(endpoint=ep, by=col))
+            if n1 == 0 or n0 == 0 or row["events"] < min_events:
+                rows.append(row | {"note": f"not estimable: {n1} {one}, {n0} {zero}, "
+                                   f"{row['events']} events"})  # fmt: skip
+                continue
+            notes = [lr_note] if lr_note else []
+            try:
+                hr, lo, hi, p = _cox_lifelines(sub, "x", strat)
+                row |= {"hr": hr, "ci_low": lo, "ci_high": hi, "p_value": p}
+            except _NotEstimable as err:
+                notes.insert(0, str(err))
+            except Exception as err:  # other lifelines failures on tiny data
+                notes.insert(0, f"not estimable: Cox failed ({str(err).split('.')[0]})")
+            a, b = sub[sub["x"] == 1], sub[sub["x"] == 0]
+            row["logrank_p"] = float(logrank_test(a["time"], b["time"], a["event"],
+                                                  b["event"]).p_value)  # fmt: skip
+            row["medians"] = _medians(km[km["group"].isin([one, zero])])
+            rows.append(row | {"note": "; ".join(notes)})
+        row = base | {"comparison": "toposcore per SD", "n": len(d),
+                      "events": int(d["event"].sum())}  # fmt: skip
+        sd = d["toposcore"].std(ddof=0)
+        if row["events"] < min_events or not sd > 0:
+            rows.append(row | {"note": f"not estimable: {row['events']} events, score SD {sd:.3g}"})
+            continue
+        d["z"] = (d["toposcore"] - d["toposcore"].mean()) / sd
+        try:
+            hr, lo, hi, p = _cox_lifelines(d, "z", strat)
+            row |= {"hr": hr, "ci_low": lo, "ci_high": hi, "p_value": p,
+                    "note": "Cox stratified by cohort" if strat else ""}  # fmt: skip
+        except _NotEstimable as err:
+            row["note"] = str(err)
+        except Exception as err:
+            row["note"] = f"not estimable: Cox failed ({str(err).split('.')[0]})"
+        rows.append(row)
+    table = pd.DataFrame(rows).reindex(columns=SURVIVAL_COLUMNS)
+    km = (pd.concat(kms, ignore_index=True).reindex(columns=KM_COLUMNS) if kms
+          else pd.DataFrame(columns=KM_COLUMNS))  # fmt: skip
+    return table, km
+
+
+# --------------------------------------------------------------------------------------------
+# category distribution and cut-off calibration
+# --------------------------------------------------------------------------------------------
+#: Category shares with the published cut-offs on the NSCLC discovery cohort (MetaPhlAn 4
+#: vJan21; SIG1 74 / Gray 114 / SIG2 57 of 245, methods §8 row 9).
+PUBLISHED_SHARES = {"SIG1": 74 / 245, "Gray": 114 / 245, "SIG2": 57 / 245}
+#: A distribution is *degenerate* when SIG1 or SIG2 holds less than this share of the samples
+#: (published: 30 % and 23 %) ...
+DEGENERATE_SHARE = 0.05
+#: ... among at least this many scored samples (fewer: not judged).
+DEGENERATE_MIN_SAMPLES = 20
+
+
+def category_check(category: Sequence[str]) -> tuple[pd.DataFrame, bool]:
+    """Counts and shares of SIG1 / Gray / SIG2 and whether the distribution is degenerate.
+
+    Degenerate = at least :data:`DEGENERATE_MIN_SAMPLES` samples and SIG1 or SIG2 (the two
+    categories that predict) with a share below :data:`DEGENERATE_SHARE` (5 %), where the
+    published cut-offs give 30 % / 23 % on MetaPhlAn 4 profiles: the cut-offs do not fit this
+    profiler / depth (e.g. 3 of 627 samples in SIG2 on another profiler's tables; 0 of 266 on
+    the MetaPhlAn 3 melanoma tables of curatedMetagenomicData). A thin Gray zone is not
+    degenerate: cut-offs fitted by :func:`youden_cutoffs` are often close together.
+
+    Examples
+    --------
+    >>> tab, bad = category_check(["SIG1"] * 30 + ["Gray"] * 60 + ["SIG2"] * 1)
+    >>> bad, int(tab.loc["SIG2", "n"])
+    (True, 1)
+    """
+    c = pd.Series(np.asarray(category, dtype=object)).dropna()
+    n = len(c)
+    tab = pd.DataFrame({"n": [int((c == k).sum()) for k in PUBLISHED_SHARES]},
+                       index=pd.Index(list(PUBLISHED_SHARES), name="category"))  # fmt: skip
+    tab["share"] = tab["n"] / n if n else np.nan
+    tab["published_share"] = pd.Series(PUBLISHED_SHARES)
+    tab["below_threshold"] = (tab["share"] < DEGENERATE_SHARE) & (tab.index != "Gray")
+    degenerate = bool(n >= DEGENERATE_MIN_SAMPLES and tab["below_threshold"].any())
+    return tab, degenerate
+
+
+@dataclass
+class Calibration:
+    """The cut-offs a run used and where they come from (``toposcore_calibration.yaml``)."""
+
+    cut_nr: float
+    cut_r: float
+    akk_high: float
+    source: str  # published | config | fitted | file
+    profile: str = ""
+    cohorts: list[str] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)
+    n_R: int = 0
+    n_NR: int = 0
+    origin: str = ""
+
+    def to_dict(self) -> dict:
+        doc = {
+            "cut_nr": float(self.cut_nr), "cut_r": float(self.cut_r),
+            "akk_high": float(self.akk_high), "source": self.source, "profile": self.profile,
+            "description": {
+                "published": "published cut-offs of Derosa et al. 2024 (MetaPhlAn 4 vJan21)",
+                "config": "cut-offs set in the config (toposcore.cut_nr / cut_r)",
+                "fitted": "fitted on the labelled samples of the training cohorts below (Youden "
+                          "J on the sheet's response, icibiome.toposcore.youden_cutoffs); those "
+                          "samples are left out of this run's evaluation",
+                "file": f"reused from {self.origin}",
+            }[self.source],
+        }  # fmt: skip
+        if self.source in ("fitted", "file") and self.samples:
+            doc |= {"fitted_on_cohorts": list(self.cohorts), "n_R": int(self.n_R),
+                    "n_NR": int(self.n_NR), "fitted_on_samples": list(self.samples)}  # fmt: skip
+        return doc
+
+
+def _training_labels(
+    sheet: pd.DataFrame, ids: pd.Index, cohorts: Sequence[str]
+) -> tuple[pd.Series, int, int]:
+    """The response of the samples ``ids`` of training ``cohorts`` ("" elsewhere), with the
+    checks of :func:`fit_calibration`; R and NR counts."""
+    have = sorted(sheet["cohort"].astype(str).unique())
+    unknown = [c for c in cohorts if c not in have]
+    if unknown:
+        raise ToposcoreError(f"toposcore.calibration_cohorts: {unknown} not in the sample sheet's "
+                             f"cohorts {have}")  # fmt: skip
+    coh = sheet["cohort"].astype(str).reindex(ids)
+    train = coh.isin(list(cohorts))
+    if train.all() or not (coh.notna() & ~train).any():
+        raise ToposcoreError(
+            "toposcore.calibration_cohorts covers every scored sample: the cut-offs would be "
+            "fitted on the data they evaluate; keep at least one cohort out, or fit them in a "
+            "training run and give its toposcore_calibration.yaml as toposcore.calibration"
+        )
+    lab = sheet["response"].reindex(ids).fillna("").astype(str).where(train, "")
+    n_r, n_nr = int((lab == "R").sum()), int((lab == "NR").sum())
+    if n_r < 2 or n_nr < 2:
+        raise ToposcoreError(f"toposcore.calibration_cohorts {list(cohorts)}: {n_r} R and {n_nr} "
+                             "NR labelled samples; need at least 2 of each in the sheet's "
+                             "response column")  # fmt: skip
+    return lab, n_r, n_nr
+
+
+def check_settings(
+    samples_tsv: str | os.PathLike,
+    akkermansia_column: str | None = None,
+    calibration: str | os.PathLike | None = None,
+    calibration_cohorts: Sequence[str] = (),
+) -> None:
+    """The sheet-dependent ``toposcore`` settings, checked before any job (rules/common.smk):
+    the Akkermansia column's values, the calibration cohorts and the calibration file. Raises
+    :class:`ToposcoreError` with one line naming the key (and file, row, column)."""
+    sheet, lines = read_sheet(samples_tsv)
+    if akkermansia_column:
+        sheet_akkermansia(sheet, akkermansia_column, lines, str(samples_tsv))
+    if calibration and calibration_cohorts:
+        _calibration(calibration, calibration_cohorts, CUT_NR, CUT_R, AKK_HIGH, "")
+    if calibration:
+        if Path(calibration).parts[:1] == ("results",):  # would be this run's own output
+            raise ToposcoreError(f"toposcore.calibration: {calibration} is inside this run's "
+                                 "results/; copy the training run's file elsewhere (e.g. "
+                                 "config/toposcore_calibration.yaml)")  # fmt: skip
+        read_calibration(calibration)
+    if calibration_cohorts:
+        _training_labels(sheet, sheet.index, calibration_cohorts)
+
+
+def fit_calibration(
+    scores: pd.DataFrame, sheet: pd.DataFrame, cohorts: Sequence[str], akk_high: float,
+    profile: str = "",
+) -> Calibration:  # fmt: skip
+    """Cut-offs re-fitted on the labelled samples of training ``cohorts`` (methods §9c step 5).
+
+    :func:`youden_cutoffs` of the score against the sheet's ``response`` (R / NR) of those
+    cohorts' samples only. Raises :class:`ToposcoreError` naming ``toposcore.calibration_cohorts``
+    when a cohort is not in the sheet, when every cohort would be used (nothing would be left to
+    evaluate: fit on a training run and reuse its calibration file instead) or when R or NR
+    labels are missing.
+    """
+    lab, n_r, n_nr = _training_labels(sheet, scores.index, cohorts)
+    cut_nr, cut_r = youden_cutoffs(scores["toposcore"], lab)
+    used = sorted(lab.index[lab.isin(["R", "NR"])].astype(str))
+    logger.info("TOPOSCORE cut-offs fitted on cohorts %s (%d R / %d NR): %.4f / %.4f",
+                list(cohorts), n_r, n_nr, cut_nr, cut_r)  # fmt: skip
+    return Calibration(cut_nr, cut_r, akk_high, "fitted", profile, list(cohorts), used, n_r, n_nr)
+
+
+def read_calibration(path: str | os.PathLike) -> Calibration:
+    """A stored ``toposcore_calibration.yaml`` (of a training run) to reuse."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise ToposcoreError(f"toposcore.calibration: {path}: file not found")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ToposcoreError(f"toposcore.calibration: {path}: not YAML ({err})") from None
+    if not isinstance(doc, dict):
+        raise ToposcoreError(f"toposcore.calibration: {path}: not a calibration file")
+    vals = {}
+    for k in ("cut_nr", "cut_r", "akk_high"):
+        v = doc.get(k)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+            raise ToposcoreError(f"toposcore.calibration: {path}: {k} must be a number, got {v!r}")
+        vals[k] = float(v)
+    if not 0 <= vals["cut_nr"] < vals["cut_r"] <= 1:
+        raise ToposcoreError(f"toposcore.calibration: {path}: need 0 <= cut_nr < cut_r <= 1, got "
+                             f"{vals['cut_nr']} / {vals['cut_r']}")  # fmt: skip
+    return Calibration(vals["cut_nr"], vals["cut_r"], vals["akk_high"], "file",
+                       str(doc.get("profile") or ""), list(doc.get("fitted_on_cohorts") or []),
+                       [str(s) for s in doc.get("fitted_on_samples") or []],
+                       int(doc.get("n_R") or 0), int(doc.get("n_NR") or 0), str(path))  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
 # the pipeline stage
 # --------------------------------------------------------------------------------------------
 def guild_signatures(guilds_tsv: str | os.PathLike) -> tuple[Signature, Signature]:
@@ -676,35 +1060,60 @@ def guild_signatures(guilds_tsv: str | os.PathLike) -> tuple[Signature, Signatur
     return signature_from_names(path, "SIG1"), signature_from_names(found, "SIG2")
 
 
-def _write_mqc(
-    scores: pd.DataFrame, response: pd.Series | None, out_dir: Path, label: str, note: str
-) -> list[Path]:
+def _key(label: str) -> str:
+    return "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
+
+
+def _parent(label: str, description: str | None = None) -> dict:
+    key = _key(label)
+    out = {"parent_id": f"icibiome_toposcore{key}",
+           "parent_name": f"TOPOSCORE ({label})" if label else "TOPOSCORE"}  # fmt: skip
+    return out | ({"parent_description": description} if description is not None else {})
+
+
+def _write_mqc_table(tab: pd.DataFrame, head: dict, path: Path, index_label: str) -> Path:
+    """A MultiQC custom-content table; with no rows only the header and column line are
+    written, which the report leaves out (:func:`icibiome.report.has_data`)."""
     import yaml
 
-    key = "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
+    lines = yaml.safe_dump(head, sort_keys=False, width=1000).splitlines()
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        fh.writelines(f"# {line}\n" for line in lines)
+        tab.to_csv(fh, sep="\t", index_label=index_label, float_format="%.4g")
+    return path
+
+
+def _write_mqc(
+    scores: pd.DataFrame, response: pd.Series | None, out_dir: Path, label: str, note: str,
+    cal: Calibration | None = None, reference: str = "",
+) -> list[Path]:  # fmt: skip
+    import yaml
+
+    key = _key(label)
     resp = (response.reindex(scores.index) if response is not None
             else pd.Series("", index=scores.index)).fillna("").replace("", "unknown")  # fmt: skip
-    a = auc(scores["toposcore"], resp.where(resp.isin(["R", "NR"]), ""))
+    held = ~scores.get("calibration_sample", pd.Series(False, index=scores.index)).astype(bool)
+    a = auc(scores.loc[held, "toposcore"],
+            resp[held].where(resp[held].isin(["R", "NR"]), ""))  # fmt: skip
     auc_txt = f"AUC of the score for response (R vs NR): {a:.3f}. " if np.isfinite(a) else ""
-    parent = {
-        "parent_id": f"icibiome_toposcore{key}",
-        "parent_name": f"TOPOSCORE ({label})" if label else "TOPOSCORE",
-        "parent_description": (
-            "TOPOSCORE of Derosa et al. (2024, Cell 187:3373): s = (SIG2 present/|SIG2| - SIG1 "
-            "present/|SIG1| + 1)/2; s <= cut_nr predicts NR, s >= cut_r predicts R, in between "
-            "Akkermansia decides (0 < Akk < 4.799 % predicts R). "
-            + note
-            + " "
-            + auc_txt
-            + "Table: results/signatures/<profiler>/toposcore.tsv (icibiome.toposcore)."
-        ),
-    }
+    if cal is not None and cal.source == "fitted":
+        auc_txt = auc_txt.replace("AUC", "AUC on the cohorts not used for calibration", 1)
+    cut_txt = (f"Cut-offs {cal.cut_nr:.4g} / {cal.cut_r:.4g}, Akkermansia High >= "
+               f"{cal.akk_high:.4g} % ({cal.to_dict()['description']}). " if cal else "")  # fmt: skip
+    parent = _parent(label,
+        "TOPOSCORE of Derosa et al. (2024, Cell 187:3373): s = (SIG2 present/|SIG2| - SIG1 "
+        "present/|SIG1| + 1)/2; s <= cut_nr predicts NR, s >= cut_r predicts R, in between "
+        "Akkermansia decides (0 < Akk < 4.799 % predicts R). "
+        + note + " " + cut_txt + auc_txt + (reference + " " if reference else "")
+        + "Tables: results/signatures/<profiler>/toposcore*.tsv (icibiome.toposcore).",
+    )  # fmt: skip
     written = []
     head = {
         "id": f"icibiome_toposcore_table{key}",
         "section_name": "TOPOSCORE per sample",
         "description": "Counts of SIG1/SIG2 entries present, the score, its category, "
-                       "Akkermansia status and the prediction, with the sheet's response.",
+                       "Akkermansia status (and its source: profile or sample sheet) and the "
+                       "prediction, with the sheet's response.",
         "plot_type": "table",
         **parent,
         "pconfig": {"id": f"icibiome_toposcore_table_plot{key}", "title": "icibiome: TOPOSCORE"},
@@ -715,14 +1124,12 @@ def _write_mqc(
             "akkermansia": {"title": "Akkermansia %", "format": "{:,.3f}"},
         },
     }  # fmt: skip
-    tab = scores[["toposcore", "category", "sig1_count", "sig2_count", "akkermansia",
-                  "akkermansia_status", "predicted_response"]].assign(response=resp)  # fmt: skip
-    lines = yaml.safe_dump(head, sort_keys=False, width=1000).splitlines()
-    p = out_dir / "toposcore_table_mqc.tsv"
-    with atomic_path(p) as tmp, open(tmp, "w") as fh:
-        fh.writelines(f"# {line}\n" for line in lines)
-        tab.to_csv(fh, sep="\t", index_label="Sample", float_format="%.4g")
-    written.append(p)
+    cols = ["toposcore", "category", "sig1_count", "sig2_count", "akkermansia",
+            "akkermansia_status", "akkermansia_source", "predicted_response"]  # fmt: skip
+    tab = scores[[c for c in cols if c in scores.columns]].assign(response=resp)
+    if (~held).any():
+        tab["calibration_sample"] = ~held
+    written.append(_write_mqc_table(tab, head, out_dir / "toposcore_table_mqc.tsv", "Sample"))
     datasets, labels = [], []
     for col, name in (("toposcore", "TOPOSCORE"), ("sig1_score", "SIG1 fraction present"),
                       ("sig2_score", "SIG2 fraction present")):  # fmt: skip
@@ -750,22 +1157,97 @@ def _write_mqc(
     return written
 
 
+def _write_mqc_endpoints(
+    surv: pd.DataFrame, km: pd.DataFrame, categories: pd.DataFrame, degenerate: bool,
+    cal: Calibration, out_dir: Path, label: str,
+) -> list[Path]:  # fmt: skip
+    """Survival table, Kaplan-Meier curves and the category warning; each left out of the report
+    when it has nothing to show (no survival columns; a category distribution that is fine)."""
+    import yaml
+
+    key, parent = _key(label), _parent(label)
+    written = []
+    stab = surv.assign(row=surv["endpoint"].astype(str) + " | " + surv["comparison"].astype(str))
+    stab = stab.set_index("row")
+    stab = stab[["n", "events", "hr", "ci_low", "ci_high", "p_value", "logrank_p", "medians",
+                 "note"]]  # fmt: skip
+    written.append(_write_mqc_table(stab, {
+        "id": f"icibiome_toposcore_survival{key}", "section_name": "TOPOSCORE and survival",
+        "description": "Cox hazard ratio (lifelines, 95% CI, Wald p; stratified by cohort when "
+                       "there are several) of predicted non-responders (SIG1+) vs predicted "
+                       "responders (SIG2+), the published endpoint; of SIG1 vs SIG2; and per SD of "
+                       "the score (HR < 1 expected). Log-rank p and median survival (months) per "
+                       "group. Samples used to calibrate the cut-offs are left out.",
+        "plot_type": "table", **parent,
+        "pconfig": {"id": f"icibiome_toposcore_survival_table{key}",
+                    "title": "icibiome: TOPOSCORE survival"}},
+        out_dir / "toposcore_survival_mqc.tsv", "Endpoint | comparison"))  # fmt: skip
+    data, labels = [], []
+    for (ep, by), d in km.groupby(["endpoint", "by"], sort=True) if len(km) else []:
+        data.append({f"{g} (n={int(s['at_risk'].iloc[0])})": {
+            round(float(t), 3): round(float(v), 4)
+            for t, v in zip(s["time"], s["survival"], strict=True)}
+            for g, s in d.groupby("group", sort=True)})  # fmt: skip
+        labels.append({"name": f"{ep} by {by}", "ylab": f"{ep} probability"})
+    p = out_dir / "toposcore_km_mqc.yaml"
+    with atomic_path(p) as tmp:
+        if data:
+            tmp.write_text(yaml.safe_dump({
+                "id": f"icibiome_toposcore_km{key}", "section_name": "TOPOSCORE Kaplan-Meier",
+                **parent, "description": "Kaplan-Meier curves by predicted response (NR = SIG1+, "
+                "R = SIG2+) and by category (SIG1 / Gray / SIG2); n = samples at time 0.",
+                "plot_type": "linegraph",
+                "pconfig": {"id": f"icibiome_toposcore_km_plot{key}",
+                            "title": "icibiome: TOPOSCORE Kaplan-Meier", "xlab": "months",
+                            "ylab": "survival probability", "ymin": 0, "ymax": 1,
+                            "data_labels": labels},
+                "data": data}, sort_keys=False, width=1000))  # fmt: skip
+        else:  # no survival columns: comments only, left out of the report
+            tmp.write_text("# no survival data (os_months/os_event, pfs_months/pfs_event)\n")
+    written.append(p)
+    warn = categories.assign(cut_nr=cal.cut_nr, cut_r=cal.cut_r) if degenerate else (
+        categories.iloc[:0])  # fmt: skip
+    written.append(_write_mqc_table(warn, {
+        "id": f"icibiome_toposcore_warnings{key}",
+        "section_name": "TOPOSCORE warning: degenerate categories",
+        "description": f"SIG1 or SIG2 holds less than {DEGENERATE_SHARE:.0%} of the "
+                       f"{int(categories['n'].sum())} samples scored with cut-offs "
+                       f"{cal.cut_nr:.4g} / {cal.cut_r:.4g} ({cal.source}); with MetaPhlAn 4 "
+                       "profiles the published cut-offs give 30 % / 23 %. The cut-offs fit "
+                       "another profiler / depth: predictions are not comparable with the "
+                       "paper. Re-calibrate on a labelled training cohort "
+                       "(toposcore.calibration_cohorts or toposcore.calibration).",
+        "plot_type": "table", **parent,
+        "pconfig": {"id": f"icibiome_toposcore_warnings_table{key}",
+                    "title": "icibiome: TOPOSCORE categories"}},
+        out_dir / "toposcore_warnings_mqc.tsv", "Category"))  # fmt: skip
+    return written
+
+
 SCORE_COLUMNS = ["sig1_count", "sig2_count", "sig1_score", "sig2_score", "toposcore", "category",
-                 "akkermansia", "akkermansia_status", "toposcore_class", "predicted_response"]  # fmt: skip
+                 "akkermansia", "akkermansia_status", "akkermansia_source", "toposcore_class",
+                 "predicted_response", "calibration_sample"]  # fmt: skip
+#: Files of the stage (key -> name in ``out_dir``); the rule's outputs.
+OUTPUTS = {"scores": "toposcore.tsv", "members": "toposcore_members.tsv",
+           "survival": "toposcore_survival.tsv", "km": "toposcore_km.tsv",
+           "calibration": "toposcore_calibration.yaml"}  # fmt: skip
 
 
-def _write_empty(samples: pd.Index, out: Path, reason: str, label: str) -> dict[str, Path]:
+def _write_empty(samples: pd.Index, out: Path, reason: str, label: str,
+                 cal: Calibration) -> dict[str, Path]:  # fmt: skip
     """No lists (no competing guild pair): NaN scores, empty members, a note in the report."""
     import yaml
 
     scores = pd.DataFrame(index=pd.Index(samples, name="sample_id"), columns=SCORE_COLUMNS)
-    paths = {"scores": out / "toposcore.tsv", "members": out / "toposcore_members.tsv"}
+    paths = {k: out / v for k, v in OUTPUTS.items()}
     write_tsv(scores, paths["scores"], index=True)
     write_tsv(pd.DataFrame(columns=["signature", "entry", "naming", "names", "profile_taxa",
                                     "in_profile"]), paths["members"])  # fmt: skip
-    key = "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
-    parent = {"parent_id": f"icibiome_toposcore{key}",
-              "parent_name": f"TOPOSCORE ({label})" if label else "TOPOSCORE"}  # fmt: skip
+    write_tsv(pd.DataFrame(columns=SURVIVAL_COLUMNS), paths["survival"])
+    write_tsv(pd.DataFrame(columns=KM_COLUMNS), paths["km"])
+    with atomic_path(paths["calibration"]) as tmp:
+        tmp.write_text(yaml.safe_dump(cal.to_dict(), sort_keys=False, width=1000))
+    key, parent = _key(label), _parent(label)
     for name in ("table_mqc.tsv", "scores_mqc.yaml"):
         doc = {"id": f"icibiome_toposcore_{name.split('_')[0]}{key}",
                "section_name": "TOPOSCORE", **parent, "plot_type": "html",
@@ -781,7 +1263,30 @@ def _write_empty(samples: pd.Index, out: Path, reason: str, label: str) -> dict[
             else:
                 tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
         paths[p.stem] = p
+    cats = category_check([])[0]
+    for p in _write_mqc_endpoints(pd.DataFrame(columns=SURVIVAL_COLUMNS),
+                                  pd.DataFrame(columns=KM_COLUMNS), cats, False, cal, out, label):
+        paths[p.stem] = p  # fmt: skip
     return paths
+
+
+def _calibration(
+    calibration, calibration_cohorts, cut_nr, cut_r, akk_high, label
+) -> Calibration | None:
+    """The stored calibration to reuse, or the config's cut-offs; None = fit them later."""
+    if calibration and calibration_cohorts:
+        raise ToposcoreError("toposcore: give calibration (a stored file) or calibration_cohorts "
+                             "(fit on training cohorts of this run), not both")  # fmt: skip
+    if calibration:
+        cal = read_calibration(calibration)
+        if cal.profile and label and cal.profile != label:
+            raise ToposcoreError(f"toposcore.calibration: {calibration} was fitted on {cal.profile} "
+                                 f"tables; this run scores {label} tables")  # fmt: skip
+        return cal
+    if calibration_cohorts:
+        return None
+    published = (cut_nr, cut_r, akk_high) == (CUT_NR, CUT_R, AKK_HIGH)
+    return Calibration(cut_nr, cut_r, akk_high, "published" if published else "config", label)
 
 
 def run_toposcore(
@@ -795,9 +1300,13 @@ def run_toposcore(
     naming: str = "auto",
     name_map: str | os.PathLike | None = None,
     akkermansia: Sequence[str] = AKK_NAMES,
+    akkermansia_column: str | None = None,
     cut_nr: float = CUT_NR,
     cut_r: float = CUT_R,
     akk_high: float = AKK_HIGH,
+    calibration: str | os.PathLike | None = None,
+    calibration_cohorts: Sequence[str] = (),
+    cancer_type: str | None = None,
     sig1_size: int | None = None,
     sig2_size: int | None = None,
     label: str = "",
@@ -809,24 +1318,43 @@ def run_toposcore(
     abundance_tsv : path-like
         Standard abundance table (percent of classified, :mod:`icibiome.io`).
     out_dir : path-like
-        Writes ``toposcore.tsv`` (:func:`score_samples`, index ``sample_id``),
-        ``toposcore_members.tsv`` (each list entry, the profile taxa standing for it and
-        ``in_profile``: the members missing from the profile) and the MultiQC files
-        ``toposcore_table_mqc.tsv`` / ``toposcore_scores_mqc.yaml``.
+        Writes (:data:`OUTPUTS`) ``toposcore.tsv`` (:func:`score_samples`, index ``sample_id``;
+        ``calibration_sample`` marks samples used to fit the cut-offs), ``toposcore_members.tsv``
+        (each list entry, the profile taxa standing for it and ``in_profile``),
+        ``toposcore_survival.tsv`` / ``toposcore_km.tsv`` (:func:`survival_endpoints`: HR of
+        predicted NR vs R, SIG1 vs SIG2, per SD; Kaplan-Meier by prediction and category),
+        ``toposcore_calibration.yaml`` (the cut-offs used and their source; give it as
+        ``calibration`` to reuse them) and the MultiQC files ``toposcore_*_mqc.*``.
     samples_tsv : path-like, optional
-        Sample sheet; its ``response`` column is shown beside the scores in the report.
+        Sample sheet: ``response`` (shown beside the scores), survival columns, cohorts.
     sig1, sig2 : path-like, optional
         SIG list files (:func:`read_signature`), e.g. the published ``sig1.txt`` / ``sig2.txt``.
     guilds_tsv : path-like, optional
         Used when no SIG files are given: :func:`guild_signatures`.
     naming, name_map, akkermansia, cut_nr, cut_r, akk_high
         See :func:`score_samples`; ``name_map`` is a file for :class:`icibiome.harmonise.NameMap`.
+    akkermansia_column : str, optional
+        Sample-sheet column with an external *Akkermansia* status (:func:`sheet_akkermansia`).
+    calibration : path-like, optional
+        A ``toposcore_calibration.yaml`` of a training run: its cut-offs replace ``cut_nr`` /
+        ``cut_r`` / ``akk_high``. Refused when fitted on other tables (``label``) or on samples
+        of this run.
+    calibration_cohorts : sequence of str
+        Cohorts of the sheet whose labelled samples fit the cut-offs (:func:`fit_calibration`);
+        those samples are then left out of the survival table and the AUC.
+    cancer_type : str, optional
+        Chooses the published reference sentences of the report (:mod:`icibiome.references`).
     sig1_size, sig2_size : int, optional
         Denominators; None = list sizes.
     label : str
         Shown in the report section name, e.g. ``"sylph, species"``.
     """
+    from icibiome.references import published_reference
+
     out = Path(out_dir)
+    cal = _calibration(calibration, list(calibration_cohorts), cut_nr, cut_r, akk_high, label)
+    if akkermansia_column and samples_tsv is None:
+        raise ToposcoreError("toposcore.akkermansia_column needs a sample sheet")
     if sig1 and sig2:
         s1, s2 = read_signature(sig1, "SIG1"), read_signature(sig2, "SIG2")
         note = f"Lists: {Path(sig1).name} ({s1.size}) / {Path(sig2).name} ({s2.size})."
@@ -837,7 +1365,8 @@ def run_toposcore(
             s1, s2 = guild_signatures(guilds_tsv)
         except ToposcoreError as err:  # a weak network is a result, not a failed run
             logger.warning("%s; every score is NaN", err)
-            return _write_empty(read_abundance(abundance_tsv).index, out, str(err), label)
+            return _write_empty(read_abundance(abundance_tsv).index, out, str(err), label,
+                                cal or Calibration(cut_nr, cut_r, akk_high, "config", label))
         note = (
             f"Lists from the run's guilds: SIG1 = pathobiont ({s1.size}), SIG2 = foundation "
             f"({s2.size})."
@@ -846,21 +1375,67 @@ def run_toposcore(
         raise ToposcoreError("toposcore: no SIG lists (sig1/sig2 files or a guilds table)")
     nm = NameMap.from_file(name_map) if name_map else None
     ab = read_abundance(abundance_tsv)
-    response = None
+    ab.index = ab.index.astype(str)
+    sheet, response, akk_ext = pd.DataFrame(index=ab.index), None, None
     if samples_tsv is not None:
-        sheet = pd.read_csv(samples_tsv, sep="\t", dtype=str, comment="#", keep_default_na=False)
-        sheet = sheet.set_index("sample_id")
-        if "response" in sheet.columns:
-            response = sheet["response"].str.strip()
+        sheet, lines = read_sheet(samples_tsv)
+        sheet.index = sheet.index.astype(str)
+        response = sheet["response"].fillna("").astype(str).str.strip()
+        if akkermansia_column:
+            akk_ext = sheet_akkermansia(sheet, akkermansia_column, lines, str(samples_tsv))
+            logger.info("Akkermansia status from sheet column %r for %d of %d samples",
+                        akkermansia_column, int((akk_ext.reindex(ab.index).fillna("") != "").sum()),
+                        len(ab))  # fmt: skip
     size_pair = (sig1_size or s1.size, sig2_size or s2.size)
-    scores, members = score_samples(
-        ab, s1, s2, naming=naming, name_map=nm, akkermansia=akkermansia, cut_nr=cut_nr,
-        cut_r=cut_r, akk_high=akk_high, sizes=size_pair,
-    )  # fmt: skip
-    paths = {"scores": out / "toposcore.tsv", "members": out / "toposcore_members.tsv"}
+
+    def score(c: Calibration | None):
+        c = c or Calibration(cut_nr, cut_r, akk_high, "config")
+        return score_samples(ab, s1, s2, naming=naming, name_map=nm, akkermansia=akkermansia,
+                             cut_nr=c.cut_nr, cut_r=c.cut_r, akk_high=c.akk_high,
+                             sizes=size_pair, akk_status=akk_ext)  # fmt: skip
+
+    scores, members = score(cal)
+    if cal is None:  # fit on the training cohorts (the score itself does not depend on cut-offs)
+        if "cohort" not in sheet.columns:
+            raise ToposcoreError("toposcore.calibration_cohorts needs a sample sheet with cohorts")
+        cal = fit_calibration(scores, sheet, list(calibration_cohorts), akk_high, label)
+        scores, members = score(cal)
+    reused = sorted(set(cal.samples) & set(scores.index)) if cal.source == "file" else []
+    if reused:
+        raise ToposcoreError(
+            f"toposcore.calibration: {cal.origin} was fitted on {len(reused)} sample(s) of this "
+            f"run (e.g. {', '.join(reused[:3])}); cut-offs must not be evaluated on the samples "
+            "they were fitted on"
+        )
+    scores["calibration_sample"] = scores.index.isin(cal.samples if cal.source == "fitted" else [])
+    held = ~scores["calibration_sample"]
+    cats, degenerate = category_check(scores.loc[held, "category"])
+    if degenerate:
+        logger.warning(
+            "TOPOSCORE categories are degenerate on these tables (%s; SIG1 or SIG2 below %.0f%% of "
+            "%d samples, published 30%% / 23%%): cut-offs %.4g / %.4g (%s) do not fit this "
+            "profiler/depth; calibrate them on a labelled training cohort "
+            "(toposcore.calibration_cohorts or toposcore.calibration)",
+            ", ".join(f"{k} {int(r['n'])} ({r['share']:.1%})" for k, r in cats.iterrows()),
+            100 * DEGENERATE_SHARE, int(cats["n"].sum()), cal.cut_nr, cal.cut_r, cal.source,
+        )  # fmt: skip
+    surv, km = survival_endpoints(scores[held], sheet)
+    endpoints = set(surv.loc[surv["hr"].notna(), "endpoint"]) if len(surv) else set()
+    if response is not None and response.reindex(scores.index[held]).isin(["R", "NR"]).any():
+        endpoints.add("response")
+    reference = published_reference("toposcore", cancer_type, endpoints)
+    paths = {k: out / v for k, v in OUTPUTS.items()}
     write_tsv(scores, paths["scores"], index=True, float_format="%.10g")
     write_tsv(members, paths["members"])
-    for p in _write_mqc(scores, response, out, label, note):
+    write_tsv(surv, paths["survival"], float_format="%.6g")
+    write_tsv(km, paths["km"], float_format="%.10g")
+    import yaml
+
+    with atomic_path(paths["calibration"]) as tmp:
+        tmp.write_text(yaml.safe_dump(cal.to_dict(), sort_keys=False, width=1000))
+    for p in _write_mqc(scores, response, out, label, note, cal, reference):
+        paths[p.stem] = p
+    for p in _write_mqc_endpoints(surv, km, cats, degenerate, cal, out, label):
         paths[p.stem] = p
     logger.info("TOPOSCORE of %d samples: %s", len(scores),
                 scores["predicted_response"].value_counts().to_dict())  # fmt: skip

@@ -248,6 +248,7 @@ def pipeline_inputs(data: Path, wd: Path, threads: int = 2) -> Path:
         "report": {"title": "icibiome validation: 8 melanoma ICI cohorts (MetaPhlAn 4)"},
         "networks": {"activate": False},
         "toposcore": {"activate": (topo / "sig1.txt").exists(), "rank": "species",
+                      "cancer_type": "melanoma",  # the report's reference: Lee 2022
                       **(sig if (topo / "sig1.txt").exists() else {})},
         "signatures": {"activate": True, "min_per_class": 5, "classifiers": ["lasso", "rf"],
                        "within_repeats": 5, "threads": threads, "covariates": [],
