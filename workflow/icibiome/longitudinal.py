@@ -1,0 +1,159 @@
+"""Longitudinal dynamics: what changes in a patient between baseline and on-treatment.
+
+Per subject, the change from its baseline sample of per-sample scores (alpha diversity, guild
+balance, TOPOSCORE, a signature score, ...), and per score a linear mixed model with a random
+intercept per subject (statsmodels ``MixedLM``)::
+
+    score ~ days * responder + (1 | subject)
+
+whose ``days:responder`` interaction says whether the score moves differently over time in
+responders than in non-responders (estimate, Wald CI, p). Where every subject has exactly two
+samples, the paired changes are also compared between responders and non-responders
+(Mann-Whitney U) and tested against no change within each group (Wilcoxon signed-rank).
+
+The baseline of a subject is its sample with ``timepoint == 'baseline'`` if the design has that
+column, else its earliest ``days``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from icibiome.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+MODEL_COLUMNS = ["score", "n_subjects", "n_samples", "n_R", "n_NR", "term", "estimate",
+                 "ci_low", "ci_high", "p_value", "converged", "note"]  # fmt: skip
+
+
+class LongitudinalError(UserError):
+    """The design (subjects, days, response) does not allow a longitudinal analysis."""
+
+
+def _baselines(design: pd.DataFrame) -> pd.Series:
+    """Baseline sample id per subject."""
+    out = {}
+    for subj, rows in design.groupby("subject_id", sort=True):
+        if "timepoint" in rows.columns:
+            b = rows.index[rows["timepoint"].astype(str).str.lower() == "baseline"]
+            if len(b) > 1:
+                raise LongitudinalError(f"subject {subj!r} has two baseline samples: {list(b)}")
+            if len(b) == 1:
+                out[subj] = b[0]
+                continue
+        first = rows["days"].min()
+        b = rows.index[rows["days"] == first]
+        if len(b) > 1:
+            raise LongitudinalError(
+                f"subject {subj!r} has {len(b)} samples at its first day ({first:g}): {list(b)}"
+            )
+        out[subj] = b[0]
+    return pd.Series(out, name="baseline_id")
+
+
+def change_from_baseline(scores: pd.DataFrame, design: pd.DataFrame) -> pd.DataFrame:
+    """Long table: subject, sample, days, response, score, value, baseline value and change.
+
+    ``scores``: samples x score columns; ``design``: indexed by sample with ``subject_id``,
+    ``days`` and ``response``. Samples of subjects with a single sample are left out.
+    """
+    d = design.loc[[s for s in design.index if s in scores.index]].copy()
+    d["days"] = pd.to_numeric(d["days"], errors="coerce")
+    if d["days"].isna().any():
+        bad = d.index[d["days"].isna()][0]
+        raise LongitudinalError(f"sample {bad!r} column 'days' is missing or not a number")
+    multi = d["subject_id"].map(d["subject_id"].value_counts()) > 1
+    d = d[multi]
+    base = _baselines(d)
+    rows = []
+    for col in scores.columns:
+        v = pd.to_numeric(scores[col], errors="coerce")
+        for s in d.index:
+            b = base[d.at[s, "subject_id"]]
+            rows.append({
+                "score": col, "subject_id": d.at[s, "subject_id"], "sample_id": s,
+                "days": d.at[s, "days"], "days_from_baseline": d.at[s, "days"] - d.at[b, "days"],
+                "response": d.at[s, "response"] if "response" in d.columns else "",
+                "value": v.get(s, np.nan), "baseline_value": v.get(b, np.nan),
+                "change": v.get(s, np.nan) - v.get(b, np.nan), "is_baseline": s == b,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def mixed_model(long: pd.DataFrame, score: str) -> dict:
+    """``value ~ days_from_baseline * responder + (1 | subject)`` for one score (statsmodels MixedLM).
+
+    Returns a row of :data:`MODEL_COLUMNS` for the interaction term ``days:responder`` (the
+    difference in slope per day, responders minus non-responders). A fit that does not converge
+    or is singular is reported with ``converged = False`` and a note, never silently.
+    """
+    import statsmodels.formula.api as smf
+
+    d = long[(long["score"] == score) & long["response"].isin(["R", "NR"])].dropna(subset=["value"])
+    d = d.assign(responder=(d["response"] == "R").astype(float), days=d["days_from_baseline"])
+    subj = d.groupby("subject_id")["response"].first()
+    base = {"score": score, "n_subjects": int(d["subject_id"].nunique()), "n_samples": len(d),
+            "n_R": int((subj == "R").sum()), "n_NR": int((subj == "NR").sum()),
+            "term": "days:responder", "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+            "p_value": np.nan, "converged": False, "note": ""}  # fmt: skip
+    if base["n_R"] < 2 or base["n_NR"] < 2 or d["days"].nunique() < 2:
+        base["note"] = "not fitted: fewer than 2 subjects per class or a single time point"
+        return base
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit = smf.mixedlm("value ~ days * responder", d, groups=d["subject_id"]).fit(
+                reml=True, method=["lbfgs", "powell"]
+            )
+        except (np.linalg.LinAlgError, ValueError) as err:
+            base["note"] = f"not fitted: {err}"
+            return base
+    ci = fit.conf_int().loc["days:responder"]
+    notes = sorted({str(w.message).splitlines()[0] for w in caught})
+    base.update({
+        "estimate": float(fit.params["days:responder"]), "ci_low": float(ci[0]),
+        "ci_high": float(ci[1]), "p_value": float(fit.pvalues["days:responder"]),
+        "converged": bool(fit.converged) and not any("converge" in n.lower() for n in notes),
+        "note": "; ".join(notes),
+    })  # fmt: skip
+    if not base["converged"]:
+        logger.warning("MixedLM for %s did not converge cleanly: %s", score, base["note"])
+    return base
+
+
+def paired_tests(long: pd.DataFrame) -> pd.DataFrame:
+    """Where subjects have exactly two samples: change within R and NR (Wilcoxon signed-rank)
+    and R vs NR (Mann-Whitney U) per score."""
+    rows = []
+    for score, g in long.groupby("score", sort=True):
+        n = g.groupby("subject_id").size()
+        two = n.index[n == 2]
+        if len(two) == 0:
+            continue
+        ch = g[g["subject_id"].isin(two) & ~g["is_baseline"]].dropna(subset=["change"])
+        row = {"score": score, "n_subjects": len(two)}
+        for cls in ("R", "NR"):
+            c = ch.loc[ch["response"] == cls, "change"]
+            row[f"n_{cls}"] = len(c)
+            row[f"median_change_{cls}"] = c.median() if len(c) else np.nan
+            row[f"p_change_{cls}"] = (float(stats.wilcoxon(c).pvalue)
+                                      if len(c) >= 2 and (c != 0).any() else np.nan)  # fmt: skip
+        r, nr = ch.loc[ch["response"] == "R", "change"], ch.loc[ch["response"] == "NR", "change"]
+        row["p_R_vs_NR"] = (float(stats.mannwhitneyu(r, nr, alternative="two-sided").pvalue)
+                            if len(r) and len(nr) else np.nan)  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def longitudinal(scores: pd.DataFrame, design: pd.DataFrame, names: Sequence[str] | None = None):
+    """Change-from-baseline table, mixed models (one row per score) and paired tests."""
+    long = change_from_baseline(scores if names is None else scores[list(names)], design)
+    models = pd.DataFrame([mixed_model(long, s) for s in long["score"].unique()], columns=MODEL_COLUMNS)
+    return long, models, paired_tests(long)
