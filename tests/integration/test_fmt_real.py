@@ -9,10 +9,14 @@ import pytest
 from icibiome import validate_fmt as vf
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-pytestmark = [pytest.mark.shared, pytest.mark.skipif(
-    not (SHARED / "ici_mpa4_8cohorts").is_dir() or not (SHARED / "ici_cmd_curated_metadata").is_dir(),
-    reason="../shared/data/ici_mpa4_8cohorts and ici_cmd_curated_metadata are not here",
-)]
+pytestmark = [
+    pytest.mark.shared,
+    pytest.mark.skipif(
+        not (SHARED / "ici_mpa4_8cohorts").is_dir()
+        or not (SHARED / "ici_cmd_curated_metadata").is_dir(),
+        reason="../shared/data/ici_mpa4_8cohorts and ici_cmd_curated_metadata are not here",
+    ),
+]
 
 
 def test_fmt_trials_designs_and_engraftment():
@@ -27,7 +31,12 @@ def test_fmt_trials_designs_and_engraftment():
     assert samples["engraftment_share"].between(0, 1).all()
     # donor material engrafts: post-FMT samples share more taxa with their donor than baselines
     # of other trials' recipients would by chance; at least 10 % of donor-specific taxa found
-    assert samples.groupby("trial" if "trial" in samples else "cohort")["engraftment_share"].median().min() > 0.1
+    assert (
+        samples.groupby("trial" if "trial" in samples else "cohort")["engraftment_share"]
+        .median()
+        .min()
+        > 0.1
+    )
     # every AUC has its CI; small trials say so
     assert summary["engraftment_ci_low"].notna().all()
     assert summary.loc[summary["trial"] == "BaruchEN_2021", "note"].str.contains("too few").all()
@@ -39,7 +48,9 @@ def test_sgb_rows_are_finer_than_species():
     assert np.allclose(sp.sum(axis=1), sgb.sum(axis=1), atol=1.0)  # both ~100 %
 
 
-@pytest.mark.skipif(not (SHARED / "toposcore_nsclc").is_dir(), reason="../shared/data/toposcore_nsclc is not here")
+@pytest.mark.skipif(
+    not (SHARED / "toposcore_nsclc").is_dir(), reason="../shared/data/toposcore_nsclc is not here"
+)
 def test_nsclc_visits_toposcore_change():
     v = vf.run_nsclc_visits(SHARED).iloc[0]
     assert v["patients_with_both_visits"] >= 30

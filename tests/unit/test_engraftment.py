@@ -21,16 +21,25 @@ def _fmt_cohort(seed=0, n_rec=12, n_taxa=300, n_donor_only=60, days=(0, 14, 42, 
     rows, info, truth = {}, [], {}
     donor = np.zeros(n_taxa)
     donor[donor_taxa] = rng.lognormal(0, 1, n_donor_only)
-    donor[n_donor_only:n_donor_only + 80] = rng.lognormal(0, 1, 80)  # shared with every baseline
+    donor[n_donor_only : n_donor_only + 80] = rng.lognormal(0, 1, 80)  # shared with every baseline
     rows["D1"] = donor
-    info.append({"sample_id": "D1", "subject_id": "donor1", "role": "donor", "days": 0,
-                 "donor_id": "", "response": "", "cohort": "trialA"})
+    info.append(
+        {
+            "sample_id": "D1",
+            "subject_id": "donor1",
+            "role": "donor",
+            "days": 0,
+            "donor_id": "",
+            "response": "",
+            "cohort": "trialA",
+        }
+    )
     for r in range(n_rec):
         resp = "R" if r % 2 == 0 else "NR"
         share = (0.55 if resp == "R" else 0.2) + rng.uniform(-0.1, 0.1)
         truth[f"P{r}"] = share
         base = np.zeros(n_taxa)
-        base[n_donor_only:n_donor_only + 80] = rng.lognormal(0, 1, 80)  # the donor's other taxa
+        base[n_donor_only : n_donor_only + 80] = rng.lognormal(0, 1, 80)  # the donor's other taxa
         own = rng.choice(np.arange(n_donor_only + 80, n_taxa), 60, replace=False)
         base[own] = rng.lognormal(0, 1, len(own))
         for day in days:
@@ -41,8 +50,17 @@ def _fmt_cohort(seed=0, n_rec=12, n_taxa=300, n_donor_only=60, days=(0, 14, 42, 
                 x[eng] = rng.lognormal(-1, 1, k)
             sid = f"P{r}_d{day}"
             rows[sid] = x
-            info.append({"sample_id": sid, "subject_id": f"P{r}", "role": "patient", "days": day,
-                         "donor_id": "D1", "response": resp, "cohort": "trialA"})
+            info.append(
+                {
+                    "sample_id": sid,
+                    "subject_id": f"P{r}",
+                    "role": "patient",
+                    "days": day,
+                    "donor_id": "D1",
+                    "response": resp,
+                    "cohort": "trialA",
+                }
+            )
     ab = pd.DataFrame(rows, index=taxa).T * 100  # percent
     return ab, pd.DataFrame(info).set_index("sample_id"), truth, n_donor_only
 
@@ -68,8 +86,14 @@ def test_planted_engraftment_share_recovered():
 def test_several_donors_and_missing_donor_sample():
     ab, design, _, _ = _fmt_cohort(n_rec=4)
     ab.loc["D2"] = ab.loc["D1"].sample(frac=1.0, random_state=1).to_numpy()
-    design.loc["D2"] = {"subject_id": "donor2", "role": "donor", "days": 0, "donor_id": "",
-                        "response": "", "cohort": "trialA"}
+    design.loc["D2"] = {
+        "subject_id": "donor2",
+        "role": "donor",
+        "days": 0,
+        "donor_id": "",
+        "response": "",
+        "cohort": "trialA",
+    }
     design.loc[design["subject_id"] == "P0", "donor_id"] = "D1;D2"
     s = en.engraftment(ab, design)
     p0 = s[s["subject_id"] == "P0"].iloc[0]
@@ -92,9 +116,18 @@ def test_pair_distances_do_not_depend_on_other_samples():
     "change, match",
     [
         (lambda d: d.assign(role=d["role"].replace("donor", "giver")), "column 'role'"),
-        (lambda d: d.assign(donor_id=d["donor_id"].replace("D1", "D9")), "'D9' is not a donor sample"),
-        (lambda d: d.assign(response=np.where(d["role"] == "donor", "R", d["response"])), "donor sample 'D1' has a 'response'"),
-        (lambda d: d.assign(days=d["days"].astype(object).where(d.index != "P0_d14", "x")), "'P0_d14' column 'days'"),
+        (
+            lambda d: d.assign(donor_id=d["donor_id"].replace("D1", "D9")),
+            "'D9' is not a donor sample",
+        ),
+        (
+            lambda d: d.assign(response=np.where(d["role"] == "donor", "R", d["response"])),
+            "donor sample 'D1' has a 'response'",
+        ),
+        (
+            lambda d: d.assign(days=d["days"].astype(object).where(d.index != "P0_d14", "x")),
+            "'P0_d14' column 'days'",
+        ),
     ],
 )
 def test_design_errors_name_sample_and_column(change, match):

@@ -43,7 +43,9 @@ from icibiome.errors import UserError
 logger = logging.getLogger(__name__)
 
 DETECTION = 1e-4  # presence: relative abundance (fraction) above 0.01 %
-PSEUDO = 1e-6  # Aitchison pseudo-count (fraction), fixed: distances of a pair never depend on others
+PSEUDO = (
+    1e-6  # Aitchison pseudo-count (fraction), fixed: distances of a pair never depend on others
+)
 MIN_PER_CLASS = 5  # below this many recipients per class a trial's test is flagged as too small
 ROLES = ("patient", "donor")
 
@@ -90,7 +92,9 @@ def fmt_design(info: pd.DataFrame) -> pd.DataFrame:
     days = pd.to_numeric(d["days"], errors="coerce")
     bad = d.index[days.isna() & (d["role"] == "patient")]
     if len(bad):
-        raise EngraftmentError(f"FMT design: sample {bad[0]!r} column 'days' is missing or not a number")
+        raise EngraftmentError(
+            f"FMT design: sample {bad[0]!r} column 'days' is missing or not a number"
+        )
     d["days"] = days
     if "donor_id" not in d.columns:
         d["donor_id"] = ""
@@ -106,7 +110,9 @@ def fmt_design(info: pd.DataFrame) -> pd.DataFrame:
         ids = _split_ids(d.at[s, "donor_id"])
         if d.at[s, "role"] == "donor":
             if ids:
-                raise EngraftmentError(f"FMT design: donor sample {s!r} has a 'donor_id' ({d.at[s, 'donor_id']!r})")
+                raise EngraftmentError(
+                    f"FMT design: donor sample {s!r} has a 'donor_id' ({d.at[s, 'donor_id']!r})"
+                )
             if d.at[s, "response"] in ("R", "NR"):
                 raise EngraftmentError(
                     f"FMT design: donor sample {s!r} has a 'response' label ({d.at[s, 'response']!r});"
@@ -136,7 +142,9 @@ def _clr(v: np.ndarray, pseudo: float) -> np.ndarray:
     return lv - lv.mean()
 
 
-def _pair(a: np.ndarray, b: np.ndarray, detection: float, pseudo: float) -> tuple[float, float, float]:
+def _pair(
+    a: np.ndarray, b: np.ndarray, detection: float, pseudo: float
+) -> tuple[float, float, float]:
     bc = float(distance.braycurtis(a, b)) if (a.sum() + b.sum()) > 0 else np.nan
     pa, pb = a > detection, b > detection
     jac = float(distance.jaccard(pa, pb)) if (pa | pb).any() else 0.0
@@ -156,10 +164,15 @@ def recipients(design: pd.DataFrame) -> dict[str, dict]:
         donors = sorted({i for v in rows["donor_id"] for i in _split_ids(v)})
         if not donors:
             continue  # not an FMT recipient
-        if "timepoint" in rows.columns and (rows["timepoint"].astype(str).str.lower() == "baseline").any():
+        if (
+            "timepoint" in rows.columns
+            and (rows["timepoint"].astype(str).str.lower() == "baseline").any()
+        ):
             base = rows.index[rows["timepoint"].astype(str).str.lower() == "baseline"]
             if len(base) > 1:
-                raise EngraftmentError(f"FMT design: subject {subj!r} has two baseline samples: {list(base)}")
+                raise EngraftmentError(
+                    f"FMT design: subject {subj!r} has two baseline samples: {list(base)}"
+                )
             base = base[0]
         else:
             first = rows["days"].min()
@@ -173,7 +186,9 @@ def recipients(design: pd.DataFrame) -> dict[str, dict]:
         post = rows[rows["days"] > rows.at[base, "days"]].sort_values("days")
         resp = sorted(set(rows["response"]) - {""})
         if len(resp) > 1:
-            raise EngraftmentError(f"FMT design: subject {subj!r} has several response labels {resp}")
+            raise EngraftmentError(
+                f"FMT design: subject {subj!r} has several response labels {resp}"
+            )
         out[str(subj)] = {
             "baseline": base, "post": list(post.index), "donors": donors,
             "response": resp[0] if resp else "", "cohort": rows["cohort"].iloc[0],
@@ -206,7 +221,9 @@ def engraftment(
     for subj, r in recipients(design).items():
         missing = [s for s in [r["baseline"], *r["donors"]] if s not in frac.index]
         if missing:
-            logger.warning("engraftment: recipient %s left out: sample(s) %s not in the table", subj, missing)
+            logger.warning(
+                "engraftment: recipient %s left out: sample(s) %s not in the table", subj, missing
+            )
             continue
         donor = frac.loc[r["donors"]]
         d_pres = (donor > detection).any(axis=0).to_numpy()
@@ -242,7 +259,9 @@ def engraftment(
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
 
 
-def per_recipient(samples: pd.DataFrame, how: str = "mean", max_days: float | None = None) -> pd.DataFrame:
+def per_recipient(
+    samples: pd.DataFrame, how: str = "mean", max_days: float | None = None
+) -> pd.DataFrame:
     """One row per recipient: the mean (or ``last``) of each metric over its post-FMT samples.
 
     ``max_days`` keeps only samples up to that many days after the first collection (e.g. the
@@ -278,7 +297,9 @@ def _assoc_row(vals: pd.Series, resp: pd.Series, label: str, metric: str) -> dic
     row.update({"auc": a, "ci_low": lo, "ci_high": hi})
     notes = [f"Mann-Whitney {method}"]
     if min(len(r), len(nr)) < MIN_PER_CLASS:
-        notes.append(f"too few recipients to conclude (< {MIN_PER_CLASS} per class); the CI shows how little is known")
+        notes.append(
+            f"too few recipients to conclude (< {MIN_PER_CLASS} per class); the CI shows how little is known"
+        )
     row["note"] = "; ".join(notes)
     return row
 

@@ -155,5 +155,7 @@ def paired_tests(long: pd.DataFrame) -> pd.DataFrame:
 def longitudinal(scores: pd.DataFrame, design: pd.DataFrame, names: Sequence[str] | None = None):
     """Change-from-baseline table, mixed models (one row per score) and paired tests."""
     long = change_from_baseline(scores if names is None else scores[list(names)], design)
-    models = pd.DataFrame([mixed_model(long, s) for s in long["score"].unique()], columns=MODEL_COLUMNS)
+    models = pd.DataFrame(
+        [mixed_model(long, s) for s in long["score"].unique()], columns=MODEL_COLUMNS
+    )
     return long, models, paired_tests(long)

@@ -66,7 +66,9 @@ def trial_design(meta: pd.DataFrame, link_col: str, trial: str) -> pd.DataFrame:
     acc = m.set_index("sample_id")["ncbi_accession"].astype(str)
     links = set(m[link_col].dropna().astype(str))
     donor = m["sample_id"].isin(links)
-    resp = m["disease_response_orr"].astype(str).str.lower().map({"yes": "R", "no": "NR"}).fillna("")
+    resp = (
+        m["disease_response_orr"].astype(str).str.lower().map({"yes": "R", "no": "NR"}).fillna("")
+    )
     d = pd.DataFrame({
         "subject_id": m["subject_id"].astype(str).to_numpy(),
         "role": np.where(donor, "donor", "patient"),
@@ -104,10 +106,15 @@ def run_fmt(shared: Path = DEFAULT_SHARED) -> tuple[pd.DataFrame, pd.DataFrame]:
             assoc = en.association(rec, ["engraftment_share", "donor_minus_baseline_bc",
                                          "bray_curtis_donor"]).set_index("metric")  # fmt: skip
             row = {
-                "trial": trial, "resolution": res, "recipients": len(rec),
-                "R": int((rec["response"] == "R").sum()), "NR": int((rec["response"] == "NR").sum()),
+                "trial": trial,
+                "resolution": res,
+                "recipients": len(rec),
+                "R": int((rec["response"] == "R").sum()),
+                "NR": int((rec["response"] == "NR").sum()),
                 "donors": int((design["role"] == "donor").sum()),
-                "samples_per_recipient": float(np.mean([1 + len(r["post"]) for r in recips.values()])),
+                "samples_per_recipient": float(
+                    np.mean([1 + len(r["post"]) for r in recips.values()])
+                ),
                 "engraftment_R": rec.loc[rec["response"] == "R", "engraftment_share"].median(),
                 "engraftment_NR": rec.loc[rec["response"] == "NR", "engraftment_share"].median(),
             }
@@ -153,12 +160,18 @@ def run_nsclc_visits(shared: Path = DEFAULT_SHARED) -> pd.DataFrame:
                         patients_with_both_visits=int(both))  # fmt: skip
     m = models.iloc[0]
     out["mixedlm_visit_x_R"] = m["estimate"]
-    out["mixedlm_ci_low"], out["mixedlm_ci_high"], out["mixedlm_p"] = m["ci_low"], m["ci_high"], m["p_value"]
+    out["mixedlm_ci_low"], out["mixedlm_ci_high"], out["mixedlm_p"] = (
+        m["ci_low"],
+        m["ci_high"],
+        m["p_value"],
+    )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m icibiome.validate_fmt", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m icibiome.validate_fmt", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="the shared data folder")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     a = ap.parse_args(argv)
@@ -175,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     if (a.shared / "toposcore_nsclc").is_dir():
         visits = run_nsclc_visits(a.shared)
         write_tsv(visits, a.out / "validation_longitudinal.tsv", index=False)
-        with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 3):
+        with pd.option_context(
+            "display.width", 200, "display.max_columns", 30, "display.precision", 3
+        ):
             print(visits.to_string(index=False))
     return 0
 
