@@ -320,3 +320,116 @@ def association(recip: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.Dat
         if lab["cohort"].nunique() > 1:
             rows.append(_assoc_row(lab[m], lab["response"], "pooled", m))
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# the stage (rules/engraftment.smk): named inputs and outputs, settings from the schema
+# --------------------------------------------------------------------------------------------
+def _design_from_sheet(samples_tsv) -> pd.DataFrame:
+    from icibiome.samplesheet import read_sample_sheet
+
+    sheet = read_sample_sheet(samples_tsv, check_files=False)
+    cols = [c for c in ("subject_id", "role", "donor_id", "days", "response", "cohort", "timepoint")
+            if c in sheet.columns]  # fmt: skip
+    return sheet[cols]
+
+
+def has_donors(sheet: pd.DataFrame) -> bool:
+    """Whether a sample sheet describes an FMT design (a ``role`` column with a donor)."""
+    return "role" in sheet.columns and (sheet["role"].fillna("").astype(str) == "donor").any()
+
+
+def run_engraftment(
+    *,
+    abundance: str,
+    samples: str,
+    samples_out: str,
+    recipients_out: str,
+    association_out: str,
+    table_mqc: str,
+    trajectory_mqc: str,
+    heatmap_mqc: str,
+    detection: float,
+    label: str = "",
+) -> None:
+    """Rule ``engraftment``: per-sample and per-recipient engraftment, association, report files."""
+    from pathlib import Path
+
+    from icibiome.io import read_abundance, write_tsv
+
+    ab = read_abundance(abundance)
+    design = _design_from_sheet(samples)
+    design = design.loc[[s for s in design.index if s in ab.index]]
+    per_sample = engraftment(ab.loc[design.index], design, detection=detection)
+    recip = per_recipient(per_sample)
+    assoc = association(recip)
+    for df, path in ((per_sample, samples_out), (recip, recipients_out), (assoc, association_out)):
+        write_tsv(df, path, index=False)
+    logger.info(
+        "engraftment (%s): %d recipients, %d post-FMT samples", label, len(recip), len(per_sample)
+    )
+    _write_mqc(per_sample, recip, assoc, ab, design, Path(table_mqc), Path(trajectory_mqc),
+               Path(heatmap_mqc), label, detection)  # fmt: skip
+
+
+def _write_mqc(per_sample, recip, assoc, ab, design, table_mqc, trajectory_mqc, heatmap_mqc,
+               label, detection) -> None:  # fmt: skip
+    from icibiome.mqc import write_plot, write_table
+
+    parent = {
+        "parent_id": "icibiome_engraftment",
+        "parent_name": "FMT donor engraftment",
+        "parent_description": (
+            f"Donor-specific taxa (present in the donor, absent from the recipient's baseline; "
+            f"presence = relative abundance > {detection:g}) found after FMT, recipient taxa lost, "
+            "and similarity to the donor vs to the own baseline, per recipient; association with "
+            f"response ({label}). Trials of 10-15 recipients cannot settle whether engraftment "
+            "predicts benefit: read the CIs. Tables: results/engraftment/."
+        ),
+    }
+    tab = assoc.copy()
+    if len(tab):
+        tab.index = tab["cohort"] + " | " + tab["metric"]
+        tab = tab[
+            ["n_R", "n_NR", "median_R", "median_NR", "auc", "ci_low", "ci_high", "p_value", "note"]
+        ]
+    else:
+        tab = pd.DataFrame({"note": ["no recipient with a response label"]}, index=["none"])
+    fmt3 = {"format": "{:,.3f}"}
+    write_table(tab, {"id": "icibiome_engraftment_association", "section_name":
+                   "Engraftment vs response", "description": "One value per recipient (mean over "
+                   "its post-FMT samples); AUROC > 0.5: higher in responders (DeLong 95% CI), "
+                   "Mann-Whitney p.", "plot_type": "table", **parent,
+                   "headers": {"auc": fmt3, "ci_low": fmt3, "ci_high": fmt3,
+                               "median_R": fmt3, "median_NR": fmt3,
+                               "p_value": {"format": "{:,.2e}"}},
+                   "pconfig": {"id": "icibiome_engraftment_association_table",
+                               "title": "icibiome: engraftment vs response"}},
+             table_mqc, "Trial | metric")  # fmt: skip
+    traj = {}
+    for subj, g in per_sample.sort_values("days").groupby("subject_id"):
+        resp = g["response"].iloc[0] or "unlabelled"
+        traj[f"{subj} ({resp})"] = {float(d): round(float(v), 4)
+                                    for d, v in zip(g["days"], g["engraftment_share"], strict=True)
+                                    if np.isfinite(v)}  # fmt: skip
+    write_plot({"id": "icibiome_engraftment_trajectory", "section_name": "Engraftment trajectory",
+               **parent, "description": "Share of the donor-specific taxa found in each post-FMT "
+               "sample, per recipient (legend: recipient and response).", "plot_type": "linegraph",
+               "pconfig": {"id": "icibiome_engraftment_trajectory_plot", "title":
+                           "icibiome: donor engraftment over time", "xlab": "days",
+                           "ylab": "share of donor-specific taxa", "ymin": 0, "ymax": 1},
+               "data": traj or {"no recipient": {0: 0.0}}}, trajectory_mqc)  # fmt: skip
+    frac = _fractions(ab)
+    pres = frac > detection
+    donors = sorted({d for v in per_sample["donor_ids"] for d in _split_ids(v)})
+    last = per_sample.sort_values("days").groupby("subject_id").tail(1)
+    rows, cols = list(last["subject_id"] + " (" + last["sample_id"] + ")"), donors
+    data = [[round(1 - float(distance.jaccard(pres.loc[s], pres.loc[d])), 3) for d in donors]
+            for s in last["sample_id"]]  # fmt: skip
+    write_plot({"id": "icibiome_engraftment_heatmap", "section_name": "Donor-recipient similarity",
+               **parent, "description": "Jaccard similarity (shared taxa / taxa of either) between "
+               "each recipient's last post-FMT sample and every donor sample.",
+               "plot_type": "heatmap", "xcats": cols or ["no donor"], "ycats": rows or ["no recipient"],
+               "pconfig": {"id": "icibiome_engraftment_heatmap_plot", "title":
+                           "icibiome: donor-recipient Jaccard similarity", "min": 0, "max": 1},
+               "data": data or [[0.0]]}, heatmap_mqc)  # fmt: skip

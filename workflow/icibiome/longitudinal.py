@@ -159,3 +159,93 @@ def longitudinal(scores: pd.DataFrame, design: pd.DataFrame, names: Sequence[str
         [mixed_model(long, s) for s in long["score"].unique()], columns=MODEL_COLUMNS
     )
     return long, models, paired_tests(long)
+
+
+# --------------------------------------------------------------------------------------------
+# the stage (rules/engraftment.smk, rule longitudinal)
+# --------------------------------------------------------------------------------------------
+SCORE_COLUMNS = {"alpha": ("shannon", "observed"), "guilds": ("guild_balance",),
+                 "toposcore": ("toposcore",)}  # fmt: skip
+
+
+def has_timepoints(sheet: pd.DataFrame) -> bool:
+    """Whether some patient of the sheet has more than one sample."""
+    d = sheet
+    if "role" in d.columns:
+        d = d[d["role"].fillna("").astype(str) != "donor"]
+    return bool(d["subject_id"].duplicated().any())
+
+
+def run_longitudinal(
+    *,
+    samples: str,
+    scores: dict[str, str],
+    changes_out: str,
+    models_out: str,
+    paired_out: str,
+    models_mqc: str,
+    spaghetti_mqc: str,
+) -> None:
+    """Rule ``longitudinal``: per-sample scores of the earlier stages -> change, models, plots.
+
+    ``scores`` maps a source (``alpha``, ``guilds``, ``toposcore``) to its per-sample table; the
+    columns of :data:`SCORE_COLUMNS` present there are analysed.
+    """
+    from icibiome.io import write_tsv
+    from icibiome.mqc import write_plot, write_table
+    from icibiome.samplesheet import read_sample_sheet
+
+    sheet = read_sample_sheet(samples, check_files=False)
+    if "role" in sheet.columns:
+        sheet = sheet[sheet["role"].fillna("").astype(str) != "donor"]
+    if "days" not in sheet.columns:
+        sheet = sheet.assign(days=np.nan)
+    if sheet["days"].isna().any():
+        # without days, the order of a subject's samples is the sheet's (baseline first)
+        order = sheet.groupby("subject_id").cumcount()
+        sheet = sheet.assign(days=sheet["days"].fillna(order))
+        logger.warning(
+            "longitudinal: no 'days' for some samples; their time axis is the sample order"
+        )
+    parts = []
+    for src, path in sorted(scores.items()):
+        t = pd.read_csv(path, sep="\t", index_col=0)
+        cols = [c for c in SCORE_COLUMNS.get(src, ()) if c in t.columns]
+        parts.append(t[cols].add_prefix(f"{src}:"))
+    tab = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=sheet.index)
+    tab = tab.reindex(sheet.index)
+    long, models, paired = longitudinal(tab, sheet[["subject_id", "days", "response"]])
+    write_tsv(long, changes_out, index=False)
+    write_tsv(models, models_out, index=False)
+    write_tsv(paired, paired_out, index=False)
+    parent = {"parent_id": "icibiome_longitudinal", "parent_name": "Longitudinal dynamics",
+              "parent_description": "Change of per-sample scores from each patient's baseline; "
+              "linear mixed model score ~ days x response + (1 | subject) (statsmodels MixedLM). "
+              "Tables: results/longitudinal/."}  # fmt: skip
+    m = models.set_index("score")[["n_subjects", "n_R", "n_NR", "estimate", "ci_low", "ci_high",
+                                   "p_value", "converged", "note"]] if len(models) else \
+        pd.DataFrame({"note": ["no score with repeated samples"]}, index=["none"])  # fmt: skip
+    write_table(m, {"id": "icibiome_longitudinal_models", "section_name": "Time x response (MixedLM)",
+                 "description": "Difference in slope per day, responders minus non-responders "
+                 "(the days x responder interaction), 95% CI and p.", "plot_type": "table",
+                 **parent, "headers": {"estimate": {"format": "{:,.4f}"},
+                                       "ci_low": {"format": "{:,.4f}"}, "ci_high": {"format": "{:,.4f}"},
+                                       "p_value": {"format": "{:,.2e}"}},
+                 "pconfig": {"id": "icibiome_longitudinal_models_table",
+                             "title": "icibiome: longitudinal models"}}, models_mqc, "Score")  # fmt: skip
+    data = {}
+    first = long["score"].iloc[0] if len(long) else None
+    for subj, g in (
+        long[long["score"] == first].sort_values("days").groupby("subject_id") if first else []
+    ):
+        resp = g["response"].iloc[0] or "unlabelled"
+        data[f"{subj} ({resp})"] = {float(d): round(float(v), 4)
+                                    for d, v in zip(g["days_from_baseline"], g["change"], strict=True)
+                                    if np.isfinite(v)}  # fmt: skip
+    write_plot({"id": "icibiome_longitudinal_spaghetti", "section_name": "Change from baseline",
+               **parent, "description": f"{first or 'no score'}: change from each patient's "
+               "baseline over time, one line per patient (legend: patient and response).",
+               "plot_type": "linegraph", "pconfig": {"id": "icibiome_longitudinal_spaghetti_plot",
+               "title": "icibiome: change from baseline", "xlab": "days from baseline",
+               "ylab": f"change in {first}"}, "data": data or {"no repeated samples": {0: 0.0}}},
+              spaghetti_mqc)  # fmt: skip
