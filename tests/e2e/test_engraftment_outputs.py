@@ -102,8 +102,8 @@ def test_engraftment_and_longitudinal_recovered(tmp_path):
     assoc = pd.read_csv(res / "engraftment/association.tsv", sep="\t")
     row = assoc[assoc["metric"] == "engraftment_share"].iloc[0]
     assert row["auc"] == 1.0 and row["n_R"] == 5 and row["n_NR"] == 5
-    models = pd.read_csv(res / "longitudinal/mixed_models.tsv", sep="\t").set_index("score")
-    obs = models.loc["alpha:observed"]
+    models = pd.read_csv(res / "longitudinal/mixed_models.tsv", sep="\t")
+    obs = models.set_index(["score", "cohort"]).loc[("alpha:observed", "LONG")]
     assert obs["estimate"] > 0 and obs["ci_low"] > 0, obs  # planted: R gain species, NR do not
     html = (res / "report/multiqc_report.html").read_text()
     for section in ("FMT donor engraftment", "Engraftment vs response", "Longitudinal dynamics"):

@@ -29,7 +29,7 @@ from icibiome.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-MODEL_COLUMNS = ["score", "n_subjects", "n_samples", "n_R", "n_NR", "term", "estimate",
+MODEL_COLUMNS = ["score", "cohort", "n_subjects", "n_samples", "n_R", "n_NR", "term", "estimate",
                  "ci_low", "ci_high", "p_value", "converged", "note"]  # fmt: skip
 
 
@@ -81,50 +81,75 @@ def change_from_baseline(scores: pd.DataFrame, design: pd.DataFrame) -> pd.DataF
                 "score": col, "subject_id": d.at[s, "subject_id"], "sample_id": s,
                 "days": d.at[s, "days"], "days_from_baseline": d.at[s, "days"] - d.at[b, "days"],
                 "response": d.at[s, "response"] if "response" in d.columns else "",
+                "cohort": d.at[s, "cohort"] if "cohort" in d.columns else "all",
                 "value": v.get(s, np.nan), "baseline_value": v.get(b, np.nan),
                 "change": v.get(s, np.nan) - v.get(b, np.nan), "is_baseline": s == b,
             })  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def mixed_model(long: pd.DataFrame, score: str) -> dict:
-    """``value ~ days_from_baseline * responder + (1 | subject)`` for one score (statsmodels MixedLM).
-
-    Returns a row of :data:`MODEL_COLUMNS` for the interaction term ``days:responder`` (the
-    difference in slope per day, responders minus non-responders). A fit that does not converge
-    or is singular is reported with ``converged = False`` and a note, never silently.
-    """
+def _fit_mixedlm(formula: str, d: pd.DataFrame):
+    """MixedLM fit, trying statsmodels' default optimiser, then Powell and Nelder-Mead; returns
+    (fit or None, notes, whether the returned fit converged)."""
     import statsmodels.formula.api as smf
 
+    notes = []
+    for method in (None, "powell", "nm"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                model = smf.mixedlm(formula, d, groups=d["subject_id"])
+                fit = (
+                    model.fit(reml=True) if method is None else model.fit(reml=True, method=method)
+                )
+            except (np.linalg.LinAlgError, ValueError) as err:
+                notes.append(f"{method or 'lbfgs'}: {err}")
+                continue
+        msgs = sorted({str(w.message).splitlines()[0] for w in caught})
+        ok = bool(fit.converged) and not any("converge" in m.lower() for m in msgs)
+        if ok or method == "nm":
+            return fit, notes + msgs + ([] if ok else ["did not converge"]), ok
+        notes.append(f"{method or 'lbfgs'}: did not converge")
+    return None, notes, False
+
+
+def mixed_model(long: pd.DataFrame, score: str, cohort: str | None = None) -> dict:
+    """``value ~ days_from_baseline * responder (+ cohort) + (1 | subject)`` for one score.
+
+    ``cohort`` None: all cohorts together, with a fixed effect per cohort when there are several;
+    else that cohort alone. Returns a row of :data:`MODEL_COLUMNS` for the interaction term
+    ``days:responder`` (the difference in slope per day, responders minus non-responders). A fit
+    that is singular or does not converge is reported with ``converged = False`` and a note.
+    """
     d = long[(long["score"] == score) & long["response"].isin(["R", "NR"])].dropna(subset=["value"])
+    if cohort is not None:
+        d = d[d["cohort"] == cohort]
     d = d.assign(responder=(d["response"] == "R").astype(float), days=d["days_from_baseline"])
     subj = d.groupby("subject_id")["response"].first()
-    base = {"score": score, "n_subjects": int(d["subject_id"].nunique()), "n_samples": len(d),
-            "n_R": int((subj == "R").sum()), "n_NR": int((subj == "NR").sum()),
+    base = {"score": score, "cohort": cohort or "all", "n_subjects": int(d["subject_id"].nunique()),
+            "n_samples": len(d), "n_R": int((subj == "R").sum()), "n_NR": int((subj == "NR").sum()),
             "term": "days:responder", "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
             "p_value": np.nan, "converged": False, "note": ""}  # fmt: skip
     if base["n_R"] < 2 or base["n_NR"] < 2 or d["days"].nunique() < 2:
         base["note"] = "not fitted: fewer than 2 subjects per class or a single time point"
         return base
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fit = smf.mixedlm("value ~ days * responder", d, groups=d["subject_id"]).fit(
-                reml=True, method=["lbfgs", "powell"]
-            )
-        except (np.linalg.LinAlgError, ValueError) as err:
-            base["note"] = f"not fitted: {err}"
-            return base
+    formula = "value ~ days * responder"
+    if cohort is None and d["cohort"].nunique() > 1:
+        formula += " + C(cohort)"
+    fit, notes, ok = _fit_mixedlm(formula, d)
+    if fit is None:
+        base["note"] = "not fitted: " + "; ".join(notes)
+        logger.warning("MixedLM %s (%s) not fitted: %s", score, base["cohort"], base["note"])
+        return base
     ci = fit.conf_int().loc["days:responder"]
-    notes = sorted({str(w.message).splitlines()[0] for w in caught})
     base.update({
         "estimate": float(fit.params["days:responder"]), "ci_low": float(ci[0]),
         "ci_high": float(ci[1]), "p_value": float(fit.pvalues["days:responder"]),
-        "converged": bool(fit.converged) and not any("converge" in n.lower() for n in notes),
+        "converged": ok,
         "note": "; ".join(notes),
     })  # fmt: skip
     if not base["converged"]:
-        logger.warning("MixedLM for %s did not converge cleanly: %s", score, base["note"])
+        logger.warning("MixedLM %s (%s) did not converge: %s", score, base["cohort"], base["note"])
     return base
 
 
@@ -155,9 +180,13 @@ def paired_tests(long: pd.DataFrame) -> pd.DataFrame:
 def longitudinal(scores: pd.DataFrame, design: pd.DataFrame, names: Sequence[str] | None = None):
     """Change-from-baseline table, mixed models (one row per score) and paired tests."""
     long = change_from_baseline(scores if names is None else scores[list(names)], design)
-    models = pd.DataFrame(
-        [mixed_model(long, s) for s in long["score"].unique()], columns=MODEL_COLUMNS
-    )
+    rows = []
+    cohorts = sorted(long["cohort"].unique()) if len(long) else []
+    for sc in long["score"].unique() if len(long) else []:
+        rows.append(mixed_model(long, sc))
+        if len(cohorts) > 1:  # and each cohort alone
+            rows += [mixed_model(long, sc, c) for c in cohorts]
+    models = pd.DataFrame(rows, columns=MODEL_COLUMNS)
     return long, models, paired_tests(long)
 
 
@@ -214,7 +243,7 @@ def run_longitudinal(
         parts.append(t[cols].add_prefix(f"{src}:"))
     tab = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=sheet.index)
     tab = tab.reindex(sheet.index)
-    long, models, paired = longitudinal(tab, sheet[["subject_id", "days", "response"]])
+    long, models, paired = longitudinal(tab, sheet[["subject_id", "days", "response", "cohort"]])
     write_tsv(long, changes_out, index=False)
     write_tsv(models, models_out, index=False)
     write_tsv(paired, paired_out, index=False)
@@ -222,7 +251,7 @@ def run_longitudinal(
               "parent_description": "Change of per-sample scores from each patient's baseline; "
               "linear mixed model score ~ days x response + (1 | subject) (statsmodels MixedLM). "
               "Tables: results/longitudinal/."}  # fmt: skip
-    m = models.set_index("score")[["n_subjects", "n_R", "n_NR", "estimate", "ci_low", "ci_high",
+    m = models.set_index(models["score"] + " | " + models["cohort"])[["n_subjects", "n_R", "n_NR", "estimate", "ci_low", "ci_high",
                                    "p_value", "converged", "note"]] if len(models) else \
         pd.DataFrame({"note": ["no score with repeated samples"]}, index=["none"])  # fmt: skip
     write_table(m, {"id": "icibiome_longitudinal_models", "section_name": "Time x response (MixedLM)",
@@ -232,7 +261,7 @@ def run_longitudinal(
                                        "ci_low": {"format": "{:,.4f}"}, "ci_high": {"format": "{:,.4f}"},
                                        "p_value": {"format": "{:,.2e}"}},
                  "pconfig": {"id": "icibiome_longitudinal_models_table",
-                             "title": "icibiome: longitudinal models"}}, models_mqc, "Score")  # fmt: skip
+                             "title": "icibiome: longitudinal models"}}, models_mqc, "Score | cohort")  # fmt: skip
     data = {}
     first = long["score"].iloc[0] if len(long) else None
     for subj, g in (
