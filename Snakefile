@@ -25,6 +25,10 @@
 #   functions/panel/category_rpkm.tsv   function panel (DIAMOND blastx): RPKM per category x sample
 #                                    (+ protein_counts/protein_rpkm/taxon_rpkm/features.tsv, hits/),
 #                                    guild_functions.tsv (category x guild) when networks run
+#   engraftment/                     FMT designs: samples.tsv (per post-FMT sample), recipients.tsv,
+#                                    association.tsv (engraftment vs response)
+#   longitudinal/                    repeated samples: change_from_baseline.tsv, mixed_models.tsv,
+#                                    paired_tests.tsv
 #   report/multiqc_report.html       the MultiQC report
 from snakemake.utils import min_version
 
@@ -48,6 +52,7 @@ include: "rules/toposcore.smk"
 include: "rules/signatures.smk"
 include: "rules/humann.smk"
 include: "rules/functions.smk"
+include: "rules/engraftment.smk"
 include: "rules/report.smk"
 include: "rules/provenance.smk"
 

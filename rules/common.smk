@@ -10,6 +10,11 @@ sys.path.insert(0, str(ICIBIOME_DIR / "workflow"))
 
 from snakemake.utils import validate
 
+# registries: a stage's rules file appends its final outputs (TARGETS) and its MultiQC custom
+# content (REPORT) from its own rules (rules.<name>.output.<key>), so each file name is written once
+TARGETS = []
+REPORT = []
+
 from icibiome.samplesheet import (
     ConfigError,
     SampleSheetError,
@@ -514,6 +519,7 @@ def get_humann_report_files():
 
 def get_final_output():
     return [
+        *TARGETS,
         "results/report/multiqc_report.html",
         "results/run_info/run_info.yaml",
         *(

@@ -78,6 +78,7 @@ rule multiqc_report:
             *get_signatures_report_files(),
             *get_humann_report_files(),
             *get_functions_report_files(),
+            *REPORT,
         ],
     output:
         report(

@@ -127,3 +127,44 @@ def test_empty_read_file_and_missing_sheet(tmp_path, reads):
 def test_header_only_sheet(tmp_path):
     with pytest.raises(SampleSheetError, match="no samples"):
         read_sample_sheet(_sheet(tmp_path, []))
+
+
+# ------------------------------------------------------------------ longitudinal and FMT designs
+def _design_sheet(tmp_path, rows):
+    header = "sample_id\tsubject_id\tcohort\ttimepoint\tresponse\trole\tdonor_id\tdays\n"
+    p = tmp_path / "design.tsv"
+    p.write_text(header + "\n".join(rows) + "\n")
+    return p
+
+
+def test_fmt_design_errors_name_row_and_column(tmp_path):
+    rows = [
+        "D1\tDON1\tT1\tdonor\tR\tdonor\t\t0",  # a donor with a response label
+        "R1a\tREC1\tT1\tbaseline\tNR\tpatient\tD1\t0",
+        "R1b\tREC1\tT1\tbaseline\tNR\tpatient\tD9\t14",  # two baselines; D9 is no donor
+    ]
+    with pytest.raises(SampleSheetError) as exc:
+        read_sample_sheet(_design_sheet(tmp_path, rows), reads=False)
+    msg = str(exc.value)
+    assert "row 2 (sample 'D1'): column 'response': a donor sample has no response label" in msg
+    assert (
+        "row 4 (sample 'R1b'): column 'donor_id': 'D9' is not the sample_id of a donor row" in msg
+    )
+    assert "subject 'REC1' has 2 baseline samples (rows [3, 4])" in msg
+    assert len(exc.value.problems) == 3
+
+
+def test_analysis_samples_one_baseline_per_patient_no_donor(tmp_path):
+    from icibiome.samplesheet import analysis_samples
+
+    rows = [
+        "D1\tDON1\tT1\tdonor\t\tdonor\t\t0",
+        "R1a\tREC1\tT1\tbaseline\tNR\tpatient\tD1\t0",
+        "R1b\tREC1\tT1\tday14\tNR\tpatient\tD1\t14",
+        "R2b\tREC2\tT1\tday14\tR\tpatient\tD1\t14",
+        "R2a\tREC2\tT1\tscreening\tR\tpatient\tD1\t-3",  # no 'baseline' label: earliest day
+        "P3\tPAT3\tT1\tbaseline\tR\t\t\t",
+    ]
+    sheet = read_sample_sheet(_design_sheet(tmp_path, rows), reads=False)
+    assert list(analysis_samples(sheet)) == ["R1a", "R2a", "P3"]
+    assert sheet.loc["R1b", "days"] == 14 and sheet.loc["D1", "role"] == "donor"

@@ -41,6 +41,7 @@ import pandas as pd
 
 from icibiome import RANKS
 from icibiome._demo_databases import build_bowtie2, build_kraken2, build_sylph
+from icibiome._demo_fmt import DESIGN_COLUMNS, plant_arms
 from icibiome._demo_functions import plant_function_genes, write_function_panel
 from icibiome._demo_genomes import TAXA, make_genomes, make_host, write_fasta
 from icibiome._demo_reads import simulate_pools, write_sample
@@ -178,12 +179,15 @@ def standard_table(fractions: pd.DataFrame, tax: pd.DataFrame, rank: str) -> pd.
 
 def _sample_sheet(clinical: pd.DataFrame, single: np.ndarray) -> pd.DataFrame:
     sheet = clinical.copy()
-    sheet["timepoint"] = "baseline"
+    if "timepoint" not in sheet.columns:
+        sheet["timepoint"] = "baseline"
+    sheet["timepoint"] = sheet["timepoint"].fillna("baseline")
     sheet["assay"] = "shotgun"
     sid = sheet["sample_id"]
     sheet["fq1"] = np.where(single, "reads/" + sid + ".fastq.gz", "reads/" + sid + "_R1.fastq.gz")
     sheet["fq2"] = np.where(single, "", "reads/" + sid + "_R2.fastq.gz")
-    return sheet[list(SHEET_COLUMNS)]
+    design = [c for c in DESIGN_COLUMNS if c in sheet.columns]
+    return sheet[[*SHEET_COLUMNS, *design]]
 
 
 def _write_truth(
@@ -276,6 +280,8 @@ def make_demo(
     n_genomes: int = len(TAXA),
     databases: bool = True,
     amplicon_pairs: int = 0,
+    fmt_recipients: int = 0,
+    longitudinal_subjects: int = 0,
 ) -> Path:
     """Write the synthetic demo (reads, reference, truth, databases) into ``out``.
 
@@ -299,6 +305,12 @@ def make_demo(
         Also write 16S amplicon reads of the same samples with this many pairs each into
         ``amplicon/`` (:func:`add_amplicons`); 0 = none (the default here, so tests that need
         no 16S reads pay nothing; the command line writes 2,000 pairs per sample by default).
+    fmt_recipients, longitudinal_subjects : int
+        Optional arms with known truth (:mod:`icibiome._demo_fmt`): an FMT trial (2 donors,
+        recipients sampled at days 0/14/42 with a planted engraftment share) and patients
+        sampled at days 0/30/60 with a planted guild shift in responders; the sheet then has the
+        design columns ``role``, ``donor_id``, ``days``, ``treatment``. 0 = none (default: the
+        baseline arm alone, byte-identical to a demo made without them).
 
     Returns
     -------
@@ -337,6 +349,16 @@ def make_demo(
         write_fasta(stage / "reference" / "16s.fa", loci)
         write_tsv(tax.drop(columns=["guild", "gc"]), stage / "reference" / "taxonomy.tsv")
         abundance, clinical = plant_ecology(rng, tax, n_samples)
+        arms = None
+        if fmt_recipients or longitudinal_subjects:
+            ab2, cl2, eng_truth, lon_truth = plant_arms(
+                seed, tax, fmt_recipients, longitudinal_subjects
+            )
+            clinical = clinical.assign(role="patient", donor_id="", days=0, treatment="anti-PD-1")
+            abundance = pd.concat([abundance, ab2])
+            clinical = pd.concat([clinical, cl2], ignore_index=True)
+            arms = (eng_truth, lon_truth)
+        n_baseline, n_samples = n_samples, len(abundance)
         single = single_end_samples(n_samples)
 
         # fragments per sample and source: microbes ~ abundance x length, host 5-30 %
@@ -390,11 +412,14 @@ def make_demo(
         shutil.rmtree(scratch)
 
         _write_truth(stage, tax, abundance, clinical, counts, read_truth, single, host_frac)
+        if arms is not None:
+            write_tsv(arms[0], stage / "truth" / "engraftment.tsv")
+            write_tsv(arms[1], stage / "truth" / "longitudinal.tsv")
         write_function_panel(genes, proteins, stage)
         if amplicon_pairs:
             add_amplicons(stage, amplicon_pairs, seed, threads)
         (stage / "README.md").write_text(
-            _readme(seed, n_samples, pairs_per_sample, len(genomes), int(single.sum()))
+            _readme(seed, n_baseline, pairs_per_sample, len(genomes), int(single.sum()))
         )
         _install(stage, out)
     finally:
@@ -449,6 +474,18 @@ def main(argv: list[str] | None = None) -> int:
         help="16S amplicon pairs per sample written into amplicon/ (0 = none; default 2000)",
     )  # fmt: skip
     ap.add_argument(
+        "--fmt-recipients",
+        type=int,
+        default=0,
+        help="add an FMT arm with this many recipients (2 donors; default 0)",
+    )
+    ap.add_argument(
+        "--longitudinal-subjects",
+        type=int,
+        default=0,
+        help="add a longitudinal arm with this many patients x 3 visits (default 0)",
+    )
+    ap.add_argument(
         "--amplicons-only", action="store_true",
         help="only add amplicon/ to the existing demo in --out (same seed)",
     )  # fmt: skip
@@ -462,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     make_demo(
         a.out, a.seed, a.samples, a.pairs, a.threads, n_genomes=a.genomes,
         databases=not a.no_databases, amplicon_pairs=a.amplicon_pairs,
+        fmt_recipients=a.fmt_recipients, longitudinal_subjects=a.longitudinal_subjects,
     )  # fmt: skip
     print(
         f"demo: {a.samples} samples x {a.pairs} fragments written to {a.out} "

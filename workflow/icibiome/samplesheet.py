@@ -266,6 +266,7 @@ def read_sample_sheet(
     for sid in sorted(set(dups)):
         rows = [lines[i] for i in dups.index if raw["sample_id"][i] == sid]
         col.add(f"sample_id {sid!r} is used on rows {rows}; ids must be unique", column="sample_id")
+    _check_design(typed_rows, lines, col)
     if col.problems:
         raise SampleSheetError(path, col.problems)
 
@@ -282,6 +283,81 @@ def read_sample_sheet(
     df.index.name = None
     _warn_design(df, path)
     return df
+
+
+def _split_ids(value) -> list[str]:
+    return [v.strip() for v in str(value or "").replace(",", ";").split(";") if v.strip()]
+
+
+def _check_design(rows: list[dict], lines: list[int], col: _Collector) -> None:
+    """Longitudinal and FMT designs: donor links, donor rows, one baseline per subject.
+
+    ``role`` (patient | donor), ``donor_id`` (the donor sample(s) a recipient received) and
+    ``days`` are optional; a sheet without them is a baseline-only design.
+    """
+    donors = {r["sample_id"] for r in rows if (r.get("role") or "") == "donor"}
+    baselines: dict[str, dict[str, int]] = {}  # subject -> baseline sample -> row
+    for i, r in enumerate(rows):
+        rown = lines[i] if i < len(lines) else i + 2
+        sid = r.get("sample_id")
+        role = r.get("role") or "patient"
+        ids = _split_ids(r.get("donor_id"))
+        if role == "donor":
+            if ids:
+                col.add(
+                    "a donor sample has no donor_id (donor_id is set on recipients)",
+                    rown,
+                    sid,
+                    "donor_id",
+                )
+            if r.get("response") in ("R", "NR"):
+                col.add(
+                    f"a donor sample has no response label (got {r['response']!r}); the label "
+                    "belongs to the recipients",
+                    rown, sid, "response",
+                )  # fmt: skip
+            continue
+        for d in ids:
+            if d not in donors:
+                col.add(
+                    f"{d!r} is not the sample_id of a donor row (role 'donor') of this sheet",
+                    rown, sid, "donor_id",
+                )  # fmt: skip
+        if str(r.get("timepoint") or "").lower() == "baseline" and r.get("subject_id"):
+            baselines.setdefault(r["subject_id"], {}).setdefault(sid, rown)
+    for subject, by_sample in sorted(baselines.items()):
+        rws = sorted(by_sample.values())
+        if len(rws) > 1:  # a duplicated sample id is reported once, as such
+            col.add(
+                f"subject {subject!r} has {len(rws)} baseline samples (rows {rws}); "
+                "one sample per subject is its baseline",
+                column="timepoint",
+            )
+
+
+def analysis_samples(sheet: pd.DataFrame) -> pd.Index:
+    """The samples of the response analyses: one per patient, its baseline; never a donor.
+
+    A subject's baseline is its sample with timepoint ``baseline`` (case-insensitive), else its
+    earliest ``days``, else its first row in the sheet. Donor samples (``role`` donor) and later
+    time points are left out, so a longitudinal or FMT sheet does not count a patient twice.
+    """
+    d = sheet
+    if "role" in d.columns:
+        d = d[d["role"].fillna("").astype(str) != "donor"]
+    if "subject_id" not in d.columns or d["subject_id"].is_unique:
+        return d.index
+    tp = d["timepoint"].fillna("").astype(str).str.lower() if "timepoint" in d else None
+    days = pd.to_numeric(d["days"], errors="coerce") if "days" in d else None
+    keep = []
+    for _, g in d.groupby("subject_id", sort=False):
+        if tp is not None and (tp.loc[g.index] == "baseline").any():
+            keep.append(g.index[(tp.loc[g.index] == "baseline").to_numpy()][0])
+        elif days is not None and days.loc[g.index].notna().any():
+            keep.append(days.loc[g.index].idxmin())
+        else:
+            keep.append(g.index[0])
+    return d.index[d.index.isin(keep)]
 
 
 READ_COLUMNS = ("assay", "fq1", "fq2")
