@@ -73,11 +73,14 @@ bench: setup
 # the signatures stage on the real melanoma ICI cohorts (../shared/data/ici_mpa4_8cohorts) vs the
 # published numbers (Lee 2022) -> benchmarks/results/validation_*.tsv (about 2 min on 2 cores),
 # then the pipeline itself in import mode on the same cohorts -> results/validation/ (its report,
-# TOPOSCORE with the published lists, signatures; validation_pipeline.tsv compares the LOCO AUCs)
+# TOPOSCORE with the published lists, signatures; validation_pipeline.tsv compares the LOCO AUCs);
+# then the FMT trials (Davar 2021, Baruch 2021: donor engraftment vs response) and the NSCLC
+# V0/V3 visits -> benchmarks/results/validation_fmt*.tsv, validation_longitudinal.tsv
 validate: setup
 	@mkdir -p benchmarks/results
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate --out benchmarks/results --threads $(CORES)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate --pipeline results/validation --snakefile Snakefile --out benchmarks/results --threads $(CORES)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate_fmt --out benchmarks/results
 
 # database setup, never part of a run: `make databases` lists the catalogue
 # (config/database_catalogue.yaml); `make databases DB=sylph-gtdb-r220` downloads (resumable),
