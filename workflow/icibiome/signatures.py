@@ -44,6 +44,7 @@ from icibiome import differential as da
 from icibiome import meta as mt
 from icibiome import predict as pr
 from icibiome import survival as sv
+from icibiome.errors import UserError
 from icibiome.io import atomic_path, read_abundance, write_tsv
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,41 @@ def read_extra(paths: dict[str, str | os.PathLike | None]) -> pd.DataFrame | Non
             continue
         parts.append(t[cols].apply(pd.to_numeric, errors="coerce"))
     return pd.concat(parts, axis=1) if parts else None
+
+
+def extra_specs(paths: dict[str, str | os.PathLike | None]) -> dict[str, dict]:
+    """How a frozen model rebuilds its extra features itself (:func:`icibiome.predict.extra_from_specs`).
+
+    The guild balance: the foundation and pathobiont members of ``guilds.tsv`` beside the
+    ``guild_scores.tsv`` (membership and direction of the training run). TOPOSCORE: the list
+    entries of ``toposcore_members.tsv`` beside ``toposcore.tsv`` and the denominators of its
+    scores. Missing files: no spec (the column is then read from the scoring run's table).
+    """
+    specs = {}
+    g = paths.get("guilds")
+    if g and (Path(g).parent / "guilds.tsv").exists():
+        t = pd.read_csv(Path(g).parent / "guilds.tsv", sep="\t", dtype={"clade_name": str})
+        fnd = list(t.loc[t["guild"] == "foundation", "clade_name"])
+        pth = list(t.loc[t["guild"] == "pathobiont", "clade_name"])
+        if fnd and pth:
+            specs["guild_balance"] = {"kind": "guild_balance", "foundation": fnd,
+                                      "pathobiont": pth}  # fmt: skip
+    tp = paths.get("toposcore")
+    if tp and (Path(tp).parent / "toposcore_members.tsv").exists():
+        m = pd.read_csv(Path(tp).parent / "toposcore_members.tsv", sep="\t", dtype=str,
+                        keep_default_na=False)  # fmt: skip
+        sc = pd.read_csv(tp, sep="\t")
+        sigs = list(dict.fromkeys(m["signature"]))
+        if len(sigs) == 2 and {"sig1_count", "sig1_score", "sig2_count", "sig2_score"} <= set(sc):
+            spec = {"kind": "toposcore"}
+            for k, name in zip((1, 2), sigs, strict=True):
+                entries = list(m.loc[m["signature"] == name, "profile_taxa"])
+                ok = sc[f"sig{k}_score"] > 0
+                size = (round(float((sc.loc[ok, f"sig{k}_count"] / sc.loc[ok, f"sig{k}_score"])
+                                    .median())) if ok.any() else len(entries))  # fmt: skip
+                spec[f"sig{k}"], spec[f"size{k}"] = entries, size
+            specs["toposcore"] = spec
+    return specs
 
 
 def sample_info(samples_tsv: str | os.PathLike, ids: Sequence[str]) -> pd.DataFrame:
@@ -170,6 +206,22 @@ def _mqc_yaml(doc: dict, path: Path) -> None:
         tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
+def _mean_text(r) -> str:
+    """One model's LOCO mean AUC with its CI and permutation reference, for the report."""
+    txt = f"{r['model']}/{r['features']}: {r['auc']:.3f}"
+    if np.isfinite(r.get("ci_low", np.nan)):
+        txt += f" (95% CI {r['ci_low']:.3f}-{r['ci_high']:.3f})"
+    p = r.get("perm_p", np.nan)
+    if np.isfinite(p):
+        txt += (f", permutation p {p:.3g}, null {r['null_mean']:.3f} +- {r['null_sd']:.3f} "
+                f"({int(r['n_permutations'])} permutations)")  # fmt: skip
+        if p >= 0.05:
+            txt = f"{r['model']}/{r['features']}: no signal beyond chance ({txt.split(': ', 1)[1]})"
+    else:
+        txt += ", no permutation null run"
+    return txt
+
+
 def write_signatures_mqc(
     meta: pd.DataFrame, auc: pd.DataFrame, preds: pd.DataFrame, km: pd.DataFrame,
     figure: Path, out_dir: Path, label: str = "", top_n: int = 25,
@@ -177,8 +229,7 @@ def write_signatures_mqc(
     """MultiQC custom content: meta-analysis table, LOCO AUC table, ROC and KM line graphs, figure."""
     key = "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
     mean = auc[auc["held_out"] == "mean"]
-    mean_txt = "; ".join(f"{r['model']}/{r['features']}: {r['auc']:.3f}"
-                         for _, r in mean.iterrows() if np.isfinite(r["auc"]))  # fmt: skip
+    mean_txt = "; ".join(_mean_text(r) for _, r in mean.iterrows() if np.isfinite(r["auc"]))
     parent = {
         "parent_id": f"icibiome_signatures{key}",
         "parent_name": f"Response signatures ({label})" if label else "Response signatures",
@@ -208,12 +259,15 @@ def write_signatures_mqc(
                                 "title": "icibiome: meta-analysis"}}, p, "Feature")  # fmt: skip
     written.append(p)
     atab = auc.assign(row=auc["model"] + " | " + auc["features"] + " | " + auc["held_out"])
-    atab = atab.set_index("row")[["auc", "ci_low", "ci_high", "n_R", "n_NR", "note"]]
+    atab = atab.set_index("row")[["auc", "ci_low", "ci_high", "perm_p", "null_mean", "null_sd",
+                                  "n_features", "n_R", "n_NR", "note"]]  # fmt: skip
     p = out_dir / "signatures_loco_mqc.tsv"
     _mqc_tsv(atab, {"id": f"icibiome_signatures_loco{key}", "section_name":
                     "Leave-one-cohort-out AUC", "description": "AUROC per held-out cohort "
-                    "(DeLong 95% CI), the mean over cohorts and the pooled AUC. Cohorts with too "
-                    "few R or NR are listed with the reason.", "plot_type": "table", **parent,
+                    "(DeLong 95% CI), the mean over cohorts and the pooled AUC, each with its "
+                    "within-cohort label-permutation reference (perm_p = (1 + #null >= "
+                    "observed) / (1 + n), null mean and SD). Cohorts with too few R or NR, and "
+                    "lasso models that kept no feature, are listed with the reason.", "plot_type": "table", **parent,
                     "pconfig": {"id": f"icibiome_signatures_loco_table{key}",
                                 "title": "icibiome: LOCO AUC"}}, p, "Model | features | cohort")  # fmt: skip
     written.append(p)
@@ -290,6 +344,7 @@ def run_signatures(
     transform: str = "log10",
     batch: str = "none",
     within_repeats: int = 5,
+    permutations: int | dict = 100,
     seed: int = 1,
     threads: int = 1,
     top_n: int = 25,
@@ -297,7 +352,13 @@ def run_signatures(
     profiler: str = "",
     rank: str = "",
 ) -> dict[str, Path]:
-    """Run the stage (see the module docstring); returns the written paths by key."""
+    """Run the stage (see the module docstring); returns the written paths by key.
+
+    ``permutations``: within-cohort label permutations of each LOCO (the whole LOCO refitted
+    per permutation, :func:`icibiome.predict.permutation_null`), one number for every model or
+    ``{model: n}`` (models left out get 0); the AUC table gets ``perm_p``, ``null_mean``,
+    ``null_sd``.
+    """
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -323,9 +384,11 @@ def run_signatures(
     if extra is not None:
         sets += [("extra", extra, False), ("species+extra", extra, True)]
     for model in classifiers:
+        n_perm = int(permutations.get(model, 0) if isinstance(permutations, dict)
+                     else permutations)  # fmt: skip
         for name, ex, use_sp in sets:
             a, p = pr.loco(ab, info, model, transform, batch, ex, use_sp, min_prevalence,
-                           min_per_class, seed, threads, name)  # fmt: skip
+                           min_per_class, seed, threads, name, permutations=n_perm)  # fmt: skip
             aucs.append(a)
             preds.append(p)
     auc = pd.concat(aucs, ignore_index=True)
@@ -353,7 +416,8 @@ def run_signatures(
 
     try:
         fm = pr.fit_final(ab, info, classifiers[0], transform, batch,
-                          extra if extra is not None else None, min_prevalence, seed, threads)  # fmt: skip
+                          extra if extra is not None else None, min_prevalence, seed, threads,
+                          extra_specs=extra_specs(extra_tsvs or {}))  # fmt: skip
         fm.profiler, fm.rank = profiler, rank
         pr.save_model(fm, paths["model"])
         pr.write_model_card(fm, paths["model_card"])
@@ -386,7 +450,8 @@ def apply_frozen_model(
     Writes one row per sample (``sample_id, cohort, response, probability, predicted``;
     ``predicted`` is R at probability >= 0.5) and, for every cohort with both R and NR labels
     (and all labelled samples together), the AUROC with its DeLong 95% CI. Refuses with a
-    ValueError naming the model file when profiler, rank or feature naming do not match
+    UserError naming the model file when profiler, rank or feature naming do not match, or when
+    a model with per-cohort batch handling gets too few samples of a cohort
     (:func:`icibiome.predict.apply_model`).
     """
     fm = pr.load_model(model_path)
@@ -394,8 +459,8 @@ def apply_frozen_model(
     try:
         prob = pr.apply_model(fm, ab, info["cohort"].astype(str), extra, profiler=profiler,
                               rank=rank)  # fmt: skip
-    except ValueError as err:
-        raise ValueError(f"frozen model {model_path}: {err}") from err
+    except UserError as err:
+        raise UserError(f"frozen model {model_path}: {err}") from err
     out = pd.DataFrame({"cohort": info["cohort"].astype(str), "response": info["response"],
                         "probability": prob,
                         "predicted": np.where(prob >= 0.5, "R", "NR")},
