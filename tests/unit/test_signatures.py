@@ -543,3 +543,30 @@ def test_held_out_labels_do_not_leak_into_their_predictions(model, extra):
     b = pred2[pred2["cohort"] == "C1"].set_index("sample_id")["probability"]
     assert len(a) == 24
     np.testing.assert_array_equal(a.loc[b.index].to_numpy(), b.to_numpy())
+
+
+def test_extra_specs_from_the_run_files_reproduce_guild_balance_and_toposcore(tmp_path):
+    from icibiome import toposcore as tp
+    from icibiome.guilds import guild_scores
+    from icibiome.signatures import extra_specs
+
+    ab, _ = _cohorts(n_cohorts=1, n=30, p=20, seed=2)
+    ab.loc[ab.index[:10], ["s__t3", "s__t8"]] = 0.0
+    fnd, pth = ["s__t0", "s__t2"], ["s__t1", "s__t3", "s__t5"]
+    gdir, tdir = tmp_path / "guilds", tmp_path / "sig"
+    gdir.mkdir()
+    tdir.mkdir()
+    pd.DataFrame({"clade_name": list(ab.columns),
+                  "guild": ["foundation" if c in fnd else "pathobiont" if c in pth else "filtered"
+                            for c in ab.columns]}).to_csv(gdir / "guilds.tsv", sep="\t", index=False)  # fmt: skip
+    guild_scores(ab, fnd, pth).to_csv(gdir / "guild_scores.tsv", sep="\t")
+    s1 = tp.signature_from_names(["t3", "t8", "t9", "absent_one"], "SIG1")
+    s2 = tp.signature_from_names(["t0", "t2", "t4"], "SIG2")
+    scores, members = tp.score_samples(ab, s1, s2)
+    scores.to_csv(tdir / "toposcore.tsv", sep="\t")
+    members.to_csv(tdir / "toposcore_members.tsv", sep="\t", index=False)
+    specs = extra_specs({"guilds": gdir / "guild_scores.tsv", "toposcore": tdir / "toposcore.tsv"})
+    assert specs["guild_balance"]["foundation"] == fnd and specs["toposcore"]["size1"] == 4
+    got = pr.extra_from_specs(specs, ab)
+    np.testing.assert_allclose(got["toposcore"], scores["toposcore"], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(got["guild_balance"], guild_scores(ab, fnd, pth)["guild_balance"])

@@ -461,7 +461,9 @@ def feature_matrix(
     ``species`` is used as given. ``batch_ref`` replaces the fitted ComBat reference.
     """
     rows = frac.index if fit_index is None else pd.Index(list(fit_index))
-    pp = fit_preprocess(frac.loc[rows, list(species)] if species is not None else frac.loc[rows],
+    sub = frac.loc[rows] if species is None else frac.loc[rows].reindex(columns=list(species),
+                                                                        fill_value=0.0)  # fmt: skip
+    pp = fit_preprocess(sub,
                         None if extra is None else extra.loc[rows], cohorts, transform_method,
                         batch, 0.0, species is not None)  # fmt: skip
     if species is not None:

@@ -9,14 +9,18 @@ profiler's standard abundance table and the sample sheet it writes, into ``out_d
     Random-effects meta-analysis per feature (:func:`icibiome.meta.meta_analysis`) and the
     forest-plot rows of the top features.
 ``loco_auc.tsv``, ``loco_predictions.tsv``, ``within_cohort_auc.tsv``
-    Leave-one-cohort-out AUROC per held-out cohort and model/feature set, the out-of-cohort
-    probabilities, and the within-cohort CV contrast (:mod:`icibiome.predict`).
+    Leave-one-cohort-out AUROC per held-out cohort and model/feature set (DeLong CI, the
+    number of model features, and the within-cohort label-permutation null: ``perm_p``,
+    ``null_mean``, ``null_sd`` with ``signatures.permutations`` permutations per model), the
+    out-of-cohort probabilities, and the within-cohort CV contrast (:mod:`icibiome.predict`).
 ``survival.tsv``, ``km.tsv``
     Cox (stratified by cohort) and Kaplan-Meier of PFS/OS on the out-of-cohort probability and on
     the extra scores (:mod:`icibiome.survival`).
 ``model.pkl``, ``model.yaml``
     The first model trained on all cohorts (:func:`icibiome.predict.fit_final`), with the
-    profiler and rank it was trained on; :func:`apply_frozen_model` (rule
+    profiler and rank it was trained on and every fitted parameter (pseudo-count, ComBat
+    reference, guild memberships and direction, TOPOSCORE lists: :func:`extra_specs`), so that it
+    scores a patient alone as in a batch (batch ``none``); :func:`apply_frozen_model` (rule
     ``apply_frozen_model``, config ``signatures.frozen_model``) applies such a model to another
     run's table without retraining.
 ``signatures.png`` and ``signatures_*_mqc.*``
