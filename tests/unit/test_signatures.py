@@ -570,3 +570,24 @@ def test_extra_specs_from_the_run_files_reproduce_guild_balance_and_toposcore(tm
     got = pr.extra_from_specs(specs, ab)
     np.testing.assert_allclose(got["toposcore"], scores["toposcore"], rtol=0, atol=1e-15)
     np.testing.assert_allclose(got["guild_balance"], guild_scores(ab, fnd, pth)["guild_balance"])
+
+
+def test_frozen_model_auc_table_has_a_ci_and_a_permutation_reference():
+    from types import SimpleNamespace
+
+    from icibiome.signatures import frozen_auc_table
+
+    rng = np.random.default_rng(3)
+    y = np.array(["R", "NR"] * 20)
+    good = np.where(y == "R", 0.7, 0.3) + rng.normal(0, 0.15, 40)  # separates R from NR
+    out = pd.DataFrame({"cohort": np.repeat(["A", "B"], 20), "response": y,
+                        "probability": np.r_[good[:20], rng.random(20)]})  # fmt: skip
+    out.loc[out.index[-1], "response"] = ""
+    fm = SimpleNamespace(model="lasso", training_cohorts=["X", "Y"])
+    tab = frozen_auc_table(out, fm, n_permutations=199).set_index("cohort")
+    assert list(tab.index) == ["A", "B", "all"]
+    assert (tab["n_permutations"] == 199).all() and tab["ci_low"].notna().all()
+    assert tab.loc["A", "perm_p"] == pytest.approx(1 / 200)  # no shuffle beats a clean split
+    assert tab.loc["B", "perm_p"] > 0.05 and abs(tab.loc["B", "null_mean"] - 0.5) < 0.05
+    again = frozen_auc_table(out, fm, n_permutations=199).set_index("cohort")
+    pd.testing.assert_frame_equal(tab, again)  # seeded

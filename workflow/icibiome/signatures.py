@@ -60,6 +60,9 @@ OUTPUTS = {
     "model": "model.pkl", "model_card": "model.yaml", "figure": "signatures.png",
 }  # fmt: skip
 MQC = ("meta_mqc.tsv", "loco_mqc.tsv", "roc_mqc.yaml", "km_mqc.yaml", "figure_mqc.html")
+FROZEN_PERMUTATIONS = 999
+"""Label permutations behind each AUC of a frozen model applied to a new table (cheap: the
+model is fixed, only the labels move)."""
 EXTRA_COLUMNS = {"guilds": "guild_balance", "toposcore": "toposcore"}
 
 
@@ -439,6 +442,39 @@ def run_signatures(
     return paths
 
 
+def frozen_auc_table(out: pd.DataFrame, fm, n_permutations: int = FROZEN_PERMUTATIONS):
+    """AUROC (DeLong 95% CI) of a frozen model's predictions per cohort and for ``all``, each with
+    a label-permutation reference (labels shuffled within cohort, seeded: ``perm_p``,
+    ``null_mean``, ``null_sd``, ``n_permutations``).
+
+    ``out``: ``cohort, response, probability`` per sample (:func:`apply_frozen_model`).
+    """
+    rows = []
+    lab = out[out["response"].isin(["R", "NR"])]
+    groups = [(c, g) for c, g in lab.groupby("cohort")] + [("all", lab)]
+    for cohort, g in groups:
+        n_r, n_nr = int((g["response"] == "R").sum()), int((g["response"] == "NR").sum())
+        a, _, lo, hi = (pr.delong_auc(g["response"] == "R", g["probability"]) if n_r and n_nr
+                        else (np.nan, np.nan, np.nan, np.nan))  # fmt: skip
+        # permutation reference of a fixed predictor: labels shuffled within cohort, seeded
+        rng = np.random.default_rng(1)
+        y = (g["response"] == "R").to_numpy()
+        coh = g["cohort"].to_numpy()
+        null = []
+        for _ in range(n_permutations if n_r and n_nr else 0):
+            yp = y.copy()
+            for c in np.unique(coh):
+                yp[coh == c] = rng.permutation(yp[coh == c])
+            null.append(pr.delong_auc(yp, g["probability"])[0])
+        pp, nm, nsd, _ = pr.permutation_p(a, null)
+        rows.append({"cohort": cohort, "n_R": n_r, "n_NR": n_nr, "auc": a, "ci_low": lo,
+                     "ci_high": hi, "perm_p": pp, "null_mean": nm, "null_sd": nsd,
+                     "n_permutations": len(null), "model": fm.model,
+                     "training_cohorts": ",".join(fm.training_cohorts),
+                     "note": "" if n_r and n_nr else "needs R and NR labels"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def apply_frozen_model(
     model_path: str | os.PathLike,
     abundance_tsv: str | os.PathLike,
@@ -453,7 +489,9 @@ def apply_frozen_model(
 
     Writes one row per sample (``sample_id, cohort, response, probability, predicted``;
     ``predicted`` is R at probability >= 0.5) and, for every cohort with both R and NR labels
-    (and all labelled samples together), the AUROC with its DeLong 95% CI. Refuses with a
+    (and all labelled samples together), the AUROC with its DeLong 95% CI and a label-
+    permutation reference (:data:`FROZEN_PERMUTATIONS` shuffles within cohort, seeded:
+    ``perm_p``, ``null_mean``, ``null_sd``). Refuses with a
     UserError naming the model file when profiler, rank or feature naming do not match, or when
     a model with per-cohort batch handling gets too few samples of a cohort
     (:func:`icibiome.predict.apply_model`).
@@ -470,18 +508,7 @@ def apply_frozen_model(
                         "predicted": np.where(prob >= 0.5, "R", "NR")},
                        index=ab.index).rename_axis("sample_id")  # fmt: skip
     write_tsv(out, predictions_tsv, index=True, float_format="%.6g")
-    rows = []
-    lab = out[out["response"].isin(["R", "NR"])]
-    groups = [(c, g) for c, g in lab.groupby("cohort")] + [("all", lab)]
-    for cohort, g in groups:
-        n_r, n_nr = int((g["response"] == "R").sum()), int((g["response"] == "NR").sum())
-        a, _, lo, hi = (pr.delong_auc(g["response"] == "R", g["probability"]) if n_r and n_nr
-                        else (np.nan, np.nan, np.nan, np.nan))  # fmt: skip
-        rows.append({"cohort": cohort, "n_R": n_r, "n_NR": n_nr, "auc": a, "ci_low": lo,
-                     "ci_high": hi, "model": fm.model,
-                     "training_cohorts": ",".join(fm.training_cohorts),
-                     "note": "" if n_r and n_nr else "needs R and NR labels"})  # fmt: skip
-    write_tsv(pd.DataFrame(rows), auc_tsv, index=False, float_format="%.6g")
+    write_tsv(frozen_auc_table(out, fm), auc_tsv, index=False, float_format="%.6g")
     logger.info("frozen model %s (%s, trained on %s) applied to %d samples", model_path,
                 fm.model, ",".join(fm.training_cohorts), len(out))  # fmt: skip
     return out
