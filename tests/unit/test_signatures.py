@@ -591,3 +591,14 @@ def test_frozen_model_auc_table_has_a_ci_and_a_permutation_reference():
     assert tab.loc["B", "perm_p"] > 0.05 and abs(tab.loc["B", "null_mean"] - 0.5) < 0.05
     again = frozen_auc_table(out, fm, n_permutations=199).set_index("cohort")
     pd.testing.assert_frame_equal(tab, again)  # seeded
+
+
+def test_permutation_null_in_parallel_gives_the_same_null():
+    ab, info = _cohorts(n_cohorts=3, n=20, p=10, effect=1.5, seed=4)
+
+    def run_fn(inf):
+        return pr.loco(ab, inf, "lasso", seed=1)[1]
+
+    one = pr.permutation_null(run_fn, info, n_permutations=2, seed=5)
+    two = pr.permutation_null(run_fn, info, n_permutations=2, seed=5, n_jobs=2)
+    pd.testing.assert_frame_equal(one, two)

@@ -545,6 +545,7 @@ def permutation_null(
     info: pd.DataFrame,
     n_permutations: int = 100,
     seed: int = 1,
+    n_jobs: int = 1,
     **kwargs,
 ):
     """Label-permutation null of any held-out prediction procedure.
@@ -558,6 +559,9 @@ def permutation_null(
         ``response`` and ``cohort`` per sample; R/NR labels are shuffled within each cohort.
     n_permutations, seed : int
         Number of permutations and the seed of the shuffles (reproducible).
+    n_jobs : int
+        Permutations run in parallel processes (joblib); the shuffles are drawn up front, so
+        the result does not depend on ``n_jobs``.
 
     Returns
     -------
@@ -574,11 +578,14 @@ def permutation_null(
                                 n_permutations, seed)  # fmt: skip
         return null["mean"].to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(n_permutations):
-        preds = run_fn(_shuffle_within_cohort(info, rng))
-        rows.append(auc_summary(preds))
-    return pd.DataFrame(rows)
+    infos = [_shuffle_within_cohort(info, rng) for _ in range(n_permutations)]
+    if n_jobs > 1 and n_permutations > 1:
+        from joblib import Parallel, delayed
+
+        preds = Parallel(n_jobs=n_jobs)(delayed(run_fn)(inf) for inf in infos)
+    else:
+        preds = [run_fn(inf) for inf in infos]
+    return pd.DataFrame([auc_summary(p) for p in preds])
 
 
 def permutation_p(observed: float, null) -> tuple[float, float, float, int]:
@@ -710,7 +717,9 @@ def loco(
         def run_fn(inf):
             return _loco_run(frac, inf, setup, extra, use_species, min_per_class, fl)[1]
 
-        null = permutation_null(run_fn, info_l, permutations, seed)
+        # lasso: permutations in parallel; the forest already uses n_jobs inside
+        null = permutation_null(run_fn, info_l, permutations, seed,
+                                n_jobs=n_jobs if model == "lasso" else 1)  # fmt: skip
         # a permutation whose lasso kept no feature (no prediction) scores as chance, AUC 0.5
         keys = [str(h) for h in tab["held_out"]]
         null = null.reindex(columns=keys).fillna(0.5)
