@@ -50,6 +50,9 @@ def test_small_cohort_is_skipped_with_its_reason_everywhere(run):
     c2 = da[da["cohort"] == "C2"]
     assert len(c2) == 1 and c2["note"].iloc[0].startswith("skipped: 1 R / 3 NR")
     assert (da.loc[da["cohort"] == "C1", "feature"].str.startswith("s__")).all()
+    # the held-out cohort's AUCs carry a permutation reference (schema default: 100 for lasso)
+    held = auc[auc["held_out"].isin(["C1", "mean", "pooled"]) & auc["auc"].notna()]
+    assert (held["n_permutations"] == 100).all() and held["perm_p"].between(0, 1).all()
     skipped = auc[auc["held_out"] == "C2"]
     assert skipped["auc"].isna().all() and skipped["note"].str.contains("fewer than 2").all()
     assert within.set_index("cohort").loc["C2", "note"].startswith("skipped")
@@ -89,6 +92,12 @@ def test_frozen_model_applies_to_the_profiles(run):
                                    index_col="sample_id")[["toposcore"]]], axis=1)  # fmt: skip
     p = apply_model(fm, run["abundance"], extra=extra)
     assert len(p) == 8 and np.isfinite(p).all()
+    # the model rebuilds both extras itself from its stored guilds / TOPOSCORE lists, so a
+    # patient scored alone gets the same probability as in the batch
+    assert set(fm.extra_specs) == {"guild_balance", "toposcore"}, card
+    assert card["extra_from_table"] == [] and "one patient at a time" in card["scoring"]
+    alone = pd.concat([apply_model(fm, run["abundance"].loc[[s]]) for s in p.index])
+    np.testing.assert_allclose(alone.to_numpy(), p.to_numpy(), rtol=0, atol=1e-12)
 
 
 def test_report_has_the_signatures_sections(run):
@@ -132,6 +141,7 @@ def test_frozen_model_of_a_run_applies_to_a_table_without_retraining(run, basic_
     assert set(got["predicted"]) <= {"R", "NR"}
     auc = pd.read_csv(basic_run / f"results/signatures/{PROFILER}/frozen_auc.tsv", sep="\t")
     assert set(auc["cohort"]) == {"C1", "C2", "all"} and auc["auc"].between(0, 1).all()
+    assert auc["perm_p"].between(0, 1).all() and (auc["n_permutations"] == 999).all()
     # a model from another profiler is refused with a message naming the model file
     fm.profiler = "kraken2"
     pr_save = tmp_path / "kraken2_model.pkl"

@@ -2,7 +2,7 @@
 
 * Discovery cohort (245 baseline samples, v1 species table that reproduces the published
   scores): SparCC network (B = 1,000, p < 0.001 as Wu et al.), dynamic tree cut with R's
-  minClusterSize 20, orientation by OS12 responder association; the detected guilds are
+  minClusterSize 20, label-free orientation (SCFA-producer genera); the detected guilds are
   compared with the published SIG1 (resistance) / SIG2 (response) species lists.
 * Longitudinal V0/V3 tables: two time points of the same patients, edges stable across them.
 """
@@ -56,9 +56,11 @@ def test_discovery_guilds_overlap_sig_lists(sig_lists):
     r, pv = nw.association(filt, permutations=1000, seed=1, threads=2)
     edges = nw.stable_edges({"disc": (r, pv)}, alpha=0.001, min_abs_r=0.2)
     taxa = [t for t in filt.columns if t != nw.OTHER]
-    effect = gd.responder_effect(rel, clin["OS12"].fillna(""))
-    m, pairs, rule = gd.assign_guilds(edges, taxa, min_cluster_size=20, effect=effect)
-    assert rule == "response"
+    # oriented without the OS12 labels (the default since guild direction must not come from
+    # the labels being evaluated): known SCFA-producer genera, then member prevalence
+    prev = (rel[taxa] > 0).mean()
+    m, pairs, rule = gd.assign_guilds(edges, taxa, min_cluster_size=20, prevalence=prev)
+    assert rule in ("scfa_genera", "prevalence"), rule
     fnd = set(m.loc[m.guild == "foundation", "taxon"])
     pth = set(m.loc[m.guild == "pathobiont", "taxon"])
     s1, s2 = sig1 & set(taxa), sig2 & set(taxa)

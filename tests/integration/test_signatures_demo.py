@@ -91,7 +91,10 @@ def test_stage_with_the_shipped_config_on_pipeline_tables(demo60, tmp_path):
     truth = pd.read_csv(demo60 / "truth" / "samples.tsv", sep="\t", index_col="sample_id")
     scores = tmp_path / "guild_scores.tsv"
     truth[["guild_balance"]].rename_axis("sample_id").to_csv(scores, sep="\t")
-    settings = _settings() | {"within_repeats": 1}  # fewer CV repeats: test time
+    settings = _settings()
+    assert settings["permutations"] == {"lasso": 100, "rf": 20}  # the schema default
+    # fewer CV repeats and permutations: test time
+    settings |= {"within_repeats": 1, "permutations": {"lasso": 3, "rf": 1}}
     assert settings["classifiers"] == ["lasso", "rf"] and settings["min_per_class"] == 5
     paths = run_signatures(abundance, demo60 / "samples.tsv", tmp_path / "out",
                            extra_tsvs={"guilds": scores, "toposcore": None},
@@ -100,7 +103,14 @@ def test_stage_with_the_shipped_config_on_pipeline_tables(demo60, tmp_path):
         assert paths[key].exists() and paths[key].stat().st_size > 0, key
     auc = pd.read_csv(paths["loco_auc"], sep="\t")
     assert set(auc["features"]) == {"species", "extra", "species+extra"}
-    mean = auc[(auc["held_out"] == "mean")].set_index(["model", "features"])["auc"]
+    means = auc[auc["held_out"] == "mean"].set_index(["model", "features"])
+    # every AUC row has its permutation reference (n as configured per model)
+    assert (means["n_permutations"] == [3, 3, 3, 1, 1, 1]).all(), means
+    assert means["perm_p"].between(0, 1).all() and means["null_sd"].notna().all()
+    assert means["note"].str.contains("permutation p = ").all()
+    loco_mqc = paths["signatures_loco_mqc.tsv"].read_text()
+    assert "perm_p" in loco_mqc and "null_mean" in loco_mqc
+    mean = means["auc"]
     assert mean[("lasso", "species")] >= 0.62  # measured 0.691
     assert mean[("rf", "species")] >= 0.7  # measured 0.798
     assert mean[("lasso", "extra")] >= 0.75  # the planted balance itself: measured 0.859

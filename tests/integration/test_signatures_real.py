@@ -61,3 +61,25 @@ def test_loco_auc_lands_near_the_published_value(cohorts):
     assert 0.55 <= mean <= 0.70, tab  # measured 0.624; Lee 2022: 0.59-0.60
     assert tab["auc"].notna().sum() == 9 + 2  # every cohort held out, plus mean and pooled
     assert len(pred) == 447
+
+
+def test_held_out_labels_do_not_leak_on_real_cohorts(cohorts):
+    """Three real cohorts, lasso: permuting the held-out cohort's labels leaves its LOCO
+    predictions bit-identical (every fitted step sees the training cohorts only)."""
+    import numpy as np
+
+    ab, info = cohorts
+    keep = ["SpencerCN_2021", "PetersBA_2019"]
+    keep += [c for c in info["cohort"].value_counts().index if c not in keep][:1]
+    sub = info[info["cohort"].isin(keep)]
+    held = "PetersBA_2019"
+    _, pred = pr.loco(ab.loc[sub.index], sub, "lasso", transform_method="clr", seed=1)
+    perm = sub.copy()
+    idx = perm.index[perm["cohort"] == held]
+    perm.loc[idx, "response"] = np.random.default_rng(0).permutation(perm.loc[idx, "response"])
+    assert (perm.loc[idx, "response"] != sub.loc[idx, "response"]).any()
+    _, pred2 = pr.loco(ab.loc[sub.index], perm, "lasso", transform_method="clr", seed=1)
+    a = pred[pred["cohort"] == held].set_index("sample_id")["probability"]
+    b = pred2[pred2["cohort"] == held].set_index("sample_id")["probability"]
+    assert len(a) == len(idx) == len(b)
+    np.testing.assert_array_equal(a.loc[b.index].to_numpy(), b.to_numpy())

@@ -147,7 +147,12 @@ def test_orient_pair_rules():
     f = pd.Series({"x1": "sulfide", "y1": "Butyrate producer", "y2": "fibre degrader"})
     assert gd.orient_pair(a, b, functions=f) == (False, "function")
     eff = pd.Series({"x1": 0.5, "x2": 0.1, "y1": -0.2, "y2": -1.0})
-    assert gd.orient_pair(a, b, effect=eff) == (True, "response")
+    assert gd.orient_pair(a, b, effect=eff) == (True, "effect")
+    # label-free evidence: known SCFA-producer genera, then member prevalence
+    a2, b2 = ["s__Roseburia_hominis", "s__Blautia_x"], ["s__Escherichia_coli", "s__Veillonella_y"]
+    assert gd.orient_pair(b2, a2) == (False, "scfa_genera")
+    prev = pd.Series({"x1": 0.9, "x2": 0.8, "y1": 0.3, "y2": 0.5})
+    assert gd.orient_pair(b, a, prevalence=prev, effect=-eff) == (False, "prevalence")
     # the list wins over the other evidence; no evidence -> arbitrary, said so
     assert gd.orient_pair(a, b, foundation_taxa=["y1"], effect=eff) == (False, "list")
     assert gd.orient_pair(a, b) == (True, "none")
@@ -195,7 +200,7 @@ def test_planted_guilds_recovered(seed):
     m, pairs, rule = gd.assign_guilds(e, list(counts.columns), min_cluster_size=5, effect=eff)
     ari = adjusted_rand_score(truth, m["module"])
     assert ari >= ARI_MIN, ari
-    assert rule == "response"
+    assert rule == "effect"
     fnd = m.loc[m.guild == "foundation", "taxon"]
     assert (truth[fnd.index] == 1).mean() > 0.8  # the +z guild is called foundation
 
@@ -228,7 +233,8 @@ def test_demo_guilds_recovered(demo_truth, tmp_path):
     t = truth.reindex(mem["taxon"]).fillna("none").to_numpy()
     ari = adjusted_rand_score(t, mem["guild"])
     assert ari >= ARI_MIN, ari
-    assert (mem["orientation_rule"] == "response").all()
+    # oriented without the labels: the demo's foundation guild holds Butyrivibrio (SCFA genus)
+    assert (mem["orientation_rule"] == "scfa_genera").all()
     called = mem.set_index("taxon")["guild"]
     assert (
         called[truth[truth == "foundation"].index.intersection(called.index)] == "foundation"
@@ -255,3 +261,27 @@ def test_demo_leiden_alternative(demo_truth):
     truth = pd.read_csv(demo_truth / "guilds.tsv", sep="\t").set_index("clade_name")["guild"]
     ari = adjusted_rand_score(truth.reindex(taxa).fillna("none"), m["guild"])
     assert ari >= 0.5, ari  # Leiden on the positive subgraph also keeps the guilds apart
+
+
+def test_guild_direction_does_not_use_the_response_labels(demo_truth, tmp_path):
+    """Random labels -> in-sample guild-balance AUC centred on 0.5 (old code, oriented by the
+    responder association of the same labels: mean 0.559, > 0.5 in 91 % of runs)."""
+    from icibiome.predict import delong_auc
+
+    net = nw.build_network(demo_truth / "abundance_species.tsv", None, demo_truth / "samples.tsv",
+                           tmp_path / "net", min_prevalence=0.5, permutations=200, alpha=0.01,
+                           min_abs_r=0.3, pseudo_count_scale=2e4, seed=1)  # fmt: skip
+    sheet = pd.read_csv(demo_truth / "samples.tsv", sep="\t")
+    aucs = []
+    for seed in range(30):
+        rnd = sheet.assign(response=np.random.default_rng(seed).permutation(sheet["response"]))
+        rnd.to_csv(tmp_path / "random.tsv", sep="\t", index=False)
+        paths = gd.build_guilds(net["edges"].parent, demo_truth / "abundance_species.tsv",
+                                tmp_path / "random.tsv", tmp_path / f"g{seed}",
+                                min_cluster_size=3)  # fmt: skip
+        sc = pd.read_csv(paths["guild_scores"], sep="\t").set_index("sample_id")
+        y = rnd.set_index("sample_id")["response"].reindex(sc.index)
+        aucs.append(delong_auc(y == "R", sc["guild_balance"])[0])
+    aucs = np.array(aucs)
+    assert abs(aucs.mean() - 0.5) < 0.03, aucs.mean()
+    assert 0.25 <= (aucs > 0.5).mean() <= 0.75, (aucs > 0.5).mean()

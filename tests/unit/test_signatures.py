@@ -325,3 +325,280 @@ def test_survival_with_too_few_events_says_so():
                        "os_event": [0, 1, 0, 0]})  # fmt: skip
     tab, km = sv.survival_table(df, ["s"])
     assert tab.iloc[0]["note"].startswith("not estimable: 1 events") and km.empty
+
+
+# ------------------------------------------------------ frozen models score one patient at a time
+def _mix(ab, info, seed=0):
+    """The table shuffled and mixed with a second, different cohort (other seed)."""
+    ab2, info2 = _cohorts(n_cohorts=1, n=20, p=ab.shape[1], seed=seed + 50)
+    ab2.index = info2.index = [f"other_{i}" for i in range(len(ab2))]
+    info2["cohort"] = "OTHER"
+    both = pd.concat([ab, ab2])
+    order = np.random.default_rng(seed).permutation(len(both))
+    return both.iloc[order], pd.concat([info, info2]).iloc[order]
+
+
+@pytest.mark.parametrize("transform", ["log10", "clr"])
+def test_frozen_model_scores_each_patient_alone_as_in_a_batch(transform):
+    ab, info = _cohorts(n_cohorts=3, n=30, p=20, effect=1.5, seed=9)
+    train = (info["cohort"] != "C2").to_numpy()
+    fm = pr.fit_final(ab[train], info[train], "lasso", transform_method=transform)
+    new = ab[~train]
+    batch = pr.apply_model(fm, new)
+    alone = pd.concat([pr.apply_model(fm, new.loc[[s]]) for s in new.index])
+    # old code, CLR: probabilities moved by up to 0.19 with the table's pseudo-count
+    np.testing.assert_allclose(alone.to_numpy(), batch.to_numpy(), rtol=0, atol=1e-12)
+    mixed, _ = _mix(new, info[~train])
+    got = pr.apply_model(fm, mixed).loc[new.index]
+    np.testing.assert_allclose(got.to_numpy(), batch.to_numpy(), rtol=0, atol=1e-12)
+    assert fm.prep.pseudo == (1e-5 if transform == "log10" else
+                              pr.clr_pseudo(pr.to_fractions(ab[train])[fm.species]))  # fmt: skip
+
+
+@pytest.mark.parametrize("batch", ["cohort_z", "combat"])
+def test_batch_models_score_a_cohort_among_others_and_refuse_single_patients(batch, tmp_path):
+    from icibiome.errors import UserError
+
+    ab, info = _cohorts(n_cohorts=3, n=30, p=20, effect=1.5, seed=9)
+    train = (info["cohort"] != "C2").to_numpy()
+    fm = pr.fit_final(ab[train], info[train], "lasso", batch=batch)
+    new, inew = ab[~train], info[~train]
+    p = pr.apply_model(fm, new, inew["cohort"])
+    assert pr.delong_auc(inew["response"] == "R", p)[0] > 0.8
+    mixed, imixed = _mix(new, inew)
+    got = pr.apply_model(fm, mixed, imixed["cohort"]).loc[new.index]
+    np.testing.assert_allclose(got.to_numpy(), p.to_numpy(), rtol=0, atol=1e-12)
+    # old code: a patient scored alone got a constant prediction; now refused, in one line
+    with pytest.raises(UserError, match=rf"batch '{batch}'.*at least 10 samples.*'C2' \(1\)"):
+        pr.apply_model(fm, new.iloc[[0]], inew["cohort"].iloc[[0]])
+    with pytest.raises(UserError, match="give the cohort of every sample"):
+        pr.apply_model(fm, new)
+    pr.write_model_card(fm, tmp_path / "m.yaml")
+    card = __import__("yaml").safe_load((tmp_path / "m.yaml").read_text())
+    assert "single patients are refused" in card["scoring"]
+
+
+def test_frozen_extra_features_are_rebuilt_from_the_stored_guilds():
+    """The guild balance is computed by the model from its stored memberships and direction:
+    a scoring run whose guilds flipped direction (or whose table is missing) changes nothing."""
+    from icibiome.guilds import guild_scores
+
+    ab, info = _cohorts(n_cohorts=3, n=30, p=20, effect=1.5, seed=9)
+    fnd, pth = ["s__t0", "s__t2", "s__t4"], ["s__t1", "s__t3", "s__t5"]
+    bal = guild_scores(ab, fnd, pth)[["guild_balance"]]
+    spec = {"guild_balance": {"kind": "guild_balance", "foundation": fnd, "pathobiont": pth}}
+    train = (info["cohort"] != "C2").to_numpy()
+    fm = pr.fit_final(ab[train], info[train], "lasso", extra=bal[train], extra_specs=spec)
+    assert fm.extra_specs == spec and fm.extra == ["guild_balance"]
+    new = ab[~train]
+    p = pr.apply_model(fm, new)
+    flipped = -bal.loc[new.index]  # the new run's own guilds, direction flipped
+    np.testing.assert_array_equal(pr.apply_model(fm, new, extra=flipped), p)
+    alone = pd.concat([pr.apply_model(fm, new.loc[[s]]) for s in new.index])
+    np.testing.assert_allclose(alone.to_numpy(), p.to_numpy(), rtol=0, atol=1e-12)
+    # a spec that does not reproduce the training column is dropped: the table is then needed
+    bad = {"guild_balance": {"kind": "guild_balance", "foundation": pth, "pathobiont": fnd}}
+    fm2 = pr.fit_final(ab[train], info[train], "lasso", extra=bal[train], extra_specs=bad)
+    assert fm2.extra_specs == {}
+    with pytest.raises(ValueError, match="needs the extra features"):
+        pr.apply_model(fm2, new)
+
+
+# ------------------------------------------------------------------ fitted on training rows only
+def test_training_features_do_not_depend_on_the_held_out_cohort():
+    ab, info = _cohorts(n_cohorts=3, n=30, p=20, effect=1.5, seed=5)
+    frac = pr.to_fractions(ab)
+    coh = info["cohort"]
+    train, test = info.index[coh != "C2"], info.index[coh == "C2"]
+    frac2 = frac.copy()
+    frac2.loc[test] = frac2.loc[test] ** 3  # far smaller non-zero values in the held-out cohort
+    frac2.loc[test, ["s__t5", "s__t6"]] = 0.0
+    for transform in ("log10", "clr"):
+        for batch in ("none", "cohort_z", "combat"):
+            setup = pr._Setup("lasso", transform, batch)
+            X1, _ = pr.fold_features(frac, coh, None, train, test, setup)
+            X2, _ = pr.fold_features(frac2, coh, None, train, test, setup)
+            # old code, CLR: training features shifted by up to 5.8 log2 units
+            pd.testing.assert_frame_equal(X1.loc[train], X2.loc[train], check_exact=True)
+
+
+@pytest.mark.parametrize("batch", ["cohort_z", "combat"])
+def test_a_taxon_absent_from_a_whole_cohort_stays_absent_after_batch_handling(batch):
+    ab, info = _cohorts(n_cohorts=3, n=30, p=20, effect=1.5, seed=5)
+    ab.loc[info["cohort"] == "C2", "s__t7"] = 0.0  # absent from the whole of C2
+    coh = info["cohort"]
+    train, test = info.index[coh != "C2"], info.index[coh == "C2"]
+    X, pp = pr.fold_features(pr.to_fractions(ab), coh, None, train, test,
+                             pr._Setup("lasso", "log10", batch))  # fmt: skip
+    col = X.loc[test, "sp:s__t7"]
+    # old code: 0 after z-scoring (the training average); ComBat: the reference mean
+    assert (col == pp.absent["sp:s__t7"]).all()
+    present = X.loc[train, "sp:s__t7"]
+    assert col.iloc[0] < present.quantile(0.05)
+    assert np.isfinite(X.to_numpy()).all()
+
+
+def test_lasso_inner_cv_is_grouped_by_cohort_with_three_training_cohorts():
+    y = np.array([0, 1] * 30)
+    g3 = np.repeat(["A", "B", "C"], 20)
+    splits, kind = pr.inner_cv(y, g3)
+    assert kind == "grouped" and len(splits) == 3
+    assert all(len(set(g3[te])) == 1 and not set(g3[te]) & set(g3[tr]) for tr, te in splits)
+    splits, kind = pr.inner_cv(y, np.repeat(["A", "B"], 30))
+    assert kind == "stratified" and len(splits) == 5
+
+
+# --------------------------------------------------------------------------- empty lasso models
+def test_an_empty_lasso_model_is_reported_as_no_model_and_left_out_of_the_mean():
+    ab, info = _cohorts(n_cohorts=3, n=30, p=20, effect=0.0, seed=11)  # no signal at all
+    tab, pred = pr.loco(ab, info, "lasso", min_per_class=5, seed=1)
+    per = tab[~tab["held_out"].isin(["mean", "pooled"])].set_index("held_out")
+    empty = per.index[per["note"].str.startswith("no model (0 features)", na=False)]
+    assert len(empty) >= 1, per  # old code: AUC 0.5 (CI 0.500-0.500) counted in the mean
+    assert per.loc[empty, "auc"].isna().all() and (per.loc[empty, "n_features"] == 0).all()
+    assert not pred["cohort"].isin(empty).any()
+    mean = tab.set_index("held_out").loc["mean"]
+    ok = per["auc"].dropna()
+    assert f"{len(empty)} with no model (0 features) left out" in mean["note"]
+    if len(ok):
+        assert mean["auc"] == pytest.approx(ok.mean())
+    else:
+        assert np.isnan(mean["auc"])
+
+
+def test_lasso_grid_is_widened_when_its_upper_edge_is_chosen(caplog, monkeypatch):
+    # a grid whose every C is too strong for 20 weak features: the upper edge wins
+    grid = np.logspace(-1.5, -1, 3)
+    monkeypatch.setattr(pr, "LASSO_CS", grid)
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 1, (200, 30))
+    y = (X[:, :20].sum(axis=1) + 2 * rng.normal(size=200) > 0).astype(int)
+    with caplog.at_level("INFO", logger="icibiome.predict"):
+        mdl, info = pr.fit_model(X, y, "lasso")
+    assert "upper edge of the C grid" in caplog.text  # old code: the edge kept silently
+    assert info["C"] > grid[-1] and info["n_features"] >= 10
+    assert len(mdl[-1].Cs_) > len(grid)
+
+
+# ---------------------------------------------------------------------- label-permutation null
+def test_loco_permutation_null_gives_p_values_and_is_reproducible():
+    ab, info = _cohorts(n_cohorts=3, n=30, p=20, effect=1.5, seed=4)
+    tab, _ = pr.loco(ab, info, "lasso", permutations=20, seed=3)
+    t = tab.set_index("held_out")
+    for key in ("C0", "C1", "C2", "mean", "pooled"):
+        assert t.loc[key, "n_permutations"] == 20
+        assert t.loc[key, "perm_p"] == pytest.approx(1 / 21)  # strong signal: no null >= it
+        assert abs(t.loc[key, "null_mean"] - 0.5) < 0.1 and t.loc[key, "null_sd"] > 0
+    assert "permutation p = 0.0476 (20 within-cohort" in t.loc["mean", "note"]
+    assert "no signal beyond chance" not in t.loc["mean", "note"]
+    # seeded: the same table again; no signal (labels shuffled): the note says so
+    small, _ = pr.loco(ab, info, "lasso", permutations=3, seed=3)
+    pd.testing.assert_frame_equal(small, pr.loco(ab, info, "lasso", permutations=3, seed=3)[0])
+    info0 = info.copy()
+    info0["response"] = info0.groupby("cohort")["response"].transform(
+        lambda s: np.random.default_rng(1).permutation(s.to_numpy()))  # fmt: skip
+    m0 = pr.loco(ab, info0, "lasso", permutations=3, seed=3)[0].set_index("held_out").loc["mean"]
+    assert m0["perm_p"] >= 0.25 and "no signal beyond chance" in m0["note"]
+
+
+def test_permutation_null_takes_any_prediction_procedure():
+    """The reusable null: labels are shuffled within cohort only, seeded, and p is
+    (1 + #null >= observed) / (1 + n)."""
+    info = pd.DataFrame({"cohort": np.repeat(["A", "B"], 10),
+                         "response": ["R", "NR"] * 10}, index=[f"s{i}" for i in range(20)])  # fmt: skip
+    seen = []
+
+    def run_fn(inf):
+        seen.append(inf["response"].copy())
+        return pd.DataFrame({"cohort": inf["cohort"], "response": inf["response"],
+                             "probability": np.arange(20.0)})  # fmt: skip
+
+    null = pr.permutation_null(run_fn, info, n_permutations=5, seed=7)
+    assert list(null.columns) == ["A", "B", "mean", "pooled"] and len(null) == 5
+    for s in seen:  # within cohort: the same R/NR counts per cohort
+        assert (s.groupby(info["cohort"]).value_counts() == 5).all()
+    again = pr.permutation_null(run_fn, info, n_permutations=5, seed=7)
+    pd.testing.assert_frame_equal(null, again)
+    p, m, sd, n = pr.permutation_p(0.6, [0.5, 0.6, 0.7, np.nan])
+    assert (p, n) == (pytest.approx(3 / 4), 3) and m == pytest.approx(0.6)
+    assert sd == pytest.approx(0.1)
+
+
+# ------------------------------------------------------------------------------------- leakage
+@pytest.mark.parametrize("model,extra", [("lasso", False), ("rf", False), ("lasso", True),
+                                         ("rf", True)])  # fmt: skip
+def test_held_out_labels_do_not_leak_into_their_predictions(model, extra):
+    ab, info = _cohorts(n_cohorts=3, n=24, p=15, effect=1.2, seed=12)
+    ex = None
+    if extra:
+        ex = pd.DataFrame({"guild_balance": np.log(ab["s__t0"] + 1e-3) - np.log(ab["s__t1"] + 1e-3)},
+                          index=ab.index)  # fmt: skip
+    _, pred = pr.loco(ab, info, model, extra=ex, seed=1)
+    perm = info.copy()
+    rng = np.random.default_rng(0)
+    idx = perm.index[perm["cohort"] == "C1"]
+    perm.loc[idx, "response"] = rng.permutation(perm.loc[idx, "response"].to_numpy())
+    _, pred2 = pr.loco(ab, perm, model, extra=ex, seed=1)
+    a = pred[pred["cohort"] == "C1"].set_index("sample_id")["probability"]
+    b = pred2[pred2["cohort"] == "C1"].set_index("sample_id")["probability"]
+    assert len(a) == 24
+    np.testing.assert_array_equal(a.loc[b.index].to_numpy(), b.to_numpy())
+
+
+def test_extra_specs_from_the_run_files_reproduce_guild_balance_and_toposcore(tmp_path):
+    from icibiome import toposcore as tp
+    from icibiome.guilds import guild_scores
+    from icibiome.signatures import extra_specs
+
+    ab, _ = _cohorts(n_cohorts=1, n=30, p=20, seed=2)
+    ab.loc[ab.index[:10], ["s__t3", "s__t8"]] = 0.0
+    fnd, pth = ["s__t0", "s__t2"], ["s__t1", "s__t3", "s__t5"]
+    gdir, tdir = tmp_path / "guilds", tmp_path / "sig"
+    gdir.mkdir()
+    tdir.mkdir()
+    pd.DataFrame({"clade_name": list(ab.columns),
+                  "guild": ["foundation" if c in fnd else "pathobiont" if c in pth else "filtered"
+                            for c in ab.columns]}).to_csv(gdir / "guilds.tsv", sep="\t", index=False)  # fmt: skip
+    guild_scores(ab, fnd, pth).to_csv(gdir / "guild_scores.tsv", sep="\t")
+    s1 = tp.signature_from_names(["t3", "t8", "t9", "absent_one"], "SIG1")
+    s2 = tp.signature_from_names(["t0", "t2", "t4"], "SIG2")
+    scores, members = tp.score_samples(ab, s1, s2)
+    scores.to_csv(tdir / "toposcore.tsv", sep="\t")
+    members.to_csv(tdir / "toposcore_members.tsv", sep="\t", index=False)
+    specs = extra_specs({"guilds": gdir / "guild_scores.tsv", "toposcore": tdir / "toposcore.tsv"})
+    assert specs["guild_balance"]["foundation"] == fnd and specs["toposcore"]["size1"] == 4
+    got = pr.extra_from_specs(specs, ab)
+    np.testing.assert_allclose(got["toposcore"], scores["toposcore"], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(got["guild_balance"], guild_scores(ab, fnd, pth)["guild_balance"])
+
+
+def test_frozen_model_auc_table_has_a_ci_and_a_permutation_reference():
+    from types import SimpleNamespace
+
+    from icibiome.signatures import frozen_auc_table
+
+    rng = np.random.default_rng(3)
+    y = np.array(["R", "NR"] * 20)
+    good = np.where(y == "R", 0.7, 0.3) + rng.normal(0, 0.15, 40)  # separates R from NR
+    out = pd.DataFrame({"cohort": np.repeat(["A", "B"], 20), "response": y,
+                        "probability": np.r_[good[:20], rng.random(20)]})  # fmt: skip
+    out.loc[out.index[-1], "response"] = ""
+    fm = SimpleNamespace(model="lasso", training_cohorts=["X", "Y"])
+    tab = frozen_auc_table(out, fm, n_permutations=199).set_index("cohort")
+    assert list(tab.index) == ["A", "B", "all"]
+    assert (tab["n_permutations"] == 199).all() and tab["ci_low"].notna().all()
+    assert tab.loc["A", "perm_p"] == pytest.approx(1 / 200)  # no shuffle beats a clean split
+    assert tab.loc["B", "perm_p"] > 0.05 and abs(tab.loc["B", "null_mean"] - 0.5) < 0.05
+    again = frozen_auc_table(out, fm, n_permutations=199).set_index("cohort")
+    pd.testing.assert_frame_equal(tab, again)  # seeded
+
+
+def test_permutation_null_in_parallel_gives_the_same_null():
+    ab, info = _cohorts(n_cohorts=3, n=20, p=10, effect=1.5, seed=4)
+
+    def run_fn(inf):
+        return pr.loco(ab, inf, "lasso", seed=1)[1]
+
+    one = pr.permutation_null(run_fn, info, n_permutations=2, seed=5)
+    two = pr.permutation_null(run_fn, info, n_permutations=2, seed=5, n_jobs=2)
+    pd.testing.assert_frame_equal(one, two)

@@ -9,14 +9,18 @@ profiler's standard abundance table and the sample sheet it writes, into ``out_d
     Random-effects meta-analysis per feature (:func:`icibiome.meta.meta_analysis`) and the
     forest-plot rows of the top features.
 ``loco_auc.tsv``, ``loco_predictions.tsv``, ``within_cohort_auc.tsv``
-    Leave-one-cohort-out AUROC per held-out cohort and model/feature set, the out-of-cohort
-    probabilities, and the within-cohort CV contrast (:mod:`icibiome.predict`).
+    Leave-one-cohort-out AUROC per held-out cohort and model/feature set (DeLong CI, the
+    number of model features, and the within-cohort label-permutation null: ``perm_p``,
+    ``null_mean``, ``null_sd`` with ``signatures.permutations`` permutations per model), the
+    out-of-cohort probabilities, and the within-cohort CV contrast (:mod:`icibiome.predict`).
 ``survival.tsv``, ``km.tsv``
     Cox (stratified by cohort) and Kaplan-Meier of PFS/OS on the out-of-cohort probability and on
     the extra scores (:mod:`icibiome.survival`).
 ``model.pkl``, ``model.yaml``
     The first model trained on all cohorts (:func:`icibiome.predict.fit_final`), with the
-    profiler and rank it was trained on; :func:`apply_frozen_model` (rule
+    profiler and rank it was trained on and every fitted parameter (pseudo-count, ComBat
+    reference, guild memberships and direction, TOPOSCORE lists: :func:`extra_specs`), so that it
+    scores a patient alone as in a batch (batch ``none``); :func:`apply_frozen_model` (rule
     ``apply_frozen_model``, config ``signatures.frozen_model``) applies such a model to another
     run's table without retraining.
 ``signatures.png`` and ``signatures_*_mqc.*``
@@ -44,6 +48,7 @@ from icibiome import differential as da
 from icibiome import meta as mt
 from icibiome import predict as pr
 from icibiome import survival as sv
+from icibiome.errors import UserError
 from icibiome.io import atomic_path, read_abundance, write_tsv
 
 logger = logging.getLogger(__name__)
@@ -55,6 +60,9 @@ OUTPUTS = {
     "model": "model.pkl", "model_card": "model.yaml", "figure": "signatures.png",
 }  # fmt: skip
 MQC = ("meta_mqc.tsv", "loco_mqc.tsv", "roc_mqc.yaml", "km_mqc.yaml", "figure_mqc.html")
+FROZEN_PERMUTATIONS = 999
+"""Label permutations behind each AUC of a frozen model applied to a new table (cheap: the
+model is fixed, only the labels move)."""
 EXTRA_COLUMNS = {"guilds": "guild_balance", "toposcore": "toposcore"}
 
 
@@ -78,6 +86,41 @@ def read_extra(paths: dict[str, str | os.PathLike | None]) -> pd.DataFrame | Non
             continue
         parts.append(t[cols].apply(pd.to_numeric, errors="coerce"))
     return pd.concat(parts, axis=1) if parts else None
+
+
+def extra_specs(paths: dict[str, str | os.PathLike | None]) -> dict[str, dict]:
+    """How a frozen model rebuilds its extra features itself (:func:`icibiome.predict.extra_from_specs`).
+
+    The guild balance: the foundation and pathobiont members of ``guilds.tsv`` beside the
+    ``guild_scores.tsv`` (membership and direction of the training run). TOPOSCORE: the list
+    entries of ``toposcore_members.tsv`` beside ``toposcore.tsv`` and the denominators of its
+    scores. Missing files: no spec (the column is then read from the scoring run's table).
+    """
+    specs = {}
+    g = paths.get("guilds")
+    if g and (Path(g).parent / "guilds.tsv").exists():
+        t = pd.read_csv(Path(g).parent / "guilds.tsv", sep="\t", dtype={"clade_name": str})
+        fnd = list(t.loc[t["guild"] == "foundation", "clade_name"])
+        pth = list(t.loc[t["guild"] == "pathobiont", "clade_name"])
+        if fnd and pth:
+            specs["guild_balance"] = {"kind": "guild_balance", "foundation": fnd,
+                                      "pathobiont": pth}  # fmt: skip
+    tp = paths.get("toposcore")
+    if tp and (Path(tp).parent / "toposcore_members.tsv").exists():
+        m = pd.read_csv(Path(tp).parent / "toposcore_members.tsv", sep="\t", dtype=str,
+                        keep_default_na=False)  # fmt: skip
+        sc = pd.read_csv(tp, sep="\t")
+        sigs = list(dict.fromkeys(m["signature"]))
+        if len(sigs) == 2 and {"sig1_count", "sig1_score", "sig2_count", "sig2_score"} <= set(sc):
+            spec = {"kind": "toposcore"}
+            for k, name in zip((1, 2), sigs, strict=True):
+                entries = list(m.loc[m["signature"] == name, "profile_taxa"])
+                ok = sc[f"sig{k}_score"] > 0
+                size = (round(float((sc.loc[ok, f"sig{k}_count"] / sc.loc[ok, f"sig{k}_score"])
+                                    .median())) if ok.any() else len(entries))  # fmt: skip
+                spec[f"sig{k}"], spec[f"size{k}"] = entries, size
+            specs["toposcore"] = spec
+    return specs
 
 
 def sample_info(samples_tsv: str | os.PathLike, ids: Sequence[str]) -> pd.DataFrame:
@@ -173,6 +216,22 @@ def _mqc_yaml(doc: dict, path: Path) -> None:
             tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
+def _mean_text(r) -> str:
+    """One model's LOCO mean AUC with its CI and permutation reference, for the report."""
+    txt = f"{r['model']}/{r['features']}: {r['auc']:.3f}"
+    if np.isfinite(r.get("ci_low", np.nan)):
+        txt += f" (95% CI {r['ci_low']:.3f}-{r['ci_high']:.3f})"
+    p = r.get("perm_p", np.nan)
+    if np.isfinite(p):
+        txt += (f", permutation p {p:.3g}, null {r['null_mean']:.3f} +- {r['null_sd']:.3f} "
+                f"({int(r['n_permutations'])} permutations)")  # fmt: skip
+        if p >= 0.05:
+            txt = f"{r['model']}/{r['features']}: no signal beyond chance ({txt.split(': ', 1)[1]})"
+    else:
+        txt += ", no permutation null run"
+    return txt
+
+
 def write_signatures_mqc(
     meta: pd.DataFrame, auc: pd.DataFrame, preds: pd.DataFrame, km: pd.DataFrame,
     figure: Path, out_dir: Path, label: str = "", top_n: int = 25, cancer_type: str | None = None,
@@ -187,8 +246,7 @@ def write_signatures_mqc(
 
     key = "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
     mean = auc[auc["held_out"] == "mean"]
-    mean_txt = "; ".join(f"{r['model']}/{r['features']}: {r['auc']:.3f}"
-                         for _, r in mean.iterrows() if np.isfinite(r["auc"]))  # fmt: skip
+    mean_txt = "; ".join(_mean_text(r) for _, r in mean.iterrows() if np.isfinite(r["auc"]))
     ref = published_reference("signatures", cancer_type, (["response"] if mean_txt else [])
                               + (list(km["endpoint"].unique()) if len(km) else []))  # fmt: skip
     parent = {
@@ -220,12 +278,16 @@ def write_signatures_mqc(
                                 "title": "icibiome: meta-analysis"}}, p, "Feature")  # fmt: skip
     written.append(p)
     atab = auc.assign(row=auc["model"] + " | " + auc["features"] + " | " + auc["held_out"])
-    atab = atab.set_index("row")[["auc", "ci_low", "ci_high", "n_R", "n_NR", "note"]]
+    # a table without a permutation null (or n_features) shows those columns empty
+    atab = atab.set_index("row").reindex(columns=["auc", "ci_low", "ci_high", "perm_p", "null_mean",
+                                                  "null_sd", "n_features", "n_R", "n_NR", "note"])  # fmt: skip
     p = out_dir / "signatures_loco_mqc.tsv"
     _mqc_tsv(atab, {"id": f"icibiome_signatures_loco{key}", "section_name":
                     "Leave-one-cohort-out AUC", "description": "AUROC per held-out cohort "
-                    "(DeLong 95% CI), the mean over cohorts and the pooled AUC. Cohorts with too "
-                    "few R or NR are listed with the reason.", "plot_type": "table", **parent,
+                    "(DeLong 95% CI), the mean over cohorts and the pooled AUC, each with its "
+                    "within-cohort label-permutation reference (perm_p = (1 + #null >= "
+                    "observed) / (1 + n), null mean and SD). Cohorts with too few R or NR, and "
+                    "lasso models that kept no feature, are listed with the reason.", "plot_type": "table", **parent,
                     "pconfig": {"id": f"icibiome_signatures_loco_table{key}",
                                 "title": "icibiome: LOCO AUC"}}, p, "Model | features | cohort")  # fmt: skip
     written.append(p)
@@ -302,6 +364,7 @@ def run_signatures(
     transform: str = "log10",
     batch: str = "none",
     within_repeats: int = 5,
+    permutations: int | dict = 100,
     seed: int = 1,
     threads: int = 1,
     top_n: int = 25,
@@ -313,6 +376,11 @@ def run_signatures(
     """Run the stage (see the module docstring); returns the written paths by key.
 
     ``cancer_type`` (config ``toposcore.cancer_type``) picks the report's published reference.
+
+    ``permutations``: within-cohort label permutations of each LOCO (the whole LOCO refitted
+    per permutation, :func:`icibiome.predict.permutation_null`), one number for every model or
+    ``{model: n}`` (models left out get 0); the AUC table gets ``perm_p``, ``null_mean``,
+    ``null_sd``.
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -339,9 +407,11 @@ def run_signatures(
     if extra is not None:
         sets += [("extra", extra, False), ("species+extra", extra, True)]
     for model in classifiers:
+        n_perm = int(permutations.get(model, 0) if isinstance(permutations, dict)
+                     else permutations)  # fmt: skip
         for name, ex, use_sp in sets:
             a, p = pr.loco(ab, info, model, transform, batch, ex, use_sp, min_prevalence,
-                           min_per_class, seed, threads, name)  # fmt: skip
+                           min_per_class, seed, threads, name, permutations=n_perm)  # fmt: skip
             aucs.append(a)
             preds.append(p)
     auc = pd.concat(aucs, ignore_index=True)
@@ -369,7 +439,8 @@ def run_signatures(
 
     try:
         fm = pr.fit_final(ab, info, classifiers[0], transform, batch,
-                          extra if extra is not None else None, min_prevalence, seed, threads)  # fmt: skip
+                          extra if extra is not None else None, min_prevalence, seed, threads,
+                          extra_specs=extra_specs(extra_tsvs or {}))  # fmt: skip
         fm.profiler, fm.rank = profiler, rank
         pr.save_model(fm, paths["model"])
         pr.write_model_card(fm, paths["model_card"])
@@ -388,6 +459,39 @@ def run_signatures(
     return paths
 
 
+def frozen_auc_table(out: pd.DataFrame, fm, n_permutations: int = FROZEN_PERMUTATIONS):
+    """AUROC (DeLong 95% CI) of a frozen model's predictions per cohort and for ``all``, each with
+    a label-permutation reference (labels shuffled within cohort, seeded: ``perm_p``,
+    ``null_mean``, ``null_sd``, ``n_permutations``).
+
+    ``out``: ``cohort, response, probability`` per sample (:func:`apply_frozen_model`).
+    """
+    rows = []
+    lab = out[out["response"].isin(["R", "NR"])]
+    groups = [(c, g) for c, g in lab.groupby("cohort")] + [("all", lab)]
+    for cohort, g in groups:
+        n_r, n_nr = int((g["response"] == "R").sum()), int((g["response"] == "NR").sum())
+        a, _, lo, hi = (pr.delong_auc(g["response"] == "R", g["probability"]) if n_r and n_nr
+                        else (np.nan, np.nan, np.nan, np.nan))  # fmt: skip
+        # permutation reference of a fixed predictor: labels shuffled within cohort, seeded
+        rng = np.random.default_rng(1)
+        y = (g["response"] == "R").to_numpy()
+        coh = g["cohort"].to_numpy()
+        null = []
+        for _ in range(n_permutations if n_r and n_nr else 0):
+            yp = y.copy()
+            for c in np.unique(coh):
+                yp[coh == c] = rng.permutation(yp[coh == c])
+            null.append(pr.delong_auc(yp, g["probability"])[0])
+        pp, nm, nsd, _ = pr.permutation_p(a, null)
+        rows.append({"cohort": cohort, "n_R": n_r, "n_NR": n_nr, "auc": a, "ci_low": lo,
+                     "ci_high": hi, "perm_p": pp, "null_mean": nm, "null_sd": nsd,
+                     "n_permutations": len(null), "model": fm.model,
+                     "training_cohorts": ",".join(fm.training_cohorts),
+                     "note": "" if n_r and n_nr else "needs R and NR labels"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def apply_frozen_model(
     model_path: str | os.PathLike,
     abundance_tsv: str | os.PathLike,
@@ -402,8 +506,11 @@ def apply_frozen_model(
 
     Writes one row per sample (``sample_id, cohort, response, probability, predicted``;
     ``predicted`` is R at probability >= 0.5) and, for every cohort with both R and NR labels
-    (and all labelled samples together), the AUROC with its DeLong 95% CI. Refuses with a
-    ValueError naming the model file when profiler, rank or feature naming do not match
+    (and all labelled samples together), the AUROC with its DeLong 95% CI and a label-
+    permutation reference (:data:`FROZEN_PERMUTATIONS` shuffles within cohort, seeded:
+    ``perm_p``, ``null_mean``, ``null_sd``). Refuses with a
+    UserError naming the model file when profiler, rank or feature naming do not match, or when
+    a model with per-cohort batch handling gets too few samples of a cohort
     (:func:`icibiome.predict.apply_model`).
     """
     fm = pr.load_model(model_path)
@@ -411,25 +518,14 @@ def apply_frozen_model(
     try:
         prob = pr.apply_model(fm, ab, info["cohort"].astype(str), extra, profiler=profiler,
                               rank=rank)  # fmt: skip
-    except ValueError as err:
-        raise ValueError(f"frozen model {model_path}: {err}") from err
+    except UserError as err:
+        raise UserError(f"frozen model {model_path}: {err}") from err
     out = pd.DataFrame({"cohort": info["cohort"].astype(str), "response": info["response"],
                         "probability": prob,
                         "predicted": np.where(prob >= 0.5, "R", "NR")},
                        index=ab.index).rename_axis("sample_id")  # fmt: skip
     write_tsv(out, predictions_tsv, index=True, float_format="%.6g")
-    rows = []
-    lab = out[out["response"].isin(["R", "NR"])]
-    groups = [(c, g) for c, g in lab.groupby("cohort")] + [("all", lab)]
-    for cohort, g in groups:
-        n_r, n_nr = int((g["response"] == "R").sum()), int((g["response"] == "NR").sum())
-        a, _, lo, hi = (pr.delong_auc(g["response"] == "R", g["probability"]) if n_r and n_nr
-                        else (np.nan, np.nan, np.nan, np.nan))  # fmt: skip
-        rows.append({"cohort": cohort, "n_R": n_r, "n_NR": n_nr, "auc": a, "ci_low": lo,
-                     "ci_high": hi, "model": fm.model,
-                     "training_cohorts": ",".join(fm.training_cohorts),
-                     "note": "" if n_r and n_nr else "needs R and NR labels"})  # fmt: skip
-    write_tsv(pd.DataFrame(rows), auc_tsv, index=False, float_format="%.6g")
+    write_tsv(frozen_auc_table(out, fm), auc_tsv, index=False, float_format="%.6g")
     logger.info("frozen model %s (%s, trained on %s) applied to %d samples", model_path,
                 fm.model, ",".join(fm.training_cohorts), len(out))  # fmt: skip
     return out
