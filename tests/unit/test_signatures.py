@@ -134,7 +134,7 @@ def test_random_effects_match_statsmodels(method, sm_method):
     rng = np.random.default_rng(3)
     b = rng.normal(0.4, 0.5, 7)
     v = rng.uniform(0.02, 0.2, 7)
-    ours = mt.random_effects(b, v, method)
+    ours = mt.random_effects(b, v, method, ci="wald")  # statsmodels sd_eff_w_re: Wald
     ref = combine_effects(b, v, method_re=sm_method)
     assert ours["tau2"] == pytest.approx(ref.tau2, rel=1e-6, abs=1e-10)
     assert ours["effect"] == pytest.approx(ref.mean_effect_re, rel=1e-6)
@@ -166,7 +166,7 @@ def test_meta_analysis_direction_and_forest_rows():
         "se": [0.3, 0.3, 0.4, 0.3, 0.3, 0.3, np.nan],
         "q_value": [0.01, 0.2, 0.05, 0.5, 0.5, 0.9, np.nan],
     })  # fmt: skip
-    m = mt.meta_analysis(da_tab).set_index("feature")
+    m = mt.meta_analysis(da_tab, ci="wald").set_index("feature")  # 3 cohorts: default HKSJ
     assert list(m.index) == ["x", "y"]
     assert m.loc["x", "direction_consistency"] == 1.0 and m.loc["x", "n_cohorts_q_lt_0.1"] == 2
     assert m.loc["y", "direction_consistency"] == pytest.approx(2 / 3)
