@@ -58,7 +58,11 @@ SENSITIVITY_METHODS = ("ancombc", "dirmult")
 
 
 def bh(p: Sequence[float]) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values; NaN stays NaN.
+    """Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``); NaN stays NaN.
+
+    The one BH of the library (:mod:`icibiome.meta`, :mod:`icibiome.network`,
+    :mod:`icibiome.survival`, :mod:`icibiome.diversity` use it). NaNs are left out of the
+    number of tests.
 
     Examples
     --------
@@ -68,16 +72,8 @@ def bh(p: Sequence[float]) -> np.ndarray:
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    pv = p[ok]
-    order = np.argsort(pv, kind="stable")
-    ranked = pv[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1.0)
-    res = np.empty(m)
-    res[order] = q
-    out[ok] = res
+    if ok.any():
+        out[ok] = stats.false_discovery_control(p[ok], method="bh")
     return out
 
 
