@@ -54,7 +54,7 @@ def test_linda_ols_matches_statsmodels_and_bias_correction_recovers_null_feature
     import statsmodels.api as sm
 
     ab, info = _cohorts(n_cohorts=1, n=60, p=40, signal=(0,), effect=2.0)
-    cl = da.clr(ab, winsor=0)
+    cl = da.linda_log2clr(ab, winsor=0)
     X, used, notes = da.design_matrix(info, info["response"], ["age"])
     assert used == ["age"] and notes == []
     res = da.linda(cl, X, bias_correct=False)
@@ -71,7 +71,7 @@ def test_linda_bias_correction_removes_the_compositional_shift():
         n_cohorts=1, n=100, p=200, signal=range(0, 60, 2), effect=2.0, seed=3, alternate=False
     )
     X, _, _ = da.design_matrix(info, info["response"], [])
-    cl = da.clr(ab, winsor=0)
+    cl = da.linda_log2clr(ab, winsor=0)
     null = [f"s__t{j}" for j in range(60, 200)]
     raw = da.linda(cl, X, bias_correct=False)
     cor = da.linda(cl, X, bias_correct=True)
