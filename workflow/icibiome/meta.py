@@ -8,15 +8,18 @@ Per feature, the per-cohort effects ``b_i`` with variances ``v_i = se_i^2`` (fro
   with ``scipy.optimize.brentq`` (0 when the equation is <= 0 at 0; statsmodels
   ``method_re="pm"``);
 * ``REML``: restricted maximum likelihood by Fisher scoring (as ``metafor::rma``, the default of
-  MMUPHin ``lm_meta``; Viechtbauer 2005).
+  MMUPHin ``lm_meta``; Viechtbauer 2005); when scoring stalls, the root of the REML score
+  equation (``brentq``). A fit that still does not converge is logged as a warning naming the
+  feature and flagged ``converged = False`` in the table.
 
-Pooled effect ``mu = sum(w b) / sum(w)`` with ``w = 1 / (v + tau^2)``; with fewer than 10
+Pooled effect ``mu = sum(w b) / sum(w)`` with ``w = 1 / (v + tau^2)``. With fewer than 10
 cohorts the Hartung-Knapp-Sidik-Jonkman (HKSJ) SE, t test and 95% CI on k - 1 df (IntHout,
-Ioannidis & Borm 2014: the Wald interval under-covers with few studies), otherwise the Wald SE
-``1/sqrt(sum w)``, z, p and 95% CI (column ``ci_method``); Cochran's Q, ``I^2 = max(0, (Q - (k-1)) / Q)`` (Higgins & Thompson 2002),
-and direction consistency (share of cohorts whose effect has the sign of the pooled effect, the
-Lee 2022 "consistent direction" idea). q-values are BH over features. DL and PM agree with
-statsmodels ``combine_effects`` (checked in the unit tests).
+Ioannidis & Borm 2014: the Wald interval under-covers with few studies; column ``z`` then holds
+the t statistic), otherwise the Wald SE ``1/sqrt(sum w)``, z, p and 95% CI; column
+``ci_method`` says which. Cochran's Q, ``I^2 = max(0, (Q - (k-1)) / Q)`` (Higgins & Thompson
+2002), and direction consistency (share of cohorts whose effect has the sign of the pooled
+effect, the Lee 2022 "consistent direction" idea). q-values are BH over features. DL, PM and
+HKSJ agree with statsmodels ``combine_effects`` (checked in the unit tests).
 """
 
 from __future__ import annotations
