@@ -54,7 +54,8 @@ def test_discovery_guilds_overlap_sig_lists(sig_lists):
     counts = nw.relative_to_counts(rel)  # Wu et al.: zero below 1e-5, x 36e6, round
     filt = nw.filter_taxa(counts, min_prevalence=0.3)
     r, pv = nw.association(filt, permutations=1000, seed=1, threads=2)
-    edges = nw.stable_edges({"disc": (r, pv)}, alpha=0.001, min_abs_r=0.2)
+    # Wu et al.'s own criterion: raw permutation p < 0.001 (the library default is BH q)
+    edges = nw.stable_edges({"disc": (r, pv)}, alpha=0.001, min_abs_r=0.2, edge_test="p")
     taxa = [t for t in filt.columns if t != nw.OTHER]
     # oriented without the OS12 labels (the default since guild direction must not come from
     # the labels being evaluated): known SCFA-producer genera, then member prevalence
@@ -98,8 +99,9 @@ def test_longitudinal_stable_edges(sig_lists):
         )  # fmt: skip
         for i, g in enumerate(["V0", "V3"])
     }
-    stable = nw.stable_edges(res, alpha=0.01, min_abs_r=0.2)
-    each = {g: nw.stable_edges({g: res[g]}, alpha=0.01, min_abs_r=0.2) for g in res}
+    # raw p < 0.01 as Wu et al. (200 permutations cannot give BH q-values below 0.05 here)
+    stable = nw.stable_edges(res, alpha=0.01, min_abs_r=0.2, edge_test="p")
+    each = {g: nw.stable_edges({g: res[g]}, alpha=0.01, min_abs_r=0.2, edge_test="p") for g in res}
     key = lambda e: set(zip(e.source, e.target, e.sign, strict=True))  # noqa: E731
     assert key(stable) == key(each["V0"]) & key(each["V3"])
     assert (np.sign(stable["r_V0"]) == np.sign(stable["r_V3"])).all()

@@ -404,6 +404,14 @@ def test_run_diversity_writes_every_output(tmp_path):
     n_known = sum(1 for i, s in enumerate(samples[:-1]) if ["R", "NR", "R", "NR", ""][i % 5])
     assert (strat["n"] == n_known).all()
     assert strat["p_value"].astype(float).between(0, 1).all()
+    # p per test (unadjusted), q = Benjamini-Hochberg over the table's 6 tests, both labelled
+    from scipy.stats import false_discovery_control
+
+    pv = pd.to_numeric(perm["p_value"])
+    assert np.isfinite(pv).all()
+    np.testing.assert_allclose(pd.to_numeric(perm["q_value"]), false_discovery_control(pv))
+    mqc = (out / "diversity_permanova_mqc.tsv").read_text()
+    assert "p (unadjusted)" in mqc and "q (BH)" in mqc and "Benjamini-Hochberg" in mqc
     # MultiQC custom content: YAML headers parse, ids are the documented ones
     ids = set()
     for p in out.glob("*_mqc.*"):

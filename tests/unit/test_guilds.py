@@ -193,7 +193,7 @@ def _planted(seed: int, n: int = 120, g: int = 12, other: int = 16):
 def test_planted_guilds_recovered(seed):
     counts, truth, z = _planted(seed)
     r, pv = nw.association(counts, permutations=200, iterations=20, seed=1)
-    e = nw.stable_edges({"all": (r, pv)}, alpha=0.005, min_abs_r=0.3)
+    e = nw.stable_edges({"all": (r, pv)}, alpha=0.005, min_abs_r=0.3, edge_test="p")
     eff = pd.Series(
         np.corrcoef(np.c_[z, np.log1p(counts.to_numpy())].T)[0, 1:], index=counts.columns
     )
@@ -218,7 +218,7 @@ def test_demo_guilds_recovered(demo_truth, tmp_path):
     """build_network + build_guilds on the demo's TRUE abundance (pseudo-counts at 2e4 reads)."""
     net = nw.build_network(demo_truth / "abundance_species.tsv", None, demo_truth / "samples.tsv",
                            tmp_path / "net", min_prevalence=0.5, permutations=200, alpha=0.01,
-                           min_abs_r=0.3, pseudo_count_scale=2e4, seed=1)  # fmt: skip
+                           edge_test="p", min_abs_r=0.3, pseudo_count_scale=2e4, seed=1)  # fmt: skip
     paths = gd.build_guilds(net["edges"].parent, demo_truth / "abundance_species.tsv",
                             demo_truth / "samples.tsv", tmp_path / "guilds", min_cluster_size=3)  # fmt: skip
     tab = pd.read_csv(paths["guilds"], sep="\t")
@@ -255,7 +255,7 @@ def test_demo_leiden_alternative(demo_truth):
     rel = read_abundance(demo_truth / "abundance_species.tsv")
     counts = nw.filter_taxa(nw.relative_to_counts(rel, scale=2e4), min_prevalence=0.5)
     r, pv = nw.association(counts, method="rho", permutations=200, seed=1)
-    e = nw.stable_edges({"all": (r, pv)}, alpha=0.01, min_abs_r=0.3)
+    e = nw.stable_edges({"all": (r, pv)}, alpha=0.01, min_abs_r=0.3, edge_test="p")
     taxa = [t for t in counts.columns if t != nw.OTHER]
     m, _, _ = gd.assign_guilds(e, taxa, method="leiden", min_cluster_size=3)
     truth = pd.read_csv(demo_truth / "guilds.tsv", sep="\t").set_index("clade_name")["guild"]

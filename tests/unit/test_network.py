@@ -347,7 +347,12 @@ def test_stable_edges_rules():
 
 
 def test_build_network_end_to_end(tmp_path):
-    """Standard tables + sheet -> edges/nodes/graphml; two time points give stable edges."""
+    """Standard tables + sheet -> edges/nodes/graphml; two time points give stable edges.
+
+    Raw p (edge_test="p"): with 99 permutations and 435 pairs no BH q-value can go below 0.05
+    for two planted pairs (q >= 435 / (2 * 100)); the default q call is tested in
+    test_network_fdr.py.
+    """
     rng = np.random.default_rng(4)
     n, p = 40, 30
     taxa = [f"s__T{i:02d}" for i in range(p)]
@@ -369,7 +374,7 @@ def test_build_network_end_to_end(tmp_path):
     paths = nw.build_network(tmp_path / "abundance_species.tsv", tmp_path / "counts_species.tsv",
                              tmp_path / "samples.tsv", tmp_path / "net", group_column="timepoint",
                              iterations=10, permutations=99, perm_iterations=3, alpha=0.02,
-                             min_abs_r=0.3, seed=1)  # fmt: skip
+                             edge_test="p", min_abs_r=0.3, seed=1)  # fmt: skip
     raw = pd.read_csv(paths["edges"], sep="\t")
     assert list(raw.columns[:7]) == ["taxon_a", "taxon_b", "weight", "p_value", "q_value", "sign",
                                      "stable"]  # fmt: skip
@@ -394,5 +399,5 @@ def test_build_network_end_to_end(tmp_path):
     again = nw.build_network(tmp_path / "abundance_species.tsv", tmp_path / "counts_species.tsv",
                              tmp_path / "samples.tsv", tmp_path / "net2", group_column="timepoint",
                              iterations=10, permutations=99, perm_iterations=3, alpha=0.02,
-                             min_abs_r=0.3, seed=1)  # fmt: skip
+                             edge_test="p", min_abs_r=0.3, seed=1)  # fmt: skip
     assert paths["edges"].read_bytes() == again["edges"].read_bytes()

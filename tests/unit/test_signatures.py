@@ -54,7 +54,7 @@ def test_linda_ols_matches_statsmodels_and_bias_correction_recovers_null_feature
     import statsmodels.api as sm
 
     ab, info = _cohorts(n_cohorts=1, n=60, p=40, signal=(0,), effect=2.0)
-    cl = da.clr(ab, winsor=0)
+    cl = da.linda_log2clr(ab, winsor=0)
     X, used, notes = da.design_matrix(info, info["response"], ["age"])
     assert used == ["age"] and notes == []
     res = da.linda(cl, X, bias_correct=False)
@@ -71,7 +71,7 @@ def test_linda_bias_correction_removes_the_compositional_shift():
         n_cohorts=1, n=100, p=200, signal=range(0, 60, 2), effect=2.0, seed=3, alternate=False
     )
     X, _, _ = da.design_matrix(info, info["response"], [])
-    cl = da.clr(ab, winsor=0)
+    cl = da.linda_log2clr(ab, winsor=0)
     null = [f"s__t{j}" for j in range(60, 200)]
     raw = da.linda(cl, X, bias_correct=False)
     cor = da.linda(cl, X, bias_correct=True)
@@ -134,7 +134,7 @@ def test_random_effects_match_statsmodels(method, sm_method):
     rng = np.random.default_rng(3)
     b = rng.normal(0.4, 0.5, 7)
     v = rng.uniform(0.02, 0.2, 7)
-    ours = mt.random_effects(b, v, method)
+    ours = mt.random_effects(b, v, method, ci="wald")  # statsmodels sd_eff_w_re: Wald
     ref = combine_effects(b, v, method_re=sm_method)
     assert ours["tau2"] == pytest.approx(ref.tau2, rel=1e-6, abs=1e-10)
     assert ours["effect"] == pytest.approx(ref.mean_effect_re, rel=1e-6)
@@ -166,7 +166,7 @@ def test_meta_analysis_direction_and_forest_rows():
         "se": [0.3, 0.3, 0.4, 0.3, 0.3, 0.3, np.nan],
         "q_value": [0.01, 0.2, 0.05, 0.5, 0.5, 0.9, np.nan],
     })  # fmt: skip
-    m = mt.meta_analysis(da_tab).set_index("feature")
+    m = mt.meta_analysis(da_tab, ci="wald").set_index("feature")  # 3 cohorts: default HKSJ
     assert list(m.index) == ["x", "y"]
     assert m.loc["x", "direction_consistency"] == 1.0 and m.loc["x", "n_cohorts_q_lt_0.1"] == 2
     assert m.loc["y", "direction_consistency"] == pytest.approx(2 / 3)

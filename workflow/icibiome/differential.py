@@ -7,9 +7,9 @@ Primary test: a LinDA-style CLR regression (Zhou et al. 2022, Genome Biol 23:95;
 §9d). Per cohort:
 
 1. prevalence filter (``min_prevalence`` within the cohort, MaAsLin2's default 0.1);
-2. zeros replaced by half the smallest non-zero value of the cohort, log2, centred per sample
-   (CLR over the kept features); values above the per-feature 97th percentile winsorised
-   (LinDA ``outlier.pct = 0.03``);
+2. :func:`linda_log2clr`: zeros replaced by half the smallest non-zero value of the cohort,
+   log2, centred per sample (CLR over the kept features); values above the per-feature 97th
+   percentile winsorised (LinDA ``outlier.pct = 0.03``);
 3. one OLS per feature, ``clr ~ R + covariates`` (all features share the design, so one
    least-squares solve does them all);
 4. compositional bias correction: the mode of the R coefficients over features (Gaussian kernel
@@ -58,7 +58,11 @@ SENSITIVITY_METHODS = ("ancombc", "dirmult")
 
 
 def bh(p: Sequence[float]) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values; NaN stays NaN.
+    """Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``); NaN stays NaN.
+
+    The one BH of the library (:mod:`icibiome.meta`, :mod:`icibiome.network`,
+    :mod:`icibiome.survival`, :mod:`icibiome.diversity` use it). NaNs are left out of the
+    number of tests.
 
     Examples
     --------
@@ -68,16 +72,8 @@ def bh(p: Sequence[float]) -> np.ndarray:
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    pv = p[ok]
-    order = np.argsort(pv, kind="stable")
-    ranked = pv[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1.0)
-    res = np.empty(m)
-    res[order] = q
-    out[ok] = res
+    if ok.any():
+        out[ok] = stats.false_discovery_control(p[ok], method="bh")
     return out
 
 
@@ -89,8 +85,13 @@ def prevalence_filter(
     return abundance.loc[:, prev >= min_prevalence]
 
 
-def clr(abundance: pd.DataFrame, winsor: float = 0.03) -> pd.DataFrame:
-    """log2 CLR of a samples x features table, zeros -> half the smallest non-zero value.
+def linda_log2clr(abundance: pd.DataFrame, winsor: float = 0.03) -> pd.DataFrame:
+    """LinDA's transform: log2 CLR, zeros -> half the smallest non-zero value, winsorised.
+
+    Not a plain CLR (natural log, no zero handling, no winsorising as
+    ``skbio.stats.composition.clr``): base 2, one pseudo-count for the whole table (half its
+    smallest non-zero value) and, by default, the values above each feature's 97th percentile
+    set to it (LinDA ``outlier.pct = 0.03``).
 
     Parameters
     ----------
@@ -102,7 +103,7 @@ def clr(abundance: pd.DataFrame, winsor: float = 0.03) -> pd.DataFrame:
     Examples
     --------
     >>> x = pd.DataFrame({"a": [1.0, 2.0], "b": [1.0, 0.5]})
-    >>> clr(x, winsor=0).round(3).to_dict("list")
+    >>> linda_log2clr(x, winsor=0).round(3).to_dict("list")
     {'a': [0.0, 1.0], 'b': [0.0, -1.0]}
     """
     x = abundance.to_numpy(dtype=float)
@@ -114,6 +115,10 @@ def clr(abundance: pd.DataFrame, winsor: float = 0.03) -> pd.DataFrame:
         hi = np.quantile(lx, 1 - winsor, axis=0)
         lx = np.minimum(lx, hi)
     return pd.DataFrame(lx, index=abundance.index, columns=abundance.columns)
+
+
+clr = linda_log2clr
+"""Backward-compatible alias of :func:`linda_log2clr` (``icibiome.predict`` imports it)."""
 
 
 def auroc(x: np.ndarray, is_pos: np.ndarray) -> np.ndarray:
@@ -270,7 +275,7 @@ def differential_cohort(
     resp = info.loc[abundance.index, "response"]
     ab = prevalence_filter(abundance, min_prevalence)
     X, used, notes = design_matrix(info.loc[ab.index], resp, covariates)
-    cl = clr(ab)
+    cl = linda_log2clr(ab)
     res = linda(cl, X, bias_correct=bias_correct)
     is_r = (resp == "R").to_numpy()
     clv = cl.to_numpy()

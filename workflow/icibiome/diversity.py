@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from icibiome.differential import bh
 from icibiome.io import atomic_path, read_abundance, write_tsv
 
 logger = logging.getLogger(__name__)
@@ -545,7 +546,9 @@ def permanova_tests(
     """The stage's PERMANOVA table: response within cohorts, response, cohort; per distance.
 
     A test that cannot be run (fewer than two groups, as many groups as samples) is reported with
-    NaN statistics and the reason in ``note``.
+    NaN statistics and the reason in ``note``. ``p_value`` is each test's own (unadjusted)
+    permutation p; ``q_value`` is Benjamini-Hochberg adjusted over all the tests of the table
+    (3 tests x distances).
     """
     rows = []
     for metric, dm in distances.items():
@@ -576,7 +579,10 @@ def permanova_tests(
             row["note"] = note
             rows.append(row)
     cols = ["metric", "term", "strata", "n", "groups", "pseudo_F", "R2", "p_value"]
-    return pd.DataFrame(rows).reindex(columns=[*cols, "permutations", "note"])
+    out = pd.DataFrame(rows).reindex(columns=[*cols, "permutations", "note"])
+    # p_value is per test (unadjusted); q_value: Benjamini-Hochberg over the table's tests
+    out["q_value"] = bh(pd.to_numeric(out["p_value"], errors="coerce"))
+    return out
 
 
 def _write_mqc_tsv(df: pd.DataFrame, header: dict, path, index_label: str) -> None:
@@ -603,7 +609,8 @@ def _permanova_caption(perm: pd.DataFrame, metric: str) -> str:
     if row.empty or not np.isfinite(row["pseudo_F"].iloc[0]):
         return "PERMANOVA (response | cohort): not testable"
     r = row.iloc[0]
-    return f"PERMANOVA response | cohort: R² = {r['R2']:.3f}, p = {r['p_value']:.3g}"
+    return (f"PERMANOVA response | cohort: R² = {r['R2']:.3f}, p = {r['p_value']:.3g} (raw), "
+            f"BH q = {r['q_value']:.3g}")  # fmt: skip
 
 
 def diversity_figure(
@@ -854,7 +861,8 @@ def write_diversity_mqc(
             "within cohorts, as vegan adonis2(d ~ response, permutations = how(blocks = cohort)); "
             "this is the primary test, robust to cohort effects. Unrestricted response and cohort "
             "tests are shown for comparison. Samples without a response label are left out of the "
-            "response tests."
+            "response tests. p is each test's own permutation p-value (unadjusted); q is "
+            "Benjamini-Hochberg adjusted over all the tests of the table."
         ),
         "plot_type": "table",
         **parent,
@@ -866,7 +874,12 @@ def write_diversity_mqc(
         "headers": {
             "pseudo_F": {"title": "Pseudo-F", "format": "{:,.3f}"},
             "R2": {"title": "R²", "format": "{:,.3f}", "min": 0, "max": 1},
-            "p_value": {"title": "p", "format": "{:,.4f}", "min": 0, "max": 1},
+            "p_value": {"title": "p (unadjusted)", "format": "{:,.4f}", "min": 0, "max": 1},
+            "q_value": {
+                "title": "q (BH)",
+                "description": "Benjamini-Hochberg over all the tests of this table",
+                "format": "{:,.4f}", "min": 0, "max": 1,
+            },
         },
     }
     p = out_dir / "diversity_permanova_mqc.tsv"
@@ -999,8 +1012,9 @@ def run_diversity(
     write_tsv(perm, paths["permanova"], float_format="%.6g")
     for _, r in perm.iterrows():
         logger.info(
-            "PERMANOVA %s %s | %s: n=%s F=%.4g R2=%.4g p=%.4g %s",
-            r["metric"], r["term"], r["strata"], r["n"], r["pseudo_F"], r["R2"], r["p_value"], r["note"],
+            "PERMANOVA %s %s | %s: n=%s F=%.4g R2=%.4g p=%.4g (unadjusted) q=%.4g (BH) %s",
+            r["metric"], r["term"], r["strata"], r["n"], r["pseudo_F"], r["R2"], r["p_value"],
+            r["q_value"], r["note"],
         )  # fmt: skip
 
     paths["figure"] = diversity_figure(alpha, coords, explained, perm, out_dir / "pcoa.png", label)

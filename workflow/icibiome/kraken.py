@@ -618,9 +618,12 @@ def reestimate(
        Kraken count ``R(S)`` includes the reads of its descendants (strains).
     2. For each genome ``g`` of the k-mer distribution that falls under a kept taxon ``S(g)``
        (genome taxid = ``S`` or one of its descendants in the report), the number of reads
-       truly from ``g`` is estimated as ``R(S(g)) / P(S(g) | g)``, with ``P(S(g)|g)`` the
-       fraction of ``g``'s windows that Kraken2 classifies at ``g``'s own taxid (1 when
-       absent).
+       truly from ``g`` is estimated as ``n(g) / P(g | g)``, with ``P(g|g)`` the fraction of
+       ``g``'s windows that Kraken2 classifies at ``g``'s own taxid (1 when absent) and
+       ``n(g)`` the reads Kraken2 classified at ``g``: the clade reads ``R(S)`` when ``g`` is
+       the level taxon ``S`` itself, else ``g``'s direct reads (0 when ``g`` is not in the
+       report). A species with several genomes therefore gets the sum of its genomes'
+       estimates, not its total once per genome.
     3. Each taxon ``N`` above ``level`` with direct reads ``r(N)`` and an entry in the k-mer
        distribution shares ``r(N)`` among the genomes ``g`` under kept taxa in proportion to
        ``P(N|g) * est(g) / sum_g est(g)``; a genome's share goes to ``S(g)``.
@@ -699,7 +702,11 @@ def reestimate(
             if s is None or s not in kept:
                 continue
             p_own = kd.get(g, {}).get(g, 1.0) or 1.0
-            est = clade[s] / p_own
+            # reads Kraken2 gave the genome itself: the level taxon's clade reads when the
+            # genome is the level taxon, else the genome's own (direct) reads; never the whole
+            # species' reads for each of its genomes (est_abundance.py)
+            own = clade[s] if g == s else direct.get(g, 0.0)
+            est = own / p_own
             genomes.append((p_node_g, est, s))
         total_est = sum(e for _, e, _ in genomes)
         if total_est <= 0:

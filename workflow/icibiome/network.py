@@ -30,6 +30,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from icibiome.differential import bh
 from icibiome.io import atomic_path, read_abundance, write_tsv
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ EDGE_COLUMNS = {
     "q": "q_value",
 }
 """Column names of ``edges.tsv`` (the pipeline's output contract) for :func:`stable_edges`'s."""
+EDGE_TESTS = ("q", "p")
+"""Edge calls on BH q-values (default) or on raw permutation p-values (Wu et al. 2024)."""
 BASIS_VARIANCE_FLOOR = 1e-4  # FastSpar: basis variances below 0 are set to 1e-4
 _VAR_TOL = 1e-20  # variances below this are rounding noise of a constant clr column
 _BATCH_ELEMENTS = 6_000_000  # elements of one (batch, p, p) work array (about 48 MB in float64)
@@ -662,20 +665,6 @@ def permutation_pvalues(
     return pd.DataFrame(out, index=labels, columns=labels) if labels is not None else out
 
 
-def bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg q-values of a 1-D array (as ``statsmodels`` ``fdr_bh``)."""
-    p = np.asarray(p, dtype=np.float64)
-    m = p.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(p, kind="stable")
-    q = p[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(q[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(q, 1.0)
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # one group, many groups
 # --------------------------------------------------------------------------------------------
@@ -743,6 +732,7 @@ def stable_edges(
     alpha: float = 0.05,
     min_abs_r: float = 0.0,
     min_groups: int | None = None,
+    edge_test: str = "q",
 ) -> pd.DataFrame:
     """Edges significant with the same sign in all groups, or in at least ``min_groups``.
 
@@ -752,12 +742,18 @@ def stable_edges(
         Group name -> (r, p) matrices over the same components (from :func:`association`).
         The remainder :data:`OTHER` is never an edge end.
     alpha : float
-        An edge is significant in a group when ``p < alpha`` and ``|r| >= min_abs_r``.
+        An edge is significant in a group when its ``edge_test`` statistic is ``< alpha`` and
+        ``|r| >= min_abs_r``.
     min_abs_r : float
         Minimum absolute association.
     min_groups : int, optional
         Groups in which the edge must be significant with one sign (default: all groups, as
         Wu et al. 2024).
+    edge_test : {"q", "p"}
+        ``q``: the group's Benjamini-Hochberg q-value over all its pairs (false discovery rate
+        <= ``alpha`` per group); ``p``: the raw permutation p-value, as Wu et al. (2024), which
+        calls about ``alpha`` x pairs false edges per group on null data (see
+        :func:`expected_false_edges`).
 
     Returns
     -------
@@ -776,6 +772,8 @@ def stable_edges(
     names = list(results)
     if not names:
         raise ValueError("no groups")
+    if edge_test not in EDGE_TESTS:
+        raise ValueError(f"edge_test must be one of {EDGE_TESTS}, got {edge_test!r}")
     k = len(names) if min_groups is None else int(min_groups)
     if not 1 <= k <= len(names):
         raise ValueError(f"min_groups must be in 1..{len(names)}, got {min_groups}")
@@ -790,7 +788,7 @@ def stable_edges(
         ps.append(pv)
         qs.append(bh(pv))
     r, pv, q = np.array(rs), np.array(ps), np.array(qs)
-    sig = (pv < alpha) & (np.abs(r) >= min_abs_r)
+    sig = ((q if edge_test == "q" else pv) < alpha) & (np.abs(r) >= min_abs_r)
     n_pos = (sig & (r > 0)).sum(axis=0)
     n_neg = (sig & (r < 0)).sum(axis=0)
     keep = ((n_pos >= k) & (n_neg == 0)) | ((n_neg >= k) & (n_pos == 0))
@@ -818,6 +816,36 @@ def stable_edges(
             out[f"r_{g}"] = r[gi, sel]
             out[f"p_{g}"] = pv[gi, sel]
     return out.reset_index(drop=True)
+
+
+def expected_false_edges(
+    n_pairs: int, alpha: float, n_groups: int = 1, min_groups: int = 1
+) -> float:
+    """Expected number of false stable edges on null data when edges are called on raw p.
+
+    Under the null every pair's permutation p-value is uniform, so in each group a pair is
+    significant with a positive (negative) sign with probability ``alpha / 2`` each,
+    independently across groups. A pair is a stable edge when it is significant with one sign
+    in at least ``min_groups`` of ``n_groups`` groups and with the other sign in none:
+
+    ``E = 2 n_pairs sum_{j >= min_groups} C(n_groups, j) (alpha/2)^j (1 - alpha)^(n_groups - j)``
+
+    (one group: ``n_pairs * alpha``). The ``|r|`` filter can only remove some of them, so this
+    is an upper bound for the run's false edges on null data.
+
+    Examples
+    --------
+    >>> expected_false_edges(435, 0.01)
+    4.35
+    """
+    from scipy.special import comb
+
+    a = float(alpha)
+    per = sum(
+        comb(n_groups, j) * (a / 2) ** j * (1 - a) ** (n_groups - j)
+        for j in range(int(min_groups), int(n_groups) + 1)
+    )
+    return float(round(n_pairs * 2 * per, 10))
 
 
 # --------------------------------------------------------------------------------------------
@@ -989,6 +1017,8 @@ def build_network(
     alpha: float = 0.05,
     min_abs_r: float = 0.2,
     min_groups: int | None = None,
+    edge_test: str = "q",
+    fdr: float = 0.05,
     min_group_samples: int = 8,
     pseudo_count_scale: float = 36_000_000,
     seed: int = 1,
@@ -1028,12 +1058,19 @@ def build_network(
     perm_iterations : int
         SparCC iterations per null resample (5, as the FastSpar README).
     alpha : float
-        Edge if ``p < alpha`` (0.05; Wu et al. used 0.001 with B >= 1,000).
+        With ``edge_test="p"``: edge if the raw ``p < alpha`` (Wu et al. used 0.001 with
+        B >= 1,000); unused with ``edge_test="q"``.
     min_abs_r : float
         And ``|r| >= min_abs_r`` (0.2, methods §9a).
     min_groups : int, optional
         Edge kept when significant with the same sign in at least this many groups (default:
         all groups).
+    edge_test : {"q", "p"}
+        ``q`` (default): edge if the group's Benjamini-Hochberg ``q < fdr``; ``p``: edge if the
+        raw permutation ``p < alpha``, whose expected number of false edges on null data
+        (:func:`expected_false_edges`) is logged and written to ``nodes.tsv``.
+    fdr : float
+        q-value threshold with ``edge_test="q"`` (0.05).
     min_group_samples : int
         Groups with fewer samples are skipped with a warning (8); without ``group_column`` the
         whole run needs this many samples.
@@ -1056,7 +1093,10 @@ def build_network(
     (largest over the supporting groups), ``sign``, ``stable`` (significant in at least
     ``min_groups`` groups; the network, ``nodes.tsv`` and the GraphML use only these),
     ``n_groups_supported`` and, with several groups, ``r_<group>, p_<group>``. Read it back with
-    :func:`read_edges`.
+    :func:`read_edges`. ``nodes.tsv`` ends with ``edge_call`` (e.g. ``BH q < 0.05`` or
+    ``raw p < 0.001``) and ``expected_false_edges``: with raw p, the expected number of false
+    stable edges if no pair were associated (:func:`expected_false_edges`); with q, the
+    Benjamini-Hochberg bound ``fdr x stable edges``.
 
     Filtering and lumping: :func:`filter_taxa`. Estimation and p-values: :func:`association`.
     Stability across groups: :func:`stable_edges` (Wu et al. 2024). Node statistics:
@@ -1105,11 +1145,41 @@ def build_network(
         )  # fmt: skip
     # every edge significant with one sign in >= 1 group; `stable` marks those in >= min_groups
     # (rows and values of the stable ones are exactly stable_edges(..., min_groups=min_groups))
-    every = stable_edges(results, alpha=alpha, min_abs_r=min_abs_r, min_groups=1)
-    every.insert(6, "stable", every["n_groups_supported"] >= (min_groups or len(groups)))
+    if edge_test not in EDGE_TESTS:
+        raise ValueError(f"networks.edge_test must be one of {EDGE_TESTS}, got {edge_test!r}")
+    cut = fdr if edge_test == "q" else alpha
+    every = stable_edges(results, alpha=cut, min_abs_r=min_abs_r, min_groups=1,
+                         edge_test=edge_test)  # fmt: skip
+    k_groups = min_groups or len(groups)
+    every.insert(6, "stable", every["n_groups_supported"] >= k_groups)
     edges = every[every["stable"]].drop(columns="stable").reset_index(drop=True)
     relf = rel.reindex(columns=filt.columns, fill_value=0.0)
     nodes = node_table(edges, filt, relative=relf)
+    n_pairs = len(kept) * (len(kept) - 1) // 2
+    if edge_test == "p":
+        call = f"raw p < {alpha:g}"
+        expected = expected_false_edges(n_pairs, alpha, len(groups), k_groups)
+        logger.warning(
+            "networks: edges called on RAW permutation p < %g (networks.edge_test: p), not on "
+            "q-values: with %d pairs, %d group(s) and min_groups %d, about %.2f of the stable "
+            "edges are expected to be false even if no taxa were associated",
+            alpha, n_pairs, len(groups), k_groups, expected,
+        )  # fmt: skip
+    else:
+        call = f"BH q < {fdr:g}"
+        expected = fdr * len(edges)
+        if permutations > 0 and n_pairs / (permutations + 1) >= fdr:
+            logger.warning(
+                "networks: %d permutations for %d pairs: a pair reaches BH q < %g only when at "
+                "least %d pairs have the smallest p-value 1/%d; for single edges raise "
+                "networks.permutations to >= %d (or call edges on raw p: networks.edge_test p)",
+                permutations, n_pairs, fdr, int(np.ceil(n_pairs / (fdr * (permutations + 1)))),
+                permutations + 1, int(np.ceil(n_pairs / fdr)),
+            )  # fmt: skip
+        logger.info("networks: edges called on Benjamini-Hochberg q < %g per group (%d pairs)",
+                    fdr, n_pairs)  # fmt: skip
+    nodes["edge_call"] = call
+    nodes["expected_false_edges"] = expected
     paths = {
         "edges": out / "edges.tsv",
         "nodes": out / "nodes.tsv",
@@ -1125,6 +1195,7 @@ def build_network(
         min_prevalence=min_prevalence, min_abundance=min_abundance, iterations=iterations,
         exclusions=exclusions, threshold=threshold, fastspar_threshold=fastspar_threshold,
         permutations=permutations, perm_iterations=perm_iterations, alpha=alpha,
+        edge_test=edge_test, fdr=fdr, edge_call=call, expected_false_edges=expected,
         min_abs_r=min_abs_r, min_groups=min_groups or len(groups), seed=seed,
         n_samples=len(labels),
     )  # fmt: skip

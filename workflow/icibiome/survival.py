@@ -8,7 +8,12 @@ of :func:`icibiome.predict.loco`, the guild balance, or TOPOSCORE):
   HR per SD with 95% CI and Wald p;
 * the score split at its median *within each cohort* into ``high``/``low`` groups: stratified
   Cox HR high vs low, Kaplan-Meier curves and medians per group, and the log-rank test
-  (as Björk et al. 2024 for their balance and Derosa et al. 2024 for TOPOSCORE).
+  stratified by cohort like the Cox models (:func:`stratified_logrank`; lifelines'
+  ``logrank_test`` cannot stratify) (as Björk et al. 2024 for their balance and Derosa et al.
+  2024 for TOPOSCORE).
+
+The p-values are per test; ``q_value``, ``q_high_vs_low`` and ``logrank_q`` are
+Benjamini-Hochberg adjusted over the rows of the table (every score x endpoint of the run).
 
 A higher score is meant to mean a better prognosis, so HR < 1 is the expected direction.
 """
@@ -19,6 +24,9 @@ import logging
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+
+from icibiome.differential import bh
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +34,8 @@ ENDPOINTS = {"PFS": ("pfs_months", "pfs_event"), "OS": ("os_months", "os_event")
 SURV_COLUMNS = [
     "score", "endpoint", "n", "events", "n_cohorts", "hr_per_sd", "hr_ci_low", "hr_ci_high",
     "p_value", "hr_high_vs_low", "hr_hl_ci_low", "hr_hl_ci_high", "p_high_vs_low",
-    "logrank_p", "median_high", "median_low", "note",
+    "logrank_p", "median_high", "median_low", "note", "q_value", "q_high_vs_low", "logrank_q",
+    "logrank_strata",
 ]  # fmt: skip
 
 
@@ -78,6 +87,63 @@ def kaplan_meier(d: pd.DataFrame, time: str, event: str, group: str) -> pd.DataF
     )
 
 
+def stratified_logrank(time, event, group, strata=None) -> dict[str, float]:
+    """Log-rank test of two groups, stratified: O - E and its variance summed over strata.
+
+    Parameters
+    ----------
+    time, event : array-like
+        Follow-up time and event indicator (1 = event).
+    group : array-like
+        Two group labels; the first in sorted order is the one whose ``O - E`` is reported.
+    strata : array-like, optional
+        Stratum per subject (e.g. cohort); None = one stratum (the ordinary log-rank test).
+
+    Returns
+    -------
+    dict
+        ``chi2`` (1 df), ``p_value``, ``o_minus_e``, ``variance``, ``n_strata`` (strata with
+        both groups and at least one event).
+
+    Notes
+    -----
+    In each stratum, at each distinct event time with ``n`` at risk (``n1`` in group 1) and
+    ``d`` events (``d1`` in group 1): ``O - E += d1 - d n1 / n`` and ``V += d (n1/n)
+    (1 - n1/n) (n - d) / (n - 1)`` (the hypergeometric variance, as lifelines'
+    ``logrank_test`` and R's ``survdiff``). ``chi2 = (sum O - E)^2 / sum V``. This is the
+    score test of a Cox model with the group indicator stratified by ``strata`` (exactly so
+    without tied event times). Strata with one group only contribute nothing.
+    """
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event, dtype=float) > 0
+    g = np.asarray(group)
+    labels = sorted(pd.unique(g).tolist())
+    if len(labels) != 2:
+        raise ValueError(f"log-rank test needs two groups, got {labels}")
+    g1 = g == labels[0]
+    st = np.zeros(len(t)) if strata is None else pd.factorize(np.asarray(strata))[0]
+    o_e = var = 0.0
+    used = 0
+    for s in np.unique(st):
+        m = st == s
+        ts, es, gs = t[m], e[m], g1[m]
+        if gs.all() or not gs.any() or not es.any():
+            continue
+        used += 1
+        for u in np.unique(ts[es]):
+            at_risk = ts >= u
+            n, n1 = at_risk.sum(), (at_risk & gs).sum()
+            dead = es & (ts == u)
+            d, d1 = dead.sum(), (dead & gs).sum()
+            o_e += d1 - d * n1 / n
+            if n > 1:
+                var += d * (n1 / n) * (1 - n1 / n) * (n - d) / (n - 1)
+    chi2 = o_e**2 / var if var > 0 else np.nan
+    p = float(stats.chi2.sf(chi2, 1)) if var > 0 else np.nan
+    return {"chi2": float(chi2), "p_value": p, "o_minus_e": float(o_e), "variance": float(var),
+            "n_strata": used}  # fmt: skip
+
+
 def survival_by_score(
     df: pd.DataFrame,
     score: str,
@@ -105,8 +171,6 @@ def survival_by_score(
     km : DataFrame
         Kaplan-Meier curves (``group`` high/low) with ``score`` and ``endpoint`` columns.
     """
-    from lifelines.statistics import logrank_test
-
     time, event = ENDPOINTS[endpoint]
     row = {"score": score, "endpoint": endpoint}
     if time not in df.columns or event not in df.columns or score not in df.columns:
@@ -133,10 +197,10 @@ def survival_by_score(
                 "p_high_vs_low": p}  # fmt: skip
     except Exception as err:
         notes.append(f"Cox high vs low failed: {err}")
-    h, lw = d[d["group"] == "high"], d[d["group"] == "low"]
-    if len(h) and len(lw):
-        lr = logrank_test(h[time], lw[time], h[event], lw[event])
-        row["logrank_p"] = float(lr.p_value)
+    if d["group"].nunique() == 2:
+        lr = stratified_logrank(d[time], d[event], d["group"], d[st] if st else None)
+        row["logrank_p"] = lr["p_value"]
+        row["logrank_strata"] = st or "none"
     km = kaplan_meier(d, time, event, "group")
     for g in ("high", "low"):
         sub = km[km["group"] == g]
@@ -149,7 +213,12 @@ def survival_by_score(
 def survival_table(
     df: pd.DataFrame, scores, strata: str | None = "cohort", min_events: int = 3
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`survival_by_score` for every score x endpoint present in ``df``."""
+    """:func:`survival_by_score` for every score x endpoint present in ``df``.
+
+    ``q_value``, ``q_high_vs_low`` and ``logrank_q`` are the Benjamini-Hochberg adjusted
+    ``p_value``, ``p_high_vs_low`` and ``logrank_p`` over the rows of the table; the p-values
+    themselves are unadjusted.
+    """
     rows, kms = [], []
     for s in scores:
         for ep, (t, e) in ENDPOINTS.items():
@@ -160,6 +229,10 @@ def survival_table(
             if len(km):
                 kms.append(km)
     tab = pd.DataFrame(rows).reindex(columns=SURV_COLUMNS)
+    if len(tab):  # BH over every test of the table (all scores x endpoints)
+        for p, q in (("p_value", "q_value"), ("p_high_vs_low", "q_high_vs_low"),
+                     ("logrank_p", "logrank_q")):  # fmt: skip
+            tab[q] = bh(pd.to_numeric(tab[p], errors="coerce"))
     km = (
         pd.concat(kms, ignore_index=True)
         if kms
