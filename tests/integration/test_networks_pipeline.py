@@ -34,7 +34,7 @@ ARI_MIN = 0.7
 def _config() -> dict:
     from snakemake.utils import validate
 
-    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg = yaml.safe_load((ROOT / "config" / "config_demo.yaml").read_text())
     validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))  # fills defaults
     return cfg
 

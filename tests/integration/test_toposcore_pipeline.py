@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _settings() -> dict:
     from snakemake.utils import validate
 
-    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg = yaml.safe_load((ROOT / "config" / "config_demo.yaml").read_text())
     validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     # exactly the mapping of rules/toposcore.smk
     return {k: v for k, v in cfg["toposcore"].items() if k not in ("activate", "profiler", "rank")}
