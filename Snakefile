@@ -13,6 +13,7 @@
 #                                    (+ import_manifest.tsv, samples.tsv, excluded_samples.tsv)
 #   amplicon/                        16S: cutadapt reports, asvs.fa, asv_table.tsv/.biom, sintax.tsv,
 #                                    read_tracking.tsv (profiler 'amplicon' in taxonomy/)
+#   diversity/<profiler>/alpha.tsv   alpha diversity; beta_braycurtis/aitchison.tsv, PCoA, permanova.tsv
 #   networks/<profiler>/edges.tsv    co-abundance network (+ nodes.tsv, graph.graphml)
 #   guilds/<profiler>/guilds.tsv     guild per taxon; guild_scores.tsv per sample (+ network.png)
 #   signatures/<profiler>/toposcore.tsv   TOPOSCORE per sample (+ toposcore_members.tsv)
@@ -25,6 +26,8 @@
 #   functions/panel/category_rpkm.tsv   function panel (DIAMOND blastx): RPKM per category x sample
 #                                    (+ protein_counts/protein_rpkm/taxon_rpkm/features.tsv, hits/),
 #                                    guild_functions.tsv (category x guild) when networks run
+#   run_info/                        provenance: run_info.yaml (versions, config, command), the
+#                                    config snapshot, databases.tsv (manifest check)
 #   report/multiqc_report.html       the MultiQC report
 from snakemake.utils import min_version
 

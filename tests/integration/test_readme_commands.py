@@ -256,3 +256,41 @@ def test_your_own_reads_steps(small_demo, tmp_path):
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert "path/to/" in proc.stdout + proc.stderr
+
+
+def _methods_sections() -> set[str]:
+    """Section ids of docs/methods.md: "1", "1.2", "9a", ..."""
+    ids, top = set(), None
+    for ln in (ROOT / "docs" / "methods.md").read_text().splitlines():
+        m = re.match(r"^## (\d+)\. ", ln)
+        if m:
+            top = m.group(1)
+            ids.add(top)
+        m = re.match(r"^### (\d+\.\d+) ", ln)
+        if m:
+            ids.add(m.group(1))
+        m = re.match(r"^### \(([a-z])\) ", ln)
+        if m and top:
+            ids.add(f"{top}{m.group(1)}")
+    return ids
+
+
+def test_methods_references_point_at_existing_sections():
+    """Every "methods §N" in the code and schema points at docs/methods.md, which has §N."""
+    sections = _methods_sections()
+    assert {"1", "1.2", "1.3", "3.1", "4.1", "5", "8", "9a", "9b", "9c", "9d"} <= sections
+    files = [*(ROOT / "workflow").rglob("*.py"), *(ROOT / "workflow").rglob("*.yaml"),
+             *(ROOT / "tests").rglob("*.py"), *(ROOT / "scripts").glob("*.py")]  # fmt: skip
+    cited = 0
+    for f in files:
+        for ln in f.read_text().splitlines():
+            for m in re.finditer(
+                r"(\S*methods(?:\.md)?) §([\d.]+[a-z]?)((?:, §[\d.]+[a-z]?)*)", ln
+            ):
+                assert m.group(1).endswith("docs/methods.md"), f"{f}: {ln.strip()}"
+                for sec in [m.group(2), *re.findall(r"§([\d.]+[a-z]?)", m.group(3))]:
+                    assert sec.rstrip(".") in sections, f"{f}: §{sec} not in docs/methods.md"
+                    cited += 1
+    assert cited >= 28
+    text = (ROOT / "docs" / "methods.md").read_text()
+    assert re.search(r"^\| 20 \| Lee 2022", text, re.M)  # "§8 row 20"

@@ -7,7 +7,7 @@ without SIG files. The score must separate the planted responders. Measured AUC 
 the truth response at 8,000 reads per sample, demo seeds 1-5: 0.797, 0.858, 0.774, 0.898, 0.804
 (the planted guild balance itself: 0.872, 0.920, 0.790, 0.891, 0.792). On the planted *cell*
 abundances, with no detection limit, every guild member is present almost everywhere and the
-AUC is 0.45-0.59: a presence/absence score needs the detection limit of real profiles (methods §1).
+AUC is 0.45-0.59: a presence/absence score needs the detection limit of real profiles (docs/methods.md §1).
 """
 
 from pathlib import Path

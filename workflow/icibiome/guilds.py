@@ -469,7 +469,7 @@ def competing_pair(pairs: pd.DataFrame) -> tuple[int, int] | None:
     """The competing pair: most negative edges between, more negative than positive between.
 
     Ties go to the higher negative density, then to the lower module numbers. None when no pair
-    of modules has more negative than positive edges between them (methods §9b).
+    of modules has more negative than positive edges between them (docs/methods.md §9b).
     """
     ok = pairs[(pairs["neg_between"] > 0) & (pairs["neg_between"] > pairs["pos_between"])]
     if ok.empty:
@@ -524,7 +524,7 @@ def orient_pair(
     Notes
     -----
     Wu et al. (2024) name the guild of fibre fermenters / SCFA producers the foundation guild;
-    methods §9b adds responder association (GOMS, TOPOSCORE SIG2) as the annotation prior.
+    docs/methods.md §9b adds responder association (GOMS, TOPOSCORE SIG2) as the annotation prior.
     """
     if foundation_taxa is not None or pathobiont_taxa is not None:
         fset, pset = set(foundation_taxa or ()), set(pathobiont_taxa or ())
