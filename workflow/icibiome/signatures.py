@@ -45,6 +45,8 @@ from icibiome import meta as mt
 from icibiome import predict as pr
 from icibiome import survival as sv
 from icibiome.io import atomic_path, read_abundance, write_tsv
+from icibiome.report import stat_headers
+from icibiome.report_sections import km_curves, signatures_summary
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +184,7 @@ def write_signatures_mqc(
     parent = {
         "parent_id": f"icibiome_signatures{key}",
         "parent_name": f"Response signatures ({label})" if label else "Response signatures",
-        "parent_description": (
+        "parent_description": signatures_summary(meta, auc) + "\n\n" + (
             "Per-cohort differential abundance (LinDA-style CLR regression), random-effects "
             "meta-analysis across cohorts, leave-one-cohort-out (LOCO) prediction of response and "
             "survival by score. Published reference: LOCO mean AUC about 0.59-0.60 for melanoma "
@@ -203,8 +205,9 @@ def write_signatures_mqc(
                     "Meta-analysis of responder-associated taxa", "description":
                     f"Top {top_n} features by meta-analysis p: pooled log2 CLR difference R - NR "
                     "(random effects), 95% CI, BH q, I² and the share of cohorts with the pooled "
-                    "sign.", "plot_type": "table", **parent,
-                    "pconfig": {"id": f"icibiome_signatures_meta_table{key}",
+                    "sign.", "plot_type": "table", **parent, "headers": stat_headers(mtab.columns),
+                    "pconfig": {"id": f"icibiome_signatures_meta_table{key}", "sort_rows": False,
+                                "only_defined_headers": False,
                                 "title": "icibiome: meta-analysis"}}, p, "Feature")  # fmt: skip
     written.append(p)
     atab = auc.assign(row=auc["model"] + " | " + auc["features"] + " | " + auc["held_out"])
@@ -214,7 +217,9 @@ def write_signatures_mqc(
                     "Leave-one-cohort-out AUC", "description": "AUROC per held-out cohort "
                     "(DeLong 95% CI), the mean over cohorts and the pooled AUC. Cohorts with too "
                     "few R or NR are listed with the reason.", "plot_type": "table", **parent,
-                    "pconfig": {"id": f"icibiome_signatures_loco_table{key}",
+                    "headers": stat_headers(atab.columns),
+                    "pconfig": {"id": f"icibiome_signatures_loco_table{key}", "sort_rows": False,
+                                "only_defined_headers": False,
                                 "title": "icibiome: LOCO AUC"}}, p, "Model | features | cohort")  # fmt: skip
     written.append(p)
     roc = {}
@@ -232,20 +237,20 @@ def write_signatures_mqc(
                "curve per held-out cohort (species features, first model).",
                "plot_type": "linegraph", "pconfig": {"id": f"icibiome_signatures_roc_plot{key}",
                "title": "icibiome: LOCO ROC", "xlab": "1 - specificity",
-               "ylab": "sensitivity", "xmin": 0, "xmax": 1, "ymin": 0, "ymax": 1},
+               "ylab": "sensitivity", "xmin": 0, "xmax": 1, "ymin": 0, "ymax": 1,
+               "showlegend": True},
                "data": roc}, p)  # fmt: skip
     written.append(p)
-    kmd = {}
-    for (s, ep, g), d in km.groupby(["score", "endpoint", "group"]) if len(km) else []:
-        kmd[f"{ep} {s} {g}"] = {round(float(t), 3): round(float(v), 4)
-                                for t, v in zip(d["time"], d["survival"], strict=True)}  # fmt: skip
+    kmd = km_curves(km)  # one score: its high and low group per endpoint
     p = out_dir / "signatures_km_mqc.yaml"
     _mqc_yaml({"id": f"icibiome_signatures_km{key}", "section_name": "Kaplan-Meier by score",
-               **parent, "description": "Survival by score group (median split within cohort); "
-               "Cox HR and log-rank p in survival.tsv.", "plot_type": "linegraph",
+               **parent, "description": "Survival by score group (median split within cohort) "
+               "of the first score; every score's Cox HR and log-rank p in survival.tsv.",
+               "plot_type": "linegraph",
                "pconfig": {"id": f"icibiome_signatures_km_plot{key}",
                            "title": "icibiome: Kaplan-Meier", "xlab": "months",
-                           "ylab": "survival probability", "ymin": 0, "ymax": 1},
+                           "ylab": "survival probability", "ymin": 0, "ymax": 1,
+                           "showlegend": True},
                "data": kmd or {"no survival data": {0: 1.0}}}, p)  # fmt: skip
     written.append(p)
     b64 = base64.b64encode(Path(figure).read_bytes()).decode()
@@ -254,6 +259,8 @@ def write_signatures_mqc(
         tmp.write_text(
             f"<!--\nid: 'icibiome_signatures_figure{key}'\nsection_name: 'Signatures figure'\n"
             f"parent_id: '{parent['parent_id']}'\nparent_name: '{parent['parent_name']}'\n"
+            # MultiQC takes the section's text from whichever file it reads first: this one too
+            f"{yaml.safe_dump({'parent_description': parent['parent_description']}, width=10**9)}"
             "description: 'Forest plot of the top meta-analysis features, LOCO ROC per held-out "
             "cohort, Kaplan-Meier by score.'\n-->\n"
             '<div class="mqc-custom-content-image"><img style="max-width:100%" '
