@@ -28,6 +28,8 @@
 #                                    guild_functions.tsv (category x guild) when networks run
 #   run_info/                        provenance: run_info.yaml (versions, config, command), the
 #                                    config snapshot, databases.tsv (manifest check)
+#   figures/<figure>_<profiler>.svg  the report's figures as vector files (journal column width):
+#                                    signatures, pcoa, network, toposcore
 #   report/multiqc_report.html       the MultiQC report
 from snakemake.utils import min_version
 

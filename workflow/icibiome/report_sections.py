@@ -546,16 +546,16 @@ def guild_network_vector_figure(
             ax.text(0.5, 0.5, "no stable edge", ha="center", transform=ax.transAxes)
             return _save(fig, out)
         pos, x0 = {}, 0.0
-        for comp in sorted(nx.connected_components(g), key=len, reverse=True):
+        comps = sorted(nx.connected_components(g), key=len, reverse=True)
+        for comp in comps:
             sub = g.subgraph(comp)
-            lay = (nx.kamada_kawai_layout(sub) if len(comp) > 2
-                   else nx.spring_layout(sub, seed=seed))  # fmt: skip
+            lay = nx.kamada_kawai_layout(sub) if len(comp) > 2 else nx.spring_layout(sub, seed=seed)
             xy = np.array(list(lay.values()))
-            xy = (xy - xy.mean(axis=0)) * (1.0 if len(comp) > 2 else 0.3)
-            width = np.ptp(xy[:, 0]) if len(comp) > 1 else 0.0
+            # smaller components drawn smaller (area ~ node count), packed to the right
+            xy = (xy - xy.mean(axis=0)) * np.sqrt(len(comp) / len(comps[0]))
             for n, (x, y) in zip(lay, xy, strict=True):
                 pos[n] = (x + x0 - xy[:, 0].min(), y)
-            x0 += width + 0.6
+            x0 += np.ptp(xy[:, 0]) + 0.8
         for sign, style in ((1, "-"), (-1, ":")):
             el = [(a, b) for a, b, d in g.edges(data=True) if d["sign"] == sign]
             nx.draw_networkx_edges(g, pos, edgelist=el, ax=ax, style=style, width=0.6,
@@ -573,6 +573,7 @@ def guild_network_vector_figure(
             d = d / (np.linalg.norm(d) or 1.0)
             ax.annotate(_short(n), (x, y), xytext=(6 * d[0], 6 * d[1]), textcoords="offset points",
                         ha="left" if d[0] >= 0 else "right", va="center", fontsize=6)  # fmt: skip
+        _spread_labels(fig, ax.texts)
         ax.plot([], [], "-", color="#555555", lw=0.6, label="positive association")
         ax.plot([], [], ":", color="#b2182b", lw=0.6, label="negative association")
         ax.legend(loc="upper left", bbox_to_anchor=(0, 1), ncols=2)
@@ -620,3 +621,28 @@ def _style():
     import matplotlib.pyplot as plt
 
     return plt.rc_context(FIGURE_STYLE)
+
+
+def _spread_labels(fig, texts, rounds: int = 50) -> None:
+    """Move overlapping annotation labels apart (vertically, in points) until none overlap."""
+    import itertools
+
+    scale = 72 / fig.dpi  # display pixels -> points
+    for _ in range(rounds):
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(r) for t in texts]
+        moved = False
+        for i, j in itertools.combinations(range(len(texts)), 2):
+            a, b = boxes[i], boxes[j]
+            if not a.overlaps(b):
+                continue
+            # push the lower label down and the upper one up by half the overlap (+1 pt)
+            lo, hi = (i, j) if a.y0 + a.y1 < b.y0 + b.y1 else (j, i)
+            shift = (min(a.y1, b.y1) - max(a.y0, b.y0)) * scale / 2 + 1
+            for k, sgn in ((lo, -1), (hi, 1)):
+                dx, dy = texts[k].xyann
+                texts[k].xyann = (dx, dy + sgn * shift)
+            moved = True
+        if not moved:
+            return
