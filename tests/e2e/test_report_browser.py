@@ -562,10 +562,13 @@ def test_diversity_results_match_the_demo_truth(report_run):
 
 def test_snakemake_report_with_captions(report_run, chromium, artifacts, tmp_path):
     """`snakemake --report` works on the run, has the captions, and opens without JS errors."""
-    out = (
-        tmp_path / "report.html"
-    )  # never into the run (or the checkout, with $ICIBIOME_REPORT_RUN)
-    proc = run_snakemake(report_run, "--report", str(out), check=False, timeout=600)
+    # never into the run (or the checkout, with $ICIBIOME_REPORT_RUN)
+    out = tmp_path / "report.html"
+    # the run's own configuration (its snapshot): a `make demo` checkout ran with
+    # --configfile config/config_demo.yaml, and config/config.yaml alone is the template
+    snapshot = report_run / "results" / "run_info" / "config.yaml"
+    extra = ["--configfile", str(snapshot)] if snapshot.exists() else []
+    proc = run_snakemake(report_run, "--report", str(out), *extra, check=False, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = out.read_text(errors="replace")
     assert "multiqc_report.html" in text
@@ -641,3 +644,18 @@ def test_section_screenshots_saved(multiqc_page, report_run):
         data = shot.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000, shot
         assert len(set(data[2000:40000:7])) > 20, f"blank screenshot: {shot}"
+
+
+def test_expected_sections_ignore_a_nested_run(tmp_path):
+    """`make validate` writes a whole run into results/validation/: its sections are not ours."""
+    res = tmp_path / "results"
+    own = res / "signatures" / "sylph" / "signatures_meta_mqc.tsv"
+    nested = res / "validation" / "results" / "signatures" / "imported" / "signatures_meta_mqc.tsv"
+    for p, ident in ((own, "icibiome_signatures_meta_sylph"), (nested, "icibiome_x_imported")):
+        p.parent.mkdir(parents=True)
+        p.write_text(f"# id: {ident}\n# plot_type: table\nSample\tv\nS1\t1\n")
+    (res / "validation" / "results" / "report").mkdir(parents=True)
+    (res / "validation" / "results" / "report" / "multiqc_report.html").write_text("<html/>")
+    present, absent = expected_sections(tmp_path)
+    assert "icibiome_signatures_meta_sylph" in present
+    assert "icibiome_x_imported" not in present | absent
