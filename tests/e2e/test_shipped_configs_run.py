@@ -52,6 +52,9 @@ def _stages_ran(res: Path, profiler: str, n: int) -> None:
     scores = pd.read_csv(res / "signatures" / profiler / "toposcore.tsv", sep="\t")
     assert len(scores) == n
     assert (res / "signatures" / profiler / "loco_auc.tsv").exists()
+    figures = {f.name for f in (res / "figures").glob("*.svg")}
+    assert {f"signatures_{profiler}.svg", f"network_{profiler}.svg",
+            f"toposcore_{profiler}.svg", f"pcoa_{profiler}.svg"} <= figures  # fmt: skip
 
 
 def test_16s_demo_config_runs(small_demo, tmp_path):

@@ -156,3 +156,44 @@ def test_text_below_six_points_is_refused(tmp_path):
         ax.set_title("tiny", fontsize=4)
         with pytest.raises(ValueError, match="below 6.0 pt"):
             rs._save(fig, tmp_path / "x.svg")
+
+
+def test_report_network_png_keeps_the_guild_cluster_open(tmp_path, monkeypatch):
+    """The report's network.png (icibiome.guilds.plot_network): no overlapping node labels.
+
+    Two dense guilds (8 + 7 taxa) with 12 loosely attached taxa: the spring layout squeezed the
+    guilds into a knot with 4 overlapping label pairs; the shared spread_layout gives 0.
+    """
+    import matplotlib.figure
+
+    from icibiome import guilds as gl
+
+    found = [f"s__Found{i}_bacterium{i}" for i in range(8)]
+    path = [f"s__Patho{i}_bacterium{i}" for i in range(7)]
+    others = [f"s__Other{i}_longname{i}" for i in range(12)]
+    rows = [(a, b, 1) for grp in (found, path) for a, b in itertools.combinations(grp, 2)]
+    rows += [(a, b, -1) for a in found[:4] for b in path[:4]]
+    rows += [(o, found[i % 8] if i % 2 else path[i % 7], 1 if i % 3 else -1)
+             for i, o in enumerate(others)]  # fmt: skip
+    rows += [(others[i], others[i + 1], 1) for i in range(0, 11, 2)]
+    edges = pd.DataFrame(rows, columns=["source", "target", "sign"])
+    members = pd.DataFrame(
+        {"taxon": found + path + others,
+         "guild": ["foundation"] * 8 + ["pathobiont"] * 7 + ["unassigned"] * 12}
+    )  # fmt: skip
+    seen = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def capture(fig, *args, **kwargs):
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(r) for t in fig.axes[0].texts]
+        seen["labels"] = len(boxes)
+        seen["overlaps"] = sum(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    gl.plot_network(edges, members, tmp_path / "network.png")
+    assert seen["labels"] == 27
+    assert seen["overlaps"] == 0  # measured 4 with the spring layout
+    assert (tmp_path / "network.png").stat().st_size > 10_000

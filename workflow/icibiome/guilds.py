@@ -641,7 +641,9 @@ def plot_network(
     isolated = [v for v in g.nodes if g.degree(v) == 0]
     g.remove_nodes_from(isolated)  # drawn, they only squeeze the network into the middle
     title = f"{title}\n({len(isolated)} unconnected taxa not shown)" if isolated else title
-    pos = nx.spring_layout(g, seed=seed, k=1.5 / np.sqrt(max(len(g), 1)))
+    from icibiome.report_sections import spread_layout
+
+    pos = spread_layout(g, seed=seed)  # Kamada-Kawai per component: guilds stay open
     guild = dict(zip(membership["taxon"], membership["guild"], strict=True))
     palette = {"foundation": "#1f77b4", "pathobiont": "#ff7f0e", "unassigned": "#dddddd"}
     others = sorted({v for v in guild.values() if v not in palette})

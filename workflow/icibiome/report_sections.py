@@ -545,17 +545,7 @@ def guild_network_vector_figure(
         if g.number_of_nodes() == 0:
             ax.text(0.5, 0.5, "no stable edge", ha="center", transform=ax.transAxes)
             return _save(fig, out)
-        pos, x0 = {}, 0.0
-        comps = sorted(nx.connected_components(g), key=len, reverse=True)
-        for comp in comps:
-            sub = g.subgraph(comp)
-            lay = nx.kamada_kawai_layout(sub) if len(comp) > 2 else nx.spring_layout(sub, seed=seed)
-            xy = np.array(list(lay.values()))
-            # smaller components drawn smaller (area ~ node count), packed to the right
-            xy = (xy - xy.mean(axis=0)) * np.sqrt(len(comp) / len(comps[0]))
-            for n, (x, y) in zip(lay, xy, strict=True):
-                pos[n] = (x + x0 - xy[:, 0].min(), y)
-            x0 += np.ptp(xy[:, 0]) + 0.8
+        pos = spread_layout(g, seed=seed)
         for sign, style in ((1, "-"), (-1, ":")):
             el = [(a, b) for a, b, d in g.edges(data=True) if d["sign"] == sign]
             nx.draw_networkx_edges(g, pos, edgelist=el, ax=ax, style=style, width=0.6,
@@ -646,3 +636,25 @@ def _spread_labels(fig, texts, rounds: int = 50) -> None:
             moved = True
         if not moved:
             return
+
+
+def spread_layout(g, seed: int = 1) -> dict:
+    """Node positions for a network figure that keep dense clusters open.
+
+    Kamada-Kawai per connected component (a spring layout pulls a densely connected guild
+    into a knot of overlapping labels), components packed left to right, each scaled by the
+    square root of its share of nodes so that small components take little room.
+    """
+    import networkx as nx
+
+    pos, x0 = {}, 0.0
+    comps = sorted(nx.connected_components(g), key=len, reverse=True)
+    for comp in comps:
+        sub = g.subgraph(comp)
+        lay = nx.kamada_kawai_layout(sub) if len(comp) > 2 else nx.spring_layout(sub, seed=seed)
+        xy = np.array(list(lay.values()), dtype=float)
+        xy = (xy - xy.mean(axis=0)) * np.sqrt(len(comp) / len(comps[0]))
+        for n, (x, y) in zip(lay, xy, strict=True):
+            pos[n] = np.array([x + x0 - xy[:, 0].min(), y])
+        x0 += np.ptp(xy[:, 0]) + 0.8
+    return pos
