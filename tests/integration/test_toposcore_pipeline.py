@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings() -> dict:
-    from snakemake.utils import validate
+    from snakemake.utils import update_config, validate
 
-    cfg = yaml.safe_load((ROOT / "config" / "config_demo.yaml").read_text())
+    # as `make demo`: the template (config/config.yaml), then config/config_demo.yaml over it
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    update_config(cfg, yaml.safe_load((ROOT / "config" / "config_demo.yaml").read_text()))
     validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     # exactly the mapping of rules/toposcore.smk
     return {k: v for k, v in cfg["toposcore"].items() if k not in ("activate", "profiler", "rank")}
