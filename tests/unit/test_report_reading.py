@@ -204,3 +204,15 @@ def test_multiqc_read_counts_in_thousands():
     # the demo's samples have 8,000 pairs (16,000 reads); MultiQC shows one decimal
     assert f"{16_000 * mult:.1f}" == "16.0"
     assert cfg["read_count_prefix"] == "K"
+
+
+def test_roc_line_keeps_its_vertical_steps(report):
+    """Every ROC point reaches the plot: x is a mapping key, so steps used to collapse."""
+    _, out = report
+    *_, preds, _ = _tables()
+    roc = yaml.safe_load((out / "signatures_roc_mqc.yaml").read_text())["data"]
+    for c, g in preds.groupby("cohort"):
+        fpr, tpr = sg._roc((g["response"] == "R").to_numpy(), g["probability"].to_numpy())
+        assert len(roc[c]) == len(fpr)  # was fewer: one point per distinct fpr
+        xs = sorted(roc[c])
+        assert [roc[c][x] for x in xs] == [round(float(y), 4) for y in tpr]

@@ -298,6 +298,26 @@ def signatures_summary(
     return " ".join(parts)
 
 
+def roc_linegraph(fpr, tpr, step: float = 1e-4) -> dict[float, float]:
+    """ROC points for a MultiQC line graph ({x: y}), keeping the curve's vertical steps.
+
+    A line graph's data is a mapping from x to y, so the points of a vertical step (same false
+    positive rate, rising sensitivity) collapsed into one and the curve was drawn as a slanted
+    line from the last point of one step to the next. Repeated x values are shifted by
+    ``step`` (invisible at the plot's scale) so every point stays.
+
+    >>> roc_linegraph([0, 0, 0.5, 1, 1], [0, 0.5, 0.5, 0.5, 1])
+    {0.0: 0.0, 0.0001: 0.5, 0.5: 0.5, 1.0: 0.5, 1.0001: 1.0}
+    """
+    out: dict[float, float] = {}
+    for x, y in zip(fpr, tpr, strict=True):
+        key = round(float(x), 4)
+        while key in out:
+            key = round(key + step, 6)
+        out[key] = round(float(y), 4)
+    return out
+
+
 def km_curves(km: pd.DataFrame, score: str | None = None) -> dict[str, dict[float, float]]:
     """Kaplan-Meier curves for the report: one score, its high and low group per endpoint.
 

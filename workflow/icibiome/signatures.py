@@ -46,7 +46,7 @@ from icibiome import predict as pr
 from icibiome import survival as sv
 from icibiome.io import atomic_path, read_abundance, write_tsv
 from icibiome.report import stat_headers
-from icibiome.report_sections import km_curves, signatures_summary
+from icibiome.report_sections import km_curves, roc_linegraph, signatures_summary
 
 logger = logging.getLogger(__name__)
 
@@ -228,9 +228,7 @@ def write_signatures_mqc(
         m0 = sp["model"].iloc[0]
         for c, g in sp[sp["model"] == m0].groupby("cohort"):
             fpr, tpr = _roc((g["response"] == "R").to_numpy(), g["probability"].to_numpy())
-            roc[f"{c}"] = {
-                round(float(x), 4): round(float(y), 4) for x, y in zip(fpr, tpr, strict=True)
-            }
+            roc[f"{c}"] = roc_linegraph(fpr, tpr)  # vertical steps kept (x keys unique)
     p = out_dir / "signatures_roc_mqc.yaml"
     _mqc_yaml({"id": f"icibiome_signatures_roc{key}", "section_name": "LOCO ROC curves",
                **parent, "description": "ROC of the out-of-cohort predicted probability, one "
