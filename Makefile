@@ -35,7 +35,7 @@ demo-data: setup
 
 demo: demo-data
 	@start=$$(date +%s); \
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake --cores $(CORES) --configfile config/config.yaml && \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake --cores $(CORES) --configfile config/config_demo.yaml && \
 	$(PY) -m icibiome.evaluate --demo demo --results results && \
 	echo "" && echo "Demo finished in $$(( $$(date +%s) - start )) s. Report: $(CURDIR)/results/report/multiqc_report.html"
 
@@ -48,8 +48,11 @@ demo-16s: demo-data
 	@mkdir -p demo-16s && ln -sfn ../demo demo-16s/demo && ln -sfn ../config demo-16s/config
 	@start=$$(date +%s); \
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake --snakefile Snakefile --directory demo-16s \
-	  --cores $(CORES) --configfile config/config_16s.yaml && \
+	  --cores $(CORES) --configfile config/config_demo.yaml config/config_16s.yaml && \
 	echo "" && echo "16S demo finished in $$(( $$(date +%s) - start )) s. Report: $(CURDIR)/demo-16s/results/report/multiqc_report.html"
+
+# the tests also run the DADA2 denoiser: setup installs R dada2 for them (tools/setup.sh)
+test test-fast: export ICIBIOME_DADA2 := 1
 
 test: setup
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q --doctest-modules tests workflow/icibiome
@@ -60,7 +63,7 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check workflow scripts tests benchmarks
 	$(VENV)/bin/snakefmt --check Snakefile rules
-	@echo "snakemake --lint runs in tests/integration/test_lint.py (it needs a sample sheet)"
+	@echo "snakemake --lint runs in tests/e2e/test_basic.py (it needs a sample sheet)"
 
 format: setup
 	$(VENV)/bin/ruff format workflow scripts tests benchmarks

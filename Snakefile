@@ -13,6 +13,7 @@
 #                                    (+ import_manifest.tsv, samples.tsv, excluded_samples.tsv)
 #   amplicon/                        16S: cutadapt reports, asvs.fa, asv_table.tsv/.biom, sintax.tsv,
 #                                    read_tracking.tsv (profiler 'amplicon' in taxonomy/)
+#   diversity/<profiler>/alpha.tsv   alpha diversity; beta_braycurtis/aitchison.tsv, PCoA, permanova.tsv
 #   networks/<profiler>/edges.tsv    co-abundance network (+ nodes.tsv, graph.graphml)
 #   guilds/<profiler>/guilds.tsv     guild per taxon; guild_scores.tsv per sample (+ network.png)
 #   signatures/<profiler>/toposcore.tsv   TOPOSCORE per sample (+ toposcore_members.tsv)
@@ -29,6 +30,10 @@
 #                                    association.tsv (engraftment vs response)
 #   longitudinal/                    repeated samples: change_from_baseline.tsv, mixed_models.tsv,
 #                                    paired_tests.tsv
+#   run_info/                        provenance: run_info.yaml (versions, config, command), the
+#                                    config snapshot, databases.tsv (manifest check)
+#   figures/<figure>_<profiler>.svg  the report's figures as vector files (journal column width):
+#                                    signatures, pcoa, network, toposcore
 #   report/multiqc_report.html       the MultiQC report
 from snakemake.utils import min_version
 

@@ -1,6 +1,21 @@
 # Read tracking, MultiQC custom content, software versions, and the MultiQC report.
 
 
+# The report's figures as vector files (SVG, journal column width, 6.5-7 pt text) for papers:
+# results/figures/<figure>_<profiler>.svg, one rule per figure (icibiome.report_sections).
+def get_report_figures():
+    figs = []
+    if SIGNATURES:
+        figs.append(f"results/figures/signatures_{SIGNATURES_PROFILER}.svg")
+    if DIVERSITY:
+        figs += expand("results/figures/pcoa_{profiler}.svg", profiler=PROFILERS)
+    if NETWORKS:
+        figs.append(f"results/figures/network_{NETWORK_PROFILER}.svg")
+    if TOPOSCORE:
+        figs.append(f"results/figures/toposcore_{TOPOSCORE_PROFILER}.svg")
+    return figs
+
+
 rule read_tracking:
     input:
         stats=get_read_stats,
@@ -80,6 +95,8 @@ rule multiqc_report:
             *get_functions_report_files(),
             *REPORT,
         ],
+        # not read by MultiQC: built with the report (results/figures/)
+        figures=get_report_figures(),
     output:
         report(
             "results/report/multiqc_report.html",
@@ -98,3 +115,73 @@ rule multiqc_report:
         config_file=str(ICIBIOME_DIR / "config" / "multiqc_config.yaml"),
     script:
         "../scripts/multiqc_report.py"
+
+
+rule figure_signatures:
+    input:
+        forest="results/signatures/{profiler}/forest.tsv",
+        predictions="results/signatures/{profiler}/loco_predictions.tsv",
+        km="results/signatures/{profiler}/km.tsv",
+    output:
+        "results/figures/signatures_{profiler}.svg",
+    log:
+        "logs/figure_signatures/{profiler}.log",
+    benchmark:
+        "benchmarks/figure_signatures/{profiler}.tsv"
+    localrule: True
+    conda:
+        "../envs/pylib.yaml"
+    script:
+        "../scripts/figure_signatures.py"
+
+
+rule figure_pcoa:
+    input:
+        "results/diversity/{profiler}/pcoa.tsv",
+    output:
+        "results/figures/pcoa_{profiler}.svg",
+    log:
+        "logs/figure_pcoa/{profiler}.log",
+    benchmark:
+        "benchmarks/figure_pcoa/{profiler}.tsv"
+    localrule: True
+    conda:
+        "../envs/pylib.yaml"
+    script:
+        "../scripts/figure_pcoa.py"
+
+
+rule figure_network:
+    input:
+        edges="results/networks/{profiler}/edges.tsv",
+        guilds="results/guilds/{profiler}/guilds.tsv",
+    output:
+        "results/figures/network_{profiler}.svg",
+    log:
+        "logs/figure_network/{profiler}.log",
+    benchmark:
+        "benchmarks/figure_network/{profiler}.tsv"
+    localrule: True
+    conda:
+        "../envs/pylib.yaml"
+    params:
+        seed=config["guilds"]["seed"],
+    script:
+        "../scripts/figure_network.py"
+
+
+rule figure_toposcore:
+    input:
+        scores="results/signatures/{profiler}/toposcore.tsv",
+        samples=config["samples"],
+    output:
+        "results/figures/toposcore_{profiler}.svg",
+    log:
+        "logs/figure_toposcore/{profiler}.log",
+    benchmark:
+        "benchmarks/figure_toposcore/{profiler}.tsv"
+    localrule: True
+    conda:
+        "../envs/pylib.yaml"
+    script:
+        "../scripts/figure_toposcore.py"

@@ -4,7 +4,12 @@
 #     otherwise the exact command to run (or the conda alternative) is printed and setup fails.
 #   - a virtual environment .venv with the pinned Python dependencies (requirements.lock) and the
 #     icibiome package (editable).
-# Environment: VENV (default .venv), PYTHON (default python3), ICIBIOME_SKIP_APT=1 to skip apt.
+#   - R with the Bioconductor package dada2 (Debian r-bioc-dada2; the DADA2 denoiser and its tests),
+#     only for the tests: `make test` / `make test-fast` set ICIBIOME_DADA2=1, and CI=true does the
+#     same; `make demo` does not need it (the demo denoises with vsearch). Measured on Debian 12:
+#     `apt-get install r-bioc-dada2` (1.26.0, with R) took 16 s after `apt-get update`.
+# Environment: VENV (default .venv), PYTHON (default python3), ICIBIOME_SKIP_APT=1 to skip apt,
+# ICIBIOME_DADA2=1 (or CI=true) to install R dada2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -20,6 +25,10 @@ missing=()
 for cmd in "${!APT[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${APT[$cmd]}")
 done
+if [[ ${ICIBIOME_DADA2:-0} == 1 || ${CI:-} == true ]] &&
+  ! Rscript -e 'suppressMessages(library(dada2))' >/dev/null 2>&1; then
+  missing+=(r-bioc-dada2)
+fi
 if ((${#missing[@]})); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   if [[ ${ICIBIOME_SKIP_APT:-0} == 1 ]]; then

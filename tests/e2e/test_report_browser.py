@@ -1,7 +1,11 @@
 """Browser test of the reports of the demo run: headless Chromium opens the MultiQC report (and
 Snakemake's own --report), checks that it loads without JavaScript errors and that every section
 the run should have is present and rendered (and that sections of stages that did not run are
-absent), and saves screenshots under tests/artifacts/ (git-ignored).
+absent), that it gives a reader what they need (AUCs with at least 2 decimals, the "what this run
+says" summary, a legend or labelled series on every plot), and saves screenshots of the top of the
+page and of the diversity, guilds, TOPOSCORE and signatures sections into a temporary artifacts
+folder ($ICIBIOME_ARTIFACTS, else pytest's tmp dir; the path is printed). Nothing is written into
+the checkout: the Snakemake --report page goes to a tmp path too.
 
 Chromium is driven through the DevTools protocol over ``--remote-debugging-pipe`` (NUL-separated
 JSON on file descriptors 3 and 4), so no websocket client or other Python package is needed. It is
@@ -38,7 +42,6 @@ from icibiome.report import has_data
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = (
     "--headless",
@@ -243,15 +246,29 @@ def _console_errors_in_log(log_path: Path) -> list[str]:
     return [ln for ln in text.splitlines() if "CONSOLE" in ln and re.search(r"Uncaught|Error", ln)]
 
 
-def render(exe: str, html: Path, name: str, settle_s: float = 1.5, timeout: float = 120) -> dict:
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory) -> Path:
+    """Folder of the screenshots and Chromium logs: $ICIBIOME_ARTIFACTS or a pytest tmp dir."""
+    env = os.environ.get("ICIBIOME_ARTIFACTS")
+    path = Path(env) if env else tmp_path_factory.mktemp("artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    print(f"\nreport screenshots and Chromium logs: {path}")
+    return path
+
+
+def render(
+    exe: str, html: Path, name: str, out_dir: Path, settle_s: float = 1.5, timeout: float = 120
+) -> dict:
     """Open ``html`` in headless Chromium and return what the page did.
 
     Returns a dict with ``errors`` (JS errors), ``ids`` (every element id in the rendered DOM),
     ``sections`` (id -> {height, plots, tables, images} for the report's section elements),
-    ``title`` and ``screenshots`` (paths under tests/artifacts/).
+    ``title``, ``text`` (the page's visible text), ``plots`` (per Plotly plot: its section, number
+    of traces, named traces, whether a legend is shown, axis titles), ``auc_cells`` (the LOCO
+    table's AUC cells as shown) and ``screenshots`` (paths under ``out_dir``).
     """
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    b = DevTools(exe, ARTIFACTS / f"{name}.chromium.log")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    b = DevTools(exe, out_dir / f"{name}.chromium.log")
     try:
         target = b.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         sid = b.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -295,14 +312,26 @@ def render(exe: str, html: Path, name: str, settle_s: float = 1.5, timeout: floa
                   tables: e.querySelectorAll('table tbody tr').length,
                   images: e.querySelectorAll('img').length};
               }
-              return {ids, sections, title: document.title,
-                      text: document.body ? document.body.innerText.slice(0, 200000) : "",
+              const plots = Array.from(document.querySelectorAll('.js-plotly-plot')).map(e => {
+                const sec = e.closest('[id^="mqc-module-section-"]');
+                const data = e.data || [], lay = e._fullLayout || {};
+                const ax = (a) => (lay[a] && lay[a].title && lay[a].title.text) || "";
+                return {id: e.id, section: sec ? sec.id : "", traces: data.length,
+                        named: data.filter(d => d.name && !/^trace \\d+$/.test(d.name)).length,
+                        legend: !!(lay.showlegend && e.querySelector('.legend')),
+                        xtitle: ax('xaxis'), ytitle: ax('yaxis')};
+              });
+              const auc_cells = Array.from(document.querySelectorAll(
+                  '[id^="mqc-module-section-icibiome_signatures"] table td[class*="auc"]'
+                  )).map(td => td.innerText.trim()).filter(s => s);
+              return {ids, sections, plots, auc_cells, title: document.title,
+                      text: document.body ? document.body.innerText.slice(0, 400000) : "",
                       height: document.documentElement.scrollHeight};
             })()"""
         )
         shots = []
         png = b.send("Page.captureScreenshot", {"format": "png"}, session=sid)["data"]
-        top = ARTIFACTS / f"{name}.png"
+        top = out_dir / f"{name}.png"
         top.write_bytes(base64.b64decode(png))
         shots.append(top)
         info["errors"] = _js_errors(b.events) + _console_errors_in_log(b.log_path)
@@ -314,11 +343,13 @@ def render(exe: str, html: Path, name: str, settle_s: float = 1.5, timeout: floa
         raise
 
 
-def screenshot_element(info: dict, element_id: str, path: Path, max_height: int = 8000) -> Path:
-    """Screenshot of one element of a page opened by :func:`render`.
+def screenshot_element(info: dict, element_id: str, path: Path, max_height: int = 6000) -> Path:
+    """Screenshot of one element of a page opened by :func:`render`, however deep in the page.
 
-    The viewport is made as tall as the page first, so the element's page coordinates are its
-    viewport coordinates (no scrolling, no captureBeyondViewport re-layout), then restored.
+    The viewport is made as tall as the element (up to ``max_height``) and the page scrolled so
+    that the element is at its top; the clip is in page coordinates (viewport position + scroll
+    offset, as Puppeteer's element screenshots). Sections more than 16,000 px down a long
+    report are reached this way (a viewport as tall as the page is not: Chromium caps it).
     """
     b, sid = info["_session"]
 
@@ -327,23 +358,25 @@ def screenshot_element(info: dict, element_id: str, path: Path, max_height: int 
             "result"
         ].get("value")
 
-    height = min(int(evaluate("document.documentElement.scrollHeight")), 16000)
+    get = f"document.getElementById({json.dumps(element_id)})"
+    h0 = evaluate(f"{get}.getBoundingClientRect().height")
+    height = int(min(max(h0, 200), max_height)) + 20
     metrics = {"width": b.width, "deviceScaleFactor": 1, "mobile": False}
     b.send("Emulation.setDeviceMetricsOverride", {**metrics, "height": height}, session=sid)
     try:
-        time.sleep(1.0)  # plots re-layout to the new viewport
         r = evaluate(
-            f"""(() => {{ window.scrollTo(0, 0);
-                const r = document.getElementById({json.dumps(element_id)}).getBoundingClientRect();
-                return {{x: r.left, y: r.top, w: r.width, h: r.height}}; }})()"""
+            f"""(() => {{ const e = {get};
+                window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 10);
+                return true; }})()"""
         )
-        clip = {
-            "x": r["x"],
-            "y": r["y"],
-            "width": r["w"],
-            "height": min(r["h"], max_height, height - r["y"]),
-            "scale": 1,
-        }
+        time.sleep(1.0)  # plots re-layout to the new viewport and render once scrolled to
+        r = evaluate(
+            f"""(() => {{ const r = {get}.getBoundingClientRect();
+                return {{x: r.left + window.scrollX, y: r.top + window.scrollY,
+                         w: r.width, h: r.height}}; }})()"""
+        )
+        clip = {"x": r["x"], "y": r["y"], "width": r["w"], "height": min(r["h"], max_height),
+                "scale": 1}  # fmt: skip
         data = b.send("Page.captureScreenshot", {"format": "png", "clip": clip}, session=sid)[
             "data"
         ]
@@ -402,8 +435,14 @@ def expected_sections(wd: Path) -> tuple[set[str], set[str]]:
     }
     for module, pattern in native.items():
         (present if any(res.glob(pattern)) else absent).add(module)
+    # another run nested in this one (e.g. `make validate` writes results/validation/, a whole
+    # run with its own report): its files belong to its report, not to this one
+    nested = [r.parent.parent for r in res.rglob("report/multiqc_report.html")]
+    nested = [n for n in nested if n != res]
     for p in sorted(res.rglob("*_mqc*")):
         if p.name.startswith(".") or "multiqc_report_data" in p.parts or not p.is_file():
+            continue
+        if any(n in p.parents for n in nested):
             continue
         head = _custom_content_header(p)
         if not head:
@@ -423,19 +462,25 @@ def _found(ids: set[str], section: str) -> str | None:
     return None
 
 
+# sections a reader looks at, screenshotted when the run has them (first per profiler)
+SHOT_SECTIONS = ("diversity", "guilds", "toposcore", "signatures")
+
+
 @pytest.fixture(scope="module")
-def multiqc_page(report_run, chromium):
+def multiqc_page(report_run, chromium, artifacts):
     html = report_run / "results" / "report" / "multiqc_report.html"
-    (ARTIFACTS / "multiqc_report_diversity.png").unlink(missing_ok=True)  # no stale artefact
-    info = render(chromium, html, "multiqc_report")
+    info = render(chromium, html, "multiqc_report", artifacts)
     try:
-        # the first diversity module (one per profiler), when the stage ran
-        div = sorted(
-            i for i in info["ids"] if i.startswith("mqc-module-section-icibiome_diversity")
-        )
-        if div:
-            shot = screenshot_element(info, div[0], ARTIFACTS / "multiqc_report_diversity.png")
-            info["screenshots"].append(shot)
+        info["section_shots"] = {}
+        for name in SHOT_SECTIONS:
+            ids = sorted(
+                i for i in info["ids"] if i.startswith(f"mqc-module-section-icibiome_{name}")
+            )
+            if ids:
+                shot = screenshot_element(info, ids[0], artifacts / f"multiqc_report_{name}.png")
+                info["screenshots"].append(shot)
+                info["section_shots"][name] = shot
+        print(f"\nscreenshots: {[str(s) for s in info['screenshots']]}")
         yield info
     finally:
         info["_session"][0].close()
@@ -515,10 +560,15 @@ def test_diversity_results_match_the_demo_truth(report_run):
             assert r > 0.85, (profiler, r)
 
 
-def test_snakemake_report_with_captions(report_run, chromium):
+def test_snakemake_report_with_captions(report_run, chromium, artifacts, tmp_path):
     """`snakemake --report` works on the run, has the captions, and opens without JS errors."""
-    out = report_run / "report.html"
-    proc = run_snakemake(report_run, "--report", str(out), check=False, timeout=600)
+    # never into the run (or the checkout, with $ICIBIOME_REPORT_RUN)
+    out = tmp_path / "report.html"
+    # the run's own configuration (its snapshot): a `make demo` checkout ran with
+    # --configfile config/config_demo.yaml, and config/config.yaml alone is the template
+    snapshot = report_run / "results" / "run_info" / "config.yaml"
+    extra = ["--configfile", str(snapshot)] if snapshot.exists() else []
+    proc = run_snakemake(report_run, "--report", str(out), *extra, check=False, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = out.read_text(errors="replace")
     assert "multiqc_report.html" in text
@@ -526,7 +576,7 @@ def test_snakemake_report_with_captions(report_run, chromium):
         # captions of the diversity outputs, with config values rendered into them
         assert "PERMANOVA (Anderson 2001)" in text and "Alpha diversity per sample" in text
         assert "pcoa.png" in text
-    info = render(chromium, out, "snakemake_report")
+    info = render(chromium, out, "snakemake_report", artifacts)
     try:
         assert info["errors"] == [], "\n".join(info["errors"])
         # the result categories of the rules' report() outputs are in the rendered menu
@@ -536,3 +586,76 @@ def test_snakemake_report_with_captions(report_run, chromium):
         assert info["screenshots"][0].stat().st_size > 10_000
     finally:
         info["_session"][0].close()
+
+
+# ------------------------------------------------------------------------------ the reader's view
+def _signatures_dirs(wd: Path) -> list[Path]:
+    return sorted(p.parent for p in (wd / "results" / "signatures").glob("*/loco_auc.tsv"))
+
+
+def test_auc_cells_show_at_least_two_decimals(multiqc_page, report_run):
+    dirs = _signatures_dirs(report_run)
+    if not dirs:
+        pytest.skip("the signatures stage did not run")
+    finite = any(pd.read_csv(d / "loco_auc.tsv", sep="\t")["auc"].notna().any() for d in dirs)
+    cells = [c for c in multiqc_page["auc_cells"] if re.fullmatch(r"-?\d+(\.\d+)?", c)]
+    if not finite:
+        assert cells == []  # no AUC was estimable: no column of empty cells either
+        return
+    assert cells, "the LOCO table shows no AUC"
+    short = [c for c in cells if len(c.partition(".")[2]) < 2]
+    assert not short, f"AUCs shown with fewer than 2 decimals: {short[:10]}"
+
+
+def test_what_this_run_says_summary_is_shown(multiqc_page, report_run):
+    if not _signatures_dirs(report_run):
+        pytest.skip("the signatures stage did not run")
+    text = multiqc_page["text"]
+    assert "What this run says" in text
+    assert re.search(r"permutation p|no permutation reference computed", text)
+
+
+def test_every_plot_has_a_legend_or_labelled_series(multiqc_page):
+    plots = [p for p in multiqc_page["plots"] if p["traces"]]
+    assert plots, "no Plotly plot rendered"
+    bad = [
+        p for p in plots
+        if p["traces"] > 1 and not p["legend"] and p["named"] < p["traces"]
+    ]  # fmt: skip
+    assert not bad, f"plots with several unlabelled series and no legend: {bad}"
+    # line plots of the signatures (ROC, Kaplan-Meier) must show their legend
+    sig = [p for p in plots if "icibiome_signatures" in p["section"] and p["traces"] > 1]
+    for p in sig:
+        assert p["legend"], f"signatures plot without a legend: {p}"
+
+
+def test_section_screenshots_saved(multiqc_page, report_run):
+    res = report_run / "results"
+    expected = {
+        "guilds": any(res.glob("guilds/*/guilds.tsv")),
+        "toposcore": any(res.glob("signatures/*/toposcore.tsv")),
+        "signatures": any(res.glob("signatures/*/loco_auc.tsv")),
+    }
+    for name, ran in expected.items():
+        if not ran:
+            continue
+        shot = multiqc_page["section_shots"].get(name)
+        assert shot is not None, f"no screenshot of the {name} section"
+        data = shot.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000, shot
+        assert len(set(data[2000:40000:7])) > 20, f"blank screenshot: {shot}"
+
+
+def test_expected_sections_ignore_a_nested_run(tmp_path):
+    """`make validate` writes a whole run into results/validation/: its sections are not ours."""
+    res = tmp_path / "results"
+    own = res / "signatures" / "sylph" / "signatures_meta_mqc.tsv"
+    nested = res / "validation" / "results" / "signatures" / "imported" / "signatures_meta_mqc.tsv"
+    for p, ident in ((own, "icibiome_signatures_meta_sylph"), (nested, "icibiome_x_imported")):
+        p.parent.mkdir(parents=True)
+        p.write_text(f"# id: {ident}\n# plot_type: table\nSample\tv\nS1\t1\n")
+    (res / "validation" / "results" / "report").mkdir(parents=True)
+    (res / "validation" / "results" / "report" / "multiqc_report.html").write_text("<html/>")
+    present, absent = expected_sections(tmp_path)
+    assert "icibiome_signatures_meta_sylph" in present
+    assert "icibiome_x_imported" not in present | absent

@@ -32,9 +32,11 @@ ARI_MIN = 0.7
 
 
 def _config() -> dict:
-    from snakemake.utils import validate
+    from snakemake.utils import update_config, validate
 
+    # as `make demo`: the template (config/config.yaml), then config/config_demo.yaml over it
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    update_config(cfg, yaml.safe_load((ROOT / "config" / "config_demo.yaml").read_text()))
     validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))  # fills defaults
     return cfg
 

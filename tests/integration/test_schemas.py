@@ -31,7 +31,10 @@ def _validate(cfg):
     return cfg
 
 
-CONFIGS = [ROOT / "config/config.yaml", *sorted((ROOT / "tests/e2e").glob("*/config.yaml"))]
+CONFIGS = [
+    *sorted((ROOT / "config").glob("config*.yaml")),
+    *sorted((ROOT / "tests/e2e").glob("*/config.yaml")),
+]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))

@@ -78,9 +78,11 @@ def test_loco_on_the_demo_beats_chance(demo60, model, floor):
 
 
 def _settings() -> dict:
-    from snakemake.utils import validate
+    from snakemake.utils import update_config, validate
 
+    # as `make demo`: the template (config/config.yaml), then config/config_demo.yaml over it
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    update_config(cfg, yaml.safe_load((ROOT / "config" / "config_demo.yaml").read_text()))
     validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     # the keys rule signatures does not pass to run_signatures, read from the rule itself
     rule = (ROOT / "rules" / "signatures.smk").read_text()

@@ -1,7 +1,7 @@
 """The signatures library on the real melanoma ICI cohorts of ../shared/data/ici_mpa4_8cohorts
 (MetaPhlAn 4; skipped without that folder). ``make validate`` writes the full comparison.
 
-Published (methods.md §3.1, §8): Lee et al. 2022 leave-one-dataset-out mean AUC 0.59-0.60; the
+Published (docs/methods.md §3.1, §8): Lee et al. 2022 leave-one-dataset-out mean AUC 0.59-0.60; the
 responder taxa consistent across cohorts include *Bifidobacterium pseudocatenulatum* and
 *Roseburia* spp.; the omicsEye meta-analysis of these profiles has *Faecalibacterium* SGB15346 as
 top hit; *Hungatella hathewayi* is a TOPOSCORE SIG1 (resistance) species (Derosa 2024).

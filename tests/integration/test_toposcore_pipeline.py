@@ -7,7 +7,7 @@ without SIG files. The score must separate the planted responders. Measured AUC 
 the truth response at 8,000 reads per sample, demo seeds 1-5: 0.797, 0.858, 0.774, 0.898, 0.804
 (the planted guild balance itself: 0.872, 0.920, 0.790, 0.891, 0.792). On the planted *cell*
 abundances, with no detection limit, every guild member is present almost everywhere and the
-AUC is 0.45-0.59: a presence/absence score needs the detection limit of real profiles (methods §1).
+AUC is 0.45-0.59: a presence/absence score needs the detection limit of real profiles (docs/methods.md §1).
 """
 
 from pathlib import Path
@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings() -> dict:
-    from snakemake.utils import validate
+    from snakemake.utils import update_config, validate
 
+    # as `make demo`: the template (config/config.yaml), then config/config_demo.yaml over it
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    update_config(cfg, yaml.safe_load((ROOT / "config" / "config_demo.yaml").read_text()))
     validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     # exactly the mapping of rules/toposcore.smk
     return {k: v for k, v in cfg["toposcore"].items() if k not in ("activate", "profiler", "rank")}

@@ -5,7 +5,7 @@ Data: ../shared/data/toposcore_nsclc (see its SOURCE.md; never copied into the r
 * Discovery cohort (245 patients): the score recomputed from the v1 species table with the
   published lists equals the released ``SCORE`` for every patient, and so do the SIG1/SIG2 counts,
   the Akkermansia status, the category and the prediction; the published summary numbers of
-  methods §8 (rows 8-12: AUC 0.660, OS HR 2.13 (1.54-2.95), PFS HR 1.48, category counts,
+  docs/methods.md §8 (rows 8-12: AUC 0.660, OS HR 2.13 (1.54-2.95), PFS HR 1.48, category counts,
   accuracy 0.652) follow from the recomputed scores.
 * The authors' example inputs (MetaPhlAn 4 vJan21 and sylph / GTDB r220 profiles of the same five
   samples): species, SGB and GTDB namings of the lists give the same counts on the MetaPhlAn table;

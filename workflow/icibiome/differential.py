@@ -3,7 +3,7 @@
 Each cohort is tested on its own (cohorts differ ~10x more than any clinical variable; Lee et al.
 2022, Nat Med 28:535), and the per-cohort effects are pooled by :mod:`icibiome.meta`.
 
-Primary test: a LinDA-style CLR regression (Zhou et al. 2022, Genome Biol 23:95; methods.md §5,
+Primary test: a LinDA-style CLR regression (Zhou et al. 2022, Genome Biol 23:95; docs/methods.md §5,
 §9d). Per cohort:
 
 1. prevalence filter (``min_prevalence`` within the cohort, MaAsLin2's default 0.1);

@@ -481,7 +481,7 @@ def competing_pair(pairs: pd.DataFrame) -> tuple[int, int] | None:
     """The competing pair: most negative edges between, more negative than positive between.
 
     Ties go to the higher negative density, then to the lower module numbers. None when no pair
-    of modules has more negative than positive edges between them (methods §9b).
+    of modules has more negative than positive edges between them (docs/methods.md §9b).
     """
     ok = pairs[(pairs["neg_between"] > 0) & (pairs["neg_between"] > pairs["pos_between"])]
     if ok.empty:
@@ -564,8 +564,8 @@ def orient_pair(
     Notes
     -----
     Wu et al. (2024, Cell 187:6550) name the guild of fibre fermenters / SCFA producers the
-    foundation guild (methods §2, §9b); GOMS and TOPOSCORE SIG2 are annotation priors that
-    can be given as the user list.
+    foundation guild (docs/methods.md §2, §9b); GOMS and TOPOSCORE SIG2 are annotation priors
+    that can be given as the user list.
     """
     if foundation_taxa is not None or pathobiont_taxa is not None:
         fset, pset = set(foundation_taxa or ()), set(pathobiont_taxa or ())
@@ -695,7 +695,9 @@ def plot_network(
     isolated = [v for v in g.nodes if g.degree(v) == 0]
     g.remove_nodes_from(isolated)  # drawn, they only squeeze the network into the middle
     title = f"{title}\n({len(isolated)} unconnected taxa not shown)" if isolated else title
-    pos = nx.spring_layout(g, seed=seed, k=1.5 / np.sqrt(max(len(g), 1)))
+    from icibiome.report_sections import spread_layout
+
+    pos = spread_layout(g, seed=seed)  # Kamada-Kawai per component: guilds stay open
     guild = dict(zip(membership["taxon"], membership["guild"], strict=True))
     palette = {"foundation": "#1f77b4", "pathobiont": "#ff7f0e", "unassigned": "#dddddd"}
     others = sorted({v for v in guild.values() if v not in palette})

@@ -1,4 +1,4 @@
-"""Random-effects meta-analysis of per-cohort effects (methods.md §5, §9d).
+"""Random-effects meta-analysis of per-cohort effects (docs/methods.md §5, §9d).
 
 Per feature, the per-cohort effects ``b_i`` with variances ``v_i = se_i^2`` (from
 :func:`icibiome.differential.differential_abundance`) are pooled with a random-effects model:

@@ -93,7 +93,7 @@ def filter_taxa(
     Notes
     -----
     Lumping the rare taxa into one component follows the usual practice for SparCC/FastSpar
-    inputs (methods §9a): dropping them instead would change every sample's total and so the
+    inputs (docs/methods.md §9a): dropping them instead would change every sample's total and so the
     log-ratios of the kept taxa. The remainder takes part in the estimation but not in the
     network outputs.
     """
@@ -280,7 +280,7 @@ def _batch_size(p: int, n: int, floor: int = 1) -> int:
 
 
 def _effective_threshold(threshold: float, fastspar_threshold: bool) -> float:
-    # FastSpar stores the threshold in an unsigned int, so 0.1 becomes 0 (methods §4.1)
+    # FastSpar stores the threshold in an unsigned int, so 0.1 becomes 0 (docs/methods.md §4.1)
     return float(int(threshold)) if fastspar_threshold else float(threshold)
 
 
@@ -352,7 +352,7 @@ def sparcc(
     the element-wise median over iterations.
 
     Threshold: by default the real threshold is used (original SparCC behaviour, the project's
-    default in methods §9a); ``fastspar_threshold=True`` reproduces FastSpar's unsigned-int
+    default in docs/methods.md §9a); ``fastspar_threshold=True`` reproduces FastSpar's unsigned-int
     truncation. Ties for the strongest pair (which FastSpar excludes together) have probability
     zero with continuous draws; one pair is excluded per step, as in SparCC. Like FastSpar and
     unlike the Python SparCC, components are never dropped when they take part in too many
@@ -1048,7 +1048,7 @@ def build_network(
         Fraction of samples with the taxon present, required in every group (0.1; use 0.75 to
         mimic Wu et al.).
     min_abundance : float
-        Minimum mean relative abundance as a fraction (0 = no filter; methods §9a suggests
+        Minimum mean relative abundance as a fraction (0 = no filter; docs/methods.md §9a suggests
         1e-4).
     iterations, exclusions, threshold, fastspar_threshold
         SparCC: Dirichlet draws (50), exclusion iterations (10), exclusion threshold (0.1) and
@@ -1061,7 +1061,7 @@ def build_network(
         With ``edge_test="p"``: edge if the raw ``p < alpha`` (Wu et al. used 0.001 with
         B >= 1,000); unused with ``edge_test="q"``.
     min_abs_r : float
-        And ``|r| >= min_abs_r`` (0.2, methods §9a).
+        And ``|r| >= min_abs_r`` (0.2, docs/methods.md §9a).
     min_groups : int, optional
         Edge kept when significant with the same sign in at least this many groups (default:
         all groups).

@@ -2,7 +2,7 @@
 
 Follows the cross-cohort design of Lee et al. (2022, Nat Med 28:535; LASSO on log10 species
 abundances, leave-one-dataset-out mean AUC about 0.59-0.60) and McCulloch et al. (2022, Nat Med
-28:545; "all-minus-one"), with the SIAMCAT-style preprocessing of methods.md §9d:
+28:545; "all-minus-one"), with the SIAMCAT-style preprocessing of docs/methods.md §9d:
 
 * features: species relative abundances (fractions), prevalence-filtered on the *training*
   samples only, transformed per sample by ``log10(x + 1e-5)`` (``transform="log10"``) or CLR

@@ -32,6 +32,39 @@ def _write_mqc_tsv(df: pd.DataFrame, header: dict, path, index_label: str = "Sam
         df.to_csv(fh, sep="\t", index_label=index_label, float_format="%.4g")
 
 
+# Number formats of statistics in the report's tables, by column name (MultiQC ``format``):
+# AUCs and their CIs with 3 decimals, p-values in scientific notation, q-values with 2
+# significant digits, effects with 2 decimals.
+STAT_FORMATS = {
+    "auc": "{:.3f}", "ci_low": "{:.3f}", "ci_high": "{:.3f}", "mean_auc": "{:.3f}",
+    "p_value": "{:.2e}", "logrank_p": "{:.2e}", "p_high_vs_low": "{:.2e}", "perm_p": "{:.2e}",
+    "p_perm": "{:.2e}", "permutation_p": "{:.2e}", "q_value": "{:.2g}",
+    "effect": "{:.2f}", "se": "{:.2f}", "I2": "{:.2f}", "direction_consistency": "{:.2f}",
+    "hr_per_sd": "{:.2f}", "hr_ci_low": "{:.2f}", "hr_ci_high": "{:.2f}",
+    "toposcore": "{:.3f}", "sig1_score": "{:.3f}", "sig2_score": "{:.3f}",
+    "n_R": "{:,.0f}", "n_NR": "{:,.0f}", "n_cohorts": "{:,.0f}",
+}  # fmt: skip
+STAT_TITLES = {"auc": "AUC", "ci_low": "CI low", "ci_high": "CI high", "p_value": "p",
+               "q_value": "q (BH)", "I2": "I²", "direction_consistency": "same sign",
+               "n_cohorts": "cohorts"}  # fmt: skip
+
+
+def stat_headers(columns: Sequence[str]) -> dict[str, dict]:
+    """MultiQC table ``headers`` giving each known statistics column its number format.
+
+    MultiQC shows table numbers with one decimal unless told otherwise, which turns an AUC of
+    0.63 into 0.6 and p = 0.004 into 0.0; give this as the ``headers`` of a custom-content table.
+
+    >>> stat_headers(["auc", "note", "q_value"])
+    {'auc': {'format': '{:.3f}', 'title': 'AUC'}, 'q_value': {'format': '{:.2g}', 'title': 'q (BH)'}}
+    """
+    return {
+        c: {"format": STAT_FORMATS[c], **({"title": STAT_TITLES[c]} if c in STAT_TITLES else {})}
+        for c in columns
+        if c in STAT_FORMATS
+    }
+
+
 def read_survival_mqc(tracking_tsv: str | os.PathLike, out: str | os.PathLike) -> pd.DataFrame:
     """Stacked bar of where each sample's fragments went: QC-removed, host, unclassified, classified."""
     t = pd.read_csv(tracking_tsv, sep="\t", index_col="sample_id")

@@ -50,6 +50,8 @@ from icibiome import predict as pr
 from icibiome import survival as sv
 from icibiome.errors import UserError
 from icibiome.io import atomic_path, read_abundance, write_tsv
+from icibiome.report import stat_headers
+from icibiome.report_sections import km_curves, roc_linegraph, signatures_summary
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +254,7 @@ def write_signatures_mqc(
     parent = {
         "parent_id": f"icibiome_signatures{key}",
         "parent_name": f"Response signatures ({label})" if label else "Response signatures",
-        "parent_description": (
+        "parent_description": signatures_summary(meta, auc) + "\n\n" + (
             "Per-cohort differential abundance (LinDA-style CLR regression), random-effects "
             "meta-analysis across cohorts, leave-one-cohort-out (LOCO) prediction of response and "
             "survival by score. " + (ref + " " if ref else "")
@@ -273,8 +275,9 @@ def write_signatures_mqc(
                     "Meta-analysis of responder-associated taxa", "description":
                     f"Top {top_n} features by meta-analysis p: pooled log2 CLR difference R - NR "
                     "(random effects), 95% CI, BH q, I² and the share of cohorts with the pooled "
-                    "sign.", "plot_type": "table", **parent,
-                    "pconfig": {"id": f"icibiome_signatures_meta_table{key}",
+                    "sign.", "plot_type": "table", **parent, "headers": stat_headers(mtab.columns),
+                    "pconfig": {"id": f"icibiome_signatures_meta_table{key}", "sort_rows": False,
+                                "only_defined_headers": False,
                                 "title": "icibiome: meta-analysis"}}, p, "Feature")  # fmt: skip
     written.append(p)
     atab = auc.assign(row=auc["model"] + " | " + auc["features"] + " | " + auc["held_out"])
@@ -288,7 +291,9 @@ def write_signatures_mqc(
                     "within-cohort label-permutation reference (perm_p = (1 + #null >= "
                     "observed) / (1 + n), null mean and SD). Cohorts with too few R or NR, and "
                     "lasso models that kept no feature, are listed with the reason.", "plot_type": "table", **parent,
-                    "pconfig": {"id": f"icibiome_signatures_loco_table{key}",
+                    "headers": stat_headers(atab.columns),
+                    "pconfig": {"id": f"icibiome_signatures_loco_table{key}", "sort_rows": False,
+                                "only_defined_headers": False,
                                 "title": "icibiome: LOCO AUC"}}, p, "Model | features | cohort")  # fmt: skip
     written.append(p)
     roc = {}
@@ -297,29 +302,27 @@ def write_signatures_mqc(
         m0 = sp["model"].iloc[0]
         for c, g in sp[sp["model"] == m0].groupby("cohort"):
             fpr, tpr = _roc((g["response"] == "R").to_numpy(), g["probability"].to_numpy())
-            roc[f"{c}"] = {
-                round(float(x), 4): round(float(y), 4) for x, y in zip(fpr, tpr, strict=True)
-            }
+            roc[f"{c}"] = roc_linegraph(fpr, tpr)  # vertical steps kept (x keys unique)
     p = out_dir / "signatures_roc_mqc.yaml"
     _mqc_yaml({"id": f"icibiome_signatures_roc{key}", "section_name": "LOCO ROC curves",
                **parent, "description": "ROC of the out-of-cohort predicted probability, one "
                "curve per held-out cohort (species features, first model).",
                "plot_type": "linegraph", "pconfig": {"id": f"icibiome_signatures_roc_plot{key}",
                "title": "icibiome: LOCO ROC", "xlab": "1 - specificity",
-               "ylab": "sensitivity", "xmin": 0, "xmax": 1, "ymin": 0, "ymax": 1},
+               "ylab": "sensitivity", "xmin": 0, "xmax": 1, "ymin": 0, "ymax": 1,
+               "showlegend": True},
                "data": roc}, p)  # fmt: skip
     written.append(p)
-    kmd = {}
-    for (s, ep, g), d in km.groupby(["score", "endpoint", "group"]) if len(km) else []:
-        kmd[f"{ep} {s} {g}"] = {round(float(t), 3): round(float(v), 4)
-                                for t, v in zip(d["time"], d["survival"], strict=True)}  # fmt: skip
+    kmd = km_curves(km)  # one score: its high and low group per endpoint
     p = out_dir / "signatures_km_mqc.yaml"
     _mqc_yaml({"id": f"icibiome_signatures_km{key}", "section_name": "Kaplan-Meier by score",
-               **parent, "description": "Survival by score group (median split within cohort); "
-               "Cox HR and log-rank p in survival.tsv.", "plot_type": "linegraph",
+               **parent, "description": "Survival by score group (median split within cohort) "
+               "of the first score; every score's Cox HR and log-rank p in survival.tsv.",
+               "plot_type": "linegraph",
                "pconfig": {"id": f"icibiome_signatures_km_plot{key}",
                            "title": "icibiome: Kaplan-Meier", "xlab": "months",
-                           "ylab": "survival probability", "ymin": 0, "ymax": 1},
+                           "ylab": "survival probability", "ymin": 0, "ymax": 1,
+                           "showlegend": True},
                "data": kmd}, p)  # fmt: skip
     written.append(p)
     b64 = base64.b64encode(Path(figure).read_bytes()).decode()
@@ -328,6 +331,8 @@ def write_signatures_mqc(
         tmp.write_text(
             f"<!--\nid: 'icibiome_signatures_figure{key}'\nsection_name: 'Signatures figure'\n"
             f"parent_id: '{parent['parent_id']}'\nparent_name: '{parent['parent_name']}'\n"
+            # MultiQC takes the section's text from whichever file it reads first: this one too
+            f"{yaml.safe_dump({'parent_description': parent['parent_description']}, width=10**9)}"
             "description: 'Forest plot of the top meta-analysis features, LOCO ROC per held-out "
             "cohort, Kaplan-Meier by score.'\n-->\n"
             '<div class="mqc-custom-content-image"><img style="max-width:100%" '

@@ -12,7 +12,7 @@ Frozen mode (:func:`score_samples`), step by step as the published code computes
 
 1. presence of a list entry = abundance > 0 of **any** of its names in the profile (an entry such
    as ``Hungatella_hathewayi`` has three SGBs / GTDB species; duplicate species columns are
-   summed first) — methods §1.3, ``toposcore_calc.R``;
+   summed first) — docs/methods.md §1.3, ``toposcore_calc.R``;
 2. ``n1``, ``n2`` = entries of SIG1 / SIG2 present; denominators = list sizes (37 / 45 for the
    published lists, hard-coded in the calculator), so an entry missing from the profile counts
    as absent — §1.2 step 5;
@@ -51,7 +51,7 @@ from icibiome.io import UNCLASSIFIED, atomic_path, read_abundance, write_tsv
 
 logger = logging.getLogger(__name__)
 
-#: Published cut-offs (methods §1.2 step 6-7; ``toposcore_calc.R``).
+#: Published cut-offs (docs/methods.md §1.2 step 6-7; ``toposcore_calc.R``).
 CUT_NR = 0.5351
 CUT_R = 0.7911
 AKK_HIGH = 4.799
@@ -232,7 +232,7 @@ def match_signature(
 # the score
 # --------------------------------------------------------------------------------------------
 def presence(abundance: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
-    """Samples x entries, True where any of the entry's profile columns is > 0 (methods §1.3)."""
+    """Samples x entries, True where any of the entry's profile columns is > 0 (docs/methods.md §1.3)."""
     out = {}
     for entry, cols in zip(matched["entry"], matched["profile_taxa"], strict=True):
         cols = [c for c in str(cols).split(";") if c]
@@ -241,7 +241,7 @@ def presence(abundance: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
 
 
 def s_score(n1, n2, size1: int, size2: int):
-    """``(n2/size2 - n1/size1 + 1) / 2`` — ``TOPOB01`` of ``tp_helper.R`` (methods §1.2 step 5).
+    """``(n2/size2 - n1/size1 + 1) / 2`` — ``TOPOB01`` of ``tp_helper.R`` (docs/methods.md §1.2 step 5).
 
     Examples
     --------
@@ -252,7 +252,7 @@ def s_score(n1, n2, size1: int, size2: int):
 
 
 def sig_category(score, cut_nr: float = CUT_NR, cut_r: float = CUT_R) -> np.ndarray:
-    """``SIG1`` (s <= cut_nr), ``SIG2`` (s >= cut_r) or ``Gray`` (methods §1.2 step 6).
+    """``SIG1`` (s <= cut_nr), ``SIG2`` (s >= cut_r) or ``Gray`` (docs/methods.md §1.2 step 6).
 
     Examples
     --------
@@ -320,7 +320,7 @@ def score_samples(
     sizes: tuple[int, int] | None = None,
     akk_status: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """TOPOSCORE of every sample (frozen mode, methods §1.2 steps 5-7 and §9c).
+    """TOPOSCORE of every sample (frozen mode, docs/methods.md §1.2 steps 5-7 and §9c).
 
     Parameters
     ----------
@@ -435,7 +435,7 @@ def cox_hazard_ratio(time, event, group) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------------------------
-# de-novo discovery (tp_main.R; methods §1.2 steps 1-4, §9c)
+# de-novo discovery (tp_main.R; docs/methods.md §1.2 steps 1-4, §9c)
 # --------------------------------------------------------------------------------------------
 def cox_binary(time, event, x: np.ndarray, max_iter: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """Cox PH of survival on each column of ``x`` alone (Efron ties, as R's ``coxph``).
@@ -499,7 +499,7 @@ def cox_screen(
     hr_high: float = 1.25,
     exclude: Iterable[str] = AKK_NAMES,
 ) -> pd.DataFrame:
-    """Univariate Cox screen of every species (``tp_main.R``; methods §1.2 step 1).
+    """Univariate Cox screen of every species (``tp_main.R``; docs/methods.md §1.2 step 1).
 
     Each species becomes binary: above its median when the median is not 0, else presence. Cox
     PH (Efron ties, as R's ``coxph``; :func:`cox_binary`) of OS on it; ``keep`` = HR <=
@@ -589,7 +589,7 @@ def discover_signatures(
     majority: float = 2 / 3,
     alpha: float = 0.05,
 ) -> Discovery:
-    """Re-derive SIG1/SIG2 on a training cohort (de-novo mode; ``tp_main.R``, methods §1.2, §9c).
+    """Re-derive SIG1/SIG2 on a training cohort (de-novo mode; ``tp_main.R``, docs/methods.md §1.2, §9c).
 
     1. Filter species: prevalence >= ``min_prevalence`` and no ``GGB*`` unnamed groups (the 2024
        re-run, ``final_script_paper.ipynb``);
@@ -602,7 +602,7 @@ def discover_signatures(
        >= ``majority`` have HR < 1 (§9c step 4, generalising the paper's fixed cluster map);
        species whose own HR points the other way are dropped (the 2024 notebook rule).
 
-    The published lists cannot be re-derived exactly from the released code (methods §1.2
+    The published lists cannot be re-derived exactly from the released code (docs/methods.md §1.2
     step 4); use this mode on a training cohort and always evaluate on held-out cohorts.
     """
     from scipy.cluster.hierarchy import fcluster, linkage
@@ -1089,6 +1089,8 @@ def _write_mqc(
 ) -> list[Path]:  # fmt: skip
     import yaml
 
+    from icibiome.report_sections import toposcore_prediction_note
+
     key = _key(label)
     resp = (response.reindex(scores.index) if response is not None
             else pd.Series("", index=scores.index)).fillna("").replace("", "unknown")  # fmt: skip
@@ -1104,7 +1106,9 @@ def _write_mqc(
         "TOPOSCORE of Derosa et al. (2024, Cell 187:3373): s = (SIG2 present/|SIG2| - SIG1 "
         "present/|SIG1| + 1)/2; s <= cut_nr predicts NR, s >= cut_r predicts R, in between "
         "Akkermansia decides (0 < Akk < 4.799 % predicts R). "
-        + note + " " + cut_txt + auc_txt + (reference + " " if reference else "")
+        + note + " " + cut_txt + auc_txt
+        + toposcore_prediction_note(scores) + " "  # why (nearly) all samples share one class
+        + (reference + " " if reference else "")
         + "Tables: results/signatures/<profiler>/toposcore*.tsv (icibiome.toposcore).",
     )  # fmt: skip
     written = []
@@ -1116,7 +1120,9 @@ def _write_mqc(
                        "prediction, with the sheet's response.",
         "plot_type": "table",
         **parent,
-        "pconfig": {"id": f"icibiome_toposcore_table_plot{key}", "title": "icibiome: TOPOSCORE"},
+        # every column, not only those with a header below (the prediction was left out)
+        "pconfig": {"id": f"icibiome_toposcore_table_plot{key}", "title": "icibiome: TOPOSCORE",
+                    "only_defined_headers": False},
         "headers": {
             "toposcore": {"title": "TOPOSCORE", "format": "{:,.3f}", "min": 0, "max": 1},
             "sig1_count": {"title": "SIG1 present", "format": "{:,.0f}"},

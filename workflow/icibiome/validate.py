@@ -8,7 +8,7 @@ the library of the signatures stage. Writes into ``--out`` (default ``benchmarks
 ``validation_loco.tsv``
     LOCO AUROC per held-out cohort (L1-logistic and random forest), the mean over cohorts and
     the pooled AUC, with ``published`` = Lee et al. 2022 leave-one-dataset-out mean AUC (0.595,
-    the middle of "0.59-0.60", methods.md §8 row 20) and ``difference`` = auc - published.
+    the middle of "0.59-0.60", docs/methods.md §8 row 20) and ``difference`` = auc - published.
 ``validation_within.tsv``
     Within-cohort 5-fold CV AUC (5 repeats) per cohort; ``published`` = Lee's best within-cohort
     AUCs where they apply (ORR PRIMM-UK 0.78; PFS12 PRIMM-NL 0.64, our label being ORR).
@@ -64,7 +64,7 @@ EXCLUDED = {
     "DavarD_2021": "FMT trial (longitudinal, donors; FMT + anti-PD-1 in refractory patients)",
     "BaruchEN_2021": "FMT trial (longitudinal; FMT + anti-PD-1 in refractory patients)",
 }
-PUBLISHED_LOCO_MEAN = 0.595  # Lee 2022 LODO mean AUC "0.59-0.60" (methods.md §8 row 20)
+PUBLISHED_LOCO_MEAN = 0.595  # Lee 2022 LODO mean AUC "0.59-0.60" (docs/methods.md §8 row 20)
 PUBLISHED_WITHIN = {
     "LeeKA_2022:PRIMM-UK": (0.78, "Lee 2022 best within-cohort AUC, ORR"),
     "LeeKA_2022:PRIMM-NL": (0.64, "Lee 2022 within-cohort AUC for PFS12 (our label: ORR)"),
@@ -145,7 +145,7 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
     loco = pd.concat(loco_tabs, ignore_index=True)
     loco["published"] = PUBLISHED_LOCO_MEAN
     loco["difference"] = loco["auc"] - PUBLISHED_LOCO_MEAN
-    loco["published_source"] = "Lee 2022 LODO mean AUC 0.59-0.60 (methods.md §8 row 20)"
+    loco["published_source"] = "Lee 2022 LODO mean AUC 0.59-0.60 (docs/methods.md §8 row 20)"
 
     t = time.perf_counter()
     within = pr.within_cohort_cv(ab, info, "lasso", n_repeats=within_repeats, seed=seed,
