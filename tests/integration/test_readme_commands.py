@@ -37,6 +37,7 @@ COMMANDS = {
     "make setup": f"{SELF}::test_makefile_targets_named_in_the_readme_exist",
     "make lint": "tests/integration/test_style.py::test_ruff_check",
     "make bench": f"{SELF}::test_makefile_targets_named_in_the_readme_exist",
+    "make databases": "tests/integration/test_dbsetup_http.py::test_interrupted_download_resumes_and_manifest_is_accepted",
     "make validate": (
         "tests/integration/test_validate_pipeline_inputs.py::test_pipeline_plans_the_import_mode_run"
     ),
@@ -56,6 +57,7 @@ CONFIGS = {
     "config/config_16s.yaml": f"{RUN}::test_16s_demo_config_runs",
     "config/config_import.yaml": f"{RUN}::test_import_example_config_runs",
     "config/multiqc_config.yaml": "tests/e2e/test_basic.py::test_multiqc_report_has_native_and_custom_sections",
+    "config/database_catalogue.yaml": "tests/unit/test_dbsetup_catalogue.py::test_catalogue_covers_the_pipeline_databases",
 }
 # configs given after config/config.yaml, as the Makefile and the README give them
 STACKS = {

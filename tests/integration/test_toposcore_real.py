@@ -257,7 +257,7 @@ def _product_limit(time, event) -> pd.Series:
 def test_pipeline_stage_gives_the_published_endpoint(discovery, tmp_path):
     """run_toposcore (rule toposcore) on the discovery cohort as a standard table and a sample
     sheet: the survival table holds the published OS HR of predicted NR vs R, 2.13 (1.54-2.95)
-    (methods §8 row 10; lifelines Efron measured 2.1286 (1.5377-2.9467)) and PFS 1.48
+    (docs/methods.md §8 row 10; lifelines Efron measured 2.1286 (1.5377-2.9467)) and PFS 1.48
     (1.12-1.96) (row 11); the KM table has the curves by predicted class and by category (74 /
     114 / 57 at risk); the report names the NSCLC reference and no melanoma one."""
     import yaml
@@ -390,7 +390,7 @@ def test_validation_cohorts_hr_stratified_by_cohort(validation):
     """The stage's Cox on the 254 validation patients (5 cohorts) is stratified by cohort:
     measured OS HR predicted NR vs R 1.83 (1.22-2.74), p 0.0033, against 1.72 (1.16-2.56)
     unstratified (test_validation_cohorts_from_the_discvalid_table) and the published 1.80
-    (1.21-2.67) (methods §8 row 14, unstratified, from the released predictions)."""
+    (1.21-2.67) (docs/methods.md §8 row 14, unstratified, from the released predictions)."""
     clin, ab = validation
     scores, _ = tp.score_samples(ab, tp.read_signature(_need("sig1.txt"), "SIG1"),
                                  tp.read_signature(_need("sig2.txt"), "SIG2"))  # fmt: skip

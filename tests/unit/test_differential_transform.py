@@ -19,5 +19,5 @@ def test_linda_log2clr_is_log2_clr_with_half_min_pseudocount_and_winsorising():
     wins = da.linda_log2clr(x)  # default: LinDA's 3 % upper winsorising
     assert (wins.to_numpy() <= ours.to_numpy() + 1e-12).all()
     assert (wins.max() < ours.max()).all()
-    # predict.py still imports the old name: it is the same function
-    assert da.clr is da.linda_log2clr and predict.clr is da.linda_log2clr
+    # the old name is gone: nothing may mistake the LinDA transform for plain CLR
+    assert not hasattr(da, "clr") and not hasattr(predict, "clr")

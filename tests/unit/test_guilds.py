@@ -270,7 +270,7 @@ def test_guild_direction_does_not_use_the_response_labels(demo_truth, tmp_path):
 
     net = nw.build_network(demo_truth / "abundance_species.tsv", None, demo_truth / "samples.tsv",
                            tmp_path / "net", min_prevalence=0.5, permutations=200, alpha=0.01,
-                           min_abs_r=0.3, pseudo_count_scale=2e4, seed=1)  # fmt: skip
+                           edge_test="p", min_abs_r=0.3, pseudo_count_scale=2e4, seed=1)  # fmt: skip
     sheet = pd.read_csv(demo_truth / "samples.tsv", sep="\t")
     aucs = []
     for seed in range(30):

@@ -117,8 +117,6 @@ def linda_log2clr(abundance: pd.DataFrame, winsor: float = 0.03) -> pd.DataFrame
     return pd.DataFrame(lx, index=abundance.index, columns=abundance.columns)
 
 
-clr = linda_log2clr
-"""Backward-compatible alias of :func:`linda_log2clr` (``icibiome.predict`` imports it)."""
 
 
 def auroc(x: np.ndarray, is_pos: np.ndarray) -> np.ndarray:

@@ -564,7 +564,7 @@ def orient_pair(
     Notes
     -----
     Wu et al. (2024, Cell 187:6550) name the guild of fibre fermenters / SCFA producers the
-    foundation guild (docs/methods.md §2, §9b); GOMS and TOPOSCORE SIG2 are annotation priors
+    foundation guild (docs/methods.md §9b); GOMS and TOPOSCORE SIG2 are annotation priors
     that can be given as the user list.
     """
     if foundation_taxa is not None or pathobiont_taxa is not None:

@@ -1,7 +1,7 @@
 """Published reference numbers shown in the report, per stage, cancer type and endpoint.
 
 A sentence is shown only where the run's cancer type (config ``toposcore.cancer_type``) and an
-endpoint present in the run's data match a published result (methods §8), so a renal-cell
+endpoint present in the run's data match a published result (docs/methods.md §8), so a renal-cell
 survival run gets no melanoma response-AUC sentence, and a run of unknown cancer type gets none.
 Endpoints: ``response`` (R / NR labels in the sheet), ``OS`` and ``PFS`` (survival columns).
 """
@@ -12,19 +12,19 @@ from collections.abc import Iterable
 
 CANCER_TYPES = ("nsclc", "melanoma", "rcc", "urothelial", "other")
 
-#: (stage, cancer type, endpoint) -> sentence (methods §8 rows 8-14 and 20).
+#: (stage, cancer type, endpoint) -> sentence (docs/methods.md §8 rows 8-14 and 20).
 REFERENCES: dict[tuple[str, str, str], str] = {
     ("toposcore", "nsclc", "OS"): (
-        "Published reference (Derosa et al. 2024, NSCLC, MetaPhlAn 4 vJan21; methods §8 rows 10 "
+        "Published reference (Derosa et al. 2024, NSCLC, MetaPhlAn 4 vJan21; docs/methods.md §8 rows 10 "
         "and 14): OS HR predicted NR vs R 2.13 (1.54-2.95) in the discovery cohort (n = 245), "
         "1.80 (1.21-2.67) in the validation cohorts (n = 254)."
     ),
     ("toposcore", "nsclc", "PFS"): (
-        "Published reference (NSCLC discovery, methods §8 row 11): PFS HR predicted NR vs R "
+        "Published reference (NSCLC discovery, docs/methods.md §8 row 11): PFS HR predicted NR vs R "
         "1.48 (1.12-1.96)."
     ),
     ("toposcore", "nsclc", "response"): (
-        "Published reference (NSCLC discovery, methods §8 row 8): AUC of the score for OS12 "
+        "Published reference (NSCLC discovery, docs/methods.md §8 row 8): AUC of the score for OS12 "
         "0.660 (n = 230)."
     ),
     ("signatures", "melanoma", "response"): (

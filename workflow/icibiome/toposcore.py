@@ -723,7 +723,7 @@ def sheet_akkermansia(
 
 
 # --------------------------------------------------------------------------------------------
-# survival by predicted class and category (the published endpoint, methods §8 rows 10-14)
+# survival by predicted class and category (the published endpoint, docs/methods.md §8 rows 10-14)
 # --------------------------------------------------------------------------------------------
 SURVIVAL_COLUMNS = ["endpoint", "comparison", "n", "events", "n_cohorts", "hr", "ci_low",
                     "ci_high", "p_value", "logrank_p", "medians", "note"]  # fmt: skip
@@ -778,7 +778,7 @@ def survival_endpoints(
     sheet (samples with time > 0 and an event flag):
 
     * ``predicted NR vs R``: Cox PH hazard ratio of predicted non-responders (SIG1+) vs
-      predicted responders (SIG2+) — the published endpoint (Derosa 2024; methods §8 row 10:
+      predicted responders (SIG2+) — the published endpoint (Derosa 2024; docs/methods.md §8 row 10:
       OS HR 2.13 (1.54-2.95) on the NSCLC discovery cohort) — with the log-rank p;
     * ``SIG1 vs SIG2 (Gray left out)``: the same for the two outer categories;
     * ``toposcore per SD``: HR per SD of the score (higher score = expected better, HR < 1).
@@ -871,7 +871,7 @@ def survival_endpoints(
 # category distribution and cut-off calibration
 # --------------------------------------------------------------------------------------------
 #: Category shares with the published cut-offs on the NSCLC discovery cohort (MetaPhlAn 4
-#: vJan21; SIG1 74 / Gray 114 / SIG2 57 of 245, methods §8 row 9).
+#: vJan21; SIG1 74 / Gray 114 / SIG2 57 of 245, docs/methods.md §8 row 9).
 PUBLISHED_SHARES = {"SIG1": 74 / 245, "Gray": 114 / 245, "SIG2": 57 / 245}
 #: A distribution is *degenerate* when SIG1 or SIG2 holds less than this share of the samples
 #: (published: 30 % and 23 %) ...
@@ -996,7 +996,7 @@ def fit_calibration(
     scores: pd.DataFrame, sheet: pd.DataFrame, cohorts: Sequence[str], akk_high: float,
     profile: str = "",
 ) -> Calibration:  # fmt: skip
-    """Cut-offs re-fitted on the labelled samples of training ``cohorts`` (methods §9c step 5).
+    """Cut-offs re-fitted on the labelled samples of training ``cohorts`` (docs/methods.md §9c step 5).
 
     :func:`youden_cutoffs` of the score against the sheet's ``response`` (R / NR) of those
     cohorts' samples only. Raises :class:`ToposcoreError` naming ``toposcore.calibration_cohorts``
