@@ -363,3 +363,45 @@ def test_shell_metacharacters_in_paths_are_quoted(tmp_path):
     assert (wd / "results" / "qc" / "fastp" / "A.fastp.json").stat().st_size > 0
     leaked = sorted(p.name for p in wd.rglob("INJECTED*"))
     assert leaked == [], f"shell injection through a read path: {leaked}"
+
+
+# ------------------------------------------------------------------------------ issue 12: sheet
+
+
+def _no_job_planned(out):
+    # a dry run that stopped before planning lists no job (no 'Job stats' table, no rule names)
+    assert "Job stats" not in out, out
+    assert "rule check_reads" not in out and "localrule check_reads" not in out, out
+
+
+def test_hash_in_a_sheet_cell_is_kept_and_a_path_with_hash_is_named(tmp_path):
+    wd = _project(
+        tmp_path,
+        rows=[
+            "A\tP1\tC1\twk#6\tshotgun\treads/A_R1.fq.gz\treads/A_R2.fq.gz\tR",
+            "B\tP2\tC1\tbaseline\tshotgun\treads/run#2/B_R1.fq.gz\treads/B_R2.fq.gz\tNR",
+        ],
+    )
+    rc, out = _snakemake(wd, "-n")
+    # before: the B row was cut at '#' ('file not found: .../reads/run'); now the full path
+    _assert_clean_failure(
+        rc,
+        out,
+        "row 3 (sample 'B'): column 'fq1': file not found: "
+        f"{wd / 'reads' / 'run#2' / 'B_R1.fq.gz'}",
+    )
+    assert "row 2" not in out  # 'wk#6' is a valid time point
+    _no_job_planned(out)
+
+
+@pytest.mark.parametrize("spelled", ["Response", " response "])
+def test_misspelled_response_header_stops_before_any_job(tmp_path, spelled):
+    # before: 'Response' was kept as an extra column and the run ended with 0 R / 0 NR
+    wd = _project(tmp_path)
+    text = (wd / "samples.tsv").read_text().replace("\tresponse\n", f"\t{spelled}\n", 1)
+    (wd / "samples.tsv").write_text(text)
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc, out, f"column {spelled!r} differs from the known column 'response'", "samples.tsv"
+    )
+    _no_job_planned(out)

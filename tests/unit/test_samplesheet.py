@@ -127,3 +127,54 @@ def test_empty_read_file_and_missing_sheet(tmp_path, reads):
 def test_header_only_sheet(tmp_path):
     with pytest.raises(SampleSheetError, match="no samples"):
         read_sample_sheet(_sheet(tmp_path, []))
+
+
+def test_hash_inside_a_cell_is_data_not_a_comment(tmp_path, reads):
+    # pandas' comment='#' cut the row at 'wk#6': timepoint 'wk', the rest of the row lost
+    rows = [
+        "# a comment line",
+        "A\tP1\tC1\twk#6\tshotgun\treads/A_R1.fq.gz\treads/A_R2.fq.gz\tR\t12.5\t0",
+    ]
+    df = read_sample_sheet(_sheet(tmp_path, rows))
+    assert df.loc["A", "timepoint"] == "wk#6"
+    assert df.loc["A", "response"] == "R" and df.loc["A", "pfs_months"] == 12.5
+    assert df.loc["A", "fq2"] == str(reads / "A_R2.fq.gz")
+
+
+def test_hash_in_a_path_names_the_real_path(tmp_path, reads):
+    (reads / "run#2").mkdir()
+    _fq(reads / "run#2" / "B.fq.gz", ["b1"])
+    rows = ["B\tP2\tC1\tbaseline\tshotgun\treads/run#2/B.fq.gz\t\tNR\t\t"]
+    df = read_sample_sheet(_sheet(tmp_path, rows))
+    assert df.loc["B", "fq1"] == str(reads / "run#2" / "B.fq.gz")
+    rows = ["B\tP2\tC1\tbaseline\tshotgun\treads/run#3/B.fq.gz\t\tNR\t\t"]
+    with pytest.raises(SampleSheetError) as exc:
+        read_sample_sheet(_sheet(tmp_path, rows))
+    assert f"file not found: {reads / 'run#3' / 'B.fq.gz'}" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("spelled", "known"),
+    [("Response", "response"), ("SEX", "sex"), (" response ", "response"), ("Sample_ID", "sample_id")],
+)
+def test_header_differing_only_by_case_or_space_is_an_error(tmp_path, reads, spelled, known):
+    header = HEADER.rstrip("\n").split("\t")
+    header = [spelled if h == known else h for h in header]
+    if known not in HEADER:
+        header.append(spelled)
+    row = GOOD[0] + ("\tM" if known not in HEADER else "")
+    p = _sheet(tmp_path, [row], header="\t".join(header) + "\n")
+    with pytest.raises(SampleSheetError) as exc:
+        read_sample_sheet(p)
+    msg = str(exc.value)
+    assert f"column {spelled!r} differs from the known column {known!r}" in msg
+    assert str(p) in msg and "line 1" in msg
+
+
+def test_crlf_and_bom_sheets_parse(tmp_path, reads):
+    text = HEADER + "".join(r + "\n" for r in GOOD)
+    p = tmp_path / "samples.tsv"
+    p.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    df = read_sample_sheet(p)
+    assert list(df.index) == ["A", "B"]
+    assert list(df["response"]) == ["R", "NR"] and df.loc["B", "pfs_event"] == 1

@@ -235,10 +235,13 @@ def run_import(
     source file + sheet columns) and ``excluded_samples.tsv`` (sample, reason; header only when
     nothing was excluded). Parameters as in :func:`plan_import`.
     """
-    sheet = pd.read_csv(samples_tsv, sep="\t", dtype=str, comment="#", keep_default_na=False)
+    from icibiome.samplesheet import read_sample_sheet
+
+    # the sheet as the driver read it (a '#' inside a cell is data, not a comment)
+    sheet = read_sample_sheet(samples_tsv, check_files=False, reads=False)
     plan = plan_import(
         paths,
-        list(sheet["sample_id"].str.strip()),
+        list(sheet.index),
         fmt=fmt,
         values=values,
         name_map=name_map,

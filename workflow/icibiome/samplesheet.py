@@ -22,6 +22,7 @@ readable), so every user error is found before any job starts.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import os
 import re
@@ -199,8 +200,20 @@ def read_sample_sheet(
     if not path.exists():
         raise SampleSheetError(path, [f"{path}: file not found"])
     try:
+        # only a line *starting* with '#' is a comment: a '#' inside a cell ('wk#6', a path) is
+        # data (pandas' comment='#' would silently cut the row there)
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Excel) is not part of the header
+        kept = [
+            (i + 1, line)
+            for i, line in enumerate(text.splitlines())
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
         raw = pd.read_csv(
-            path, sep="\t", dtype=str, keep_default_na=False, comment="#", skip_blank_lines=True
+            io.StringIO("\n".join(line for _, line in kept) + "\n"),
+            sep="\t",
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=True,
         )
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise SampleSheetError(
@@ -208,14 +221,11 @@ def read_sample_sheet(
         ) from None
     except pd.errors.EmptyDataError:
         raise SampleSheetError(path, [f"{path}: file is empty"]) from None
+    _check_header(path, list(raw.columns))
     raw.columns = [c.strip() for c in raw.columns]
     raw = raw.apply(lambda s: s.str.strip())
     # the line number of each row as an editor shows it (header = 1, comments/blank lines skipped)
-    lines = [
-        i + 1
-        for i, line in enumerate(path.read_text(errors="replace").splitlines())
-        if line.strip() and not line.lstrip().startswith("#")
-    ][1:]
+    lines = [n for n, _ in kept][1:]
     schema = load_schema()
     if reads is None:
         reads = check_files or all(c in raw.columns for c in ("assay", "fq1"))
@@ -282,6 +292,24 @@ def read_sample_sheet(
     df.index.name = None
     _warn_design(df, path)
     return df
+
+
+def _check_header(path: Path, columns: list[str]) -> None:
+    """Column names must be spelled exactly: ``Response``, ``Sex`` or `` response `` would be
+    kept as unknown extra columns (and the sheet read as having no response at all)."""
+    known = list(load_schema()["properties"])
+    problems = []
+    for c in columns:
+        if c in known:
+            continue
+        close = [k for k in known if k.lower() == c.strip().lower()]
+        if close:
+            problems.append(
+                f"{path}: line 1 (header): column {c!r} differs from the known column "
+                f"{close[0]!r} only by case or surrounding space: rename it to {close[0]!r}"
+            )
+    if problems:
+        raise SampleSheetError(path, problems)
 
 
 READ_COLUMNS = ("assay", "fq1", "fq2")
