@@ -48,6 +48,8 @@ if IMPORT:
             lineages=config["import"]["lineages"],
             taxonomy=config["import"]["taxonomy"],
             on_mismatch=config["import"]["on_mismatch"],
+            ranks=config["taxonomy"]["ranks"],
+            missing=config["import"]["missing"],
         )
     except ImportModeError as err:
         raise WorkflowError(str(err)) from None

@@ -405,3 +405,107 @@ def test_misspelled_response_header_stops_before_any_job(tmp_path, spelled):
         rc, out, f"column {spelled!r} differs from the known column 'response'", "samples.tsv"
     )
     _no_job_planned(out)
+
+
+# ------------------------------------------------------------------------------ issue 12: import
+
+LIN = "k__Bacteria|p__Bacillota|c__Clostridia|o__Eubacteriales|f__Lachnospiraceae|g__Blautia|s__"
+
+
+def _import_project(tmp_path, table=None, config_extra=None, n=4):
+    """Import mode: a generic taxa x samples table of relative abundances and a metadata sheet."""
+    wd = tmp_path / "wd"
+    (wd / "config").mkdir(parents=True)
+    ids = [f"S{i}" for i in range(1, n + 1)]
+    if table is None:
+        rows = [f"{LIN}Blautia_{x}\t" + "\t".join(str(10 + i + j) for j in range(n))
+                for i, x in enumerate("abc")]  # fmt: skip
+        table = "taxon\t" + "\t".join(ids) + "\n" + "\n".join(rows) + "\n"
+    (wd / "profiles.tsv").write_text(table)
+    sheet = ["sample_id\tsubject_id\tcohort\ttimepoint\tresponse"]
+    sheet += [f"{s}\tP{i}\tC1\tbaseline\t{'R' if i % 2 else 'NR'}" for i, s in enumerate(ids)]
+    (wd / "samples.tsv").write_text("\n".join(sheet) + "\n")
+    cfg = {
+        "samples": "samples.tsv",
+        "import": {"activate": True, "profiles": ["profiles.tsv"], "format": "generic"},
+        "diversity": {"activate": False},
+    }
+    for dotted, value in (config_extra or {}).items():
+        node = cfg
+        *parents, last = dotted.split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[last] = value
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return wd
+
+
+def _import_table(cells):
+    rows = [f"{LIN}Blautia_{x}\t" + "\t".join(v) for x, v in cells]
+    return "taxon\tS1\tS2\tS3\tS4\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("cells", "fragments"),
+    [
+        (
+            [("a", ["10", "NA", "3", "4"]), ("b", ["1", "2", "3", "4"])],
+            ["1 missing value(s)", f"line 2 (taxon '{LIN}Blautia_a'): column 'S2': 'NA'",
+             "import.missing: zero"],
+        ),
+        (
+            [("a", ["10", "", "3", "4"]), ("b", ["1", "2", "3", "4"])],
+            ["1 missing value(s)", f"line 2 (taxon '{LIN}Blautia_a'): column 'S2': ''"],
+        ),
+        (
+            [("a", ["10", "1", "3", "4"]), ("b", ["1", "2", "3", "4"]), ("a", ["1", "1", "1", "1"])],
+            [f"taxon '{LIN}Blautia_a' on lines 2, 4", "not summed"],
+        ),
+        (
+            [("a", ["10", "1", "3", "4"]), ("b", ["1", "-2", "3", "4"])],
+            ["1 negative value(s)", f"line 3 (taxon '{LIN}Blautia_b'): column 'S2': '-2'"],
+        ),
+    ],
+    ids=["NA", "blank", "duplicated_taxon", "negative"],
+)  # fmt: skip
+def test_import_bad_cells_stop_before_any_job(tmp_path, cells, fragments):
+    # before: NA/blank -> 0 and renormalised, duplicates summed, negatives into the tables
+    wd = _import_project(tmp_path, table=_import_table(cells))
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(rc, out, "import.profiles: profiles.tsv: ", *fragments)
+    assert "Job stats" not in out, out
+
+
+def test_import_missing_zero_runs_and_lists_the_filled_cells(tmp_path):
+    table = _import_table([("a", ["10", "NA", "3", "4"]), ("b", ["1", "2", "3", "4"])])
+    wd = _import_project(tmp_path, table=table, config_extra={"import.missing": "zero"})
+    rc, out = _snakemake(wd, "results/taxonomy/imported/filled_cells.tsv")
+    assert rc == 0, out
+    filled = (wd / "results" / "taxonomy" / "imported" / "filled_cells.tsv").read_text()
+    assert f"2\t{LIN}Blautia_a\tS2\tNA" in filled, filled
+
+
+def test_import_bare_names_with_default_ranks_stop_before_any_job(tmp_path):
+    # before: the dry run passed, then import_profiles died with a traceback naming 'lineages='
+    table = "taxon\tS1\tS2\tS3\tS4\nBlautia_a\t1\t2\t3\t4\nBlautia_b\t4\t3\t2\t1\n"
+    wd = _import_project(tmp_path, table=table)
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc,
+        out,
+        "profiles.tsv: no taxa at rank(s) genus, family, phylum of taxonomy.ranks",
+        "give import.lineages",
+        "set taxonomy.ranks to ['species']",
+    )
+    assert "lineages=" not in out and "Job stats" not in out
+    wd2 = _import_project(tmp_path / "b", table=table, config_extra={"taxonomy.ranks": ["species"]})
+    rc, out = _snakemake(wd2, "-n")
+    assert rc == 0, out
+
+
+def test_import_mode_dry_run_has_no_empty_path_warnings(tmp_path):
+    # before: six 'Empty file path encountered' warnings (function panel, Bracken library)
+    rc, out = _snakemake(_import_project(tmp_path), "-n")
+    assert rc == 0, out
+    assert "Empty file path" not in out, out
+    assert "import_profiles" in out

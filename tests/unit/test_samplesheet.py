@@ -155,7 +155,12 @@ def test_hash_in_a_path_names_the_real_path(tmp_path, reads):
 
 @pytest.mark.parametrize(
     ("spelled", "known"),
-    [("Response", "response"), ("SEX", "sex"), (" response ", "response"), ("Sample_ID", "sample_id")],
+    [
+        ("Response", "response"),
+        ("SEX", "sex"),
+        (" response ", "response"),
+        ("Sample_ID", "sample_id"),
+    ],
 )
 def test_header_differing_only_by_case_or_space_is_an_error(tmp_path, reads, spelled, known):
     header = HEADER.rstrip("\n").split("\t")
