@@ -509,3 +509,25 @@ def test_import_mode_dry_run_has_no_empty_path_warnings(tmp_path):
     assert rc == 0, out
     assert "Empty file path" not in out, out
     assert "import_profiles" in out
+
+
+# ------------------------------------------------------------------------------ issue 12: config
+
+
+def test_tab_indented_config_names_file_line_and_column(tmp_path):
+    # before: "Config file is not valid JSON or YAML" with no file and no line
+    wd = _project(tmp_path)
+    cfg = wd / "config" / "config.yaml"
+    text = cfg.read_text()
+    assert "\n  bowtie2_index" in text
+    cfg.write_text(text.replace("\n  bowtie2_index", "\n\tbowtie2_index"))
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc,
+        out,
+        "config/config.yaml line 2 column 1: found a tab character where YAML expects spaces",
+    )
+    assert "Job stats" not in out
+    cfg.write_text(text.replace("samples: samples.tsv", "samples: [samples.tsv"))
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(rc, out, "config/config.yaml line 4 column 9: expected ',' or ']'")

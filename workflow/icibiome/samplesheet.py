@@ -380,6 +380,37 @@ class ConfigError(UserError):
         super().__init__(f"configuration ({source}) has {len(problems)} problem(s):\n{lines}")
 
 
+def check_yaml_file(path: str | os.PathLike) -> None:
+    """A config file that YAML cannot parse: one line naming file, line and column.
+
+    Snakemake's own loader says only "Config file is not valid JSON or YAML". A missing file
+    is left to Snakemake (its message names it).
+
+    Raises
+    ------
+    ConfigError
+        ``<file> line L column C: <what PyYAML found>`` (a tab gets a hint: indent with spaces).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return
+    try:
+        yaml.safe_load(path.read_text(encoding="utf-8"))  # a str: the marks see the text
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [f"{path}: not UTF-8 text ({exc.reason})"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{path} line {mark.line + 1} column {mark.column + 1}" if mark else str(path)
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if mark is not None and mark.buffer and mark.pointer < len(mark.buffer):
+            if mark.buffer[mark.pointer] == "\t":
+                what = "found a tab character where YAML expects spaces (indent with spaces)"
+        context = getattr(exc, "context", None) if "tab character" not in what else None
+        raise ConfigError(
+            str(path), [f"{where}: {what}" + (f" ({context})" if context else "")]
+        ) from None
+
+
 def _get(config: dict, dotted: str):
     node = config
     for part in dotted.split("."):
