@@ -157,6 +157,7 @@ def _project(tmp_path, rows=None, config_extra=None):
         "samples": "samples.tsv",
         "host_removal": {"bowtie2_index": "db/host"},
         "taxonomy": {"sylph": {"database": "db/sylph.syldb", "taxonomy": "db/taxonomy.tsv"}},
+        "diversity": {"activate": False},  # 2 samples: too few for beta diversity
     }
     for dotted, value in (config_extra or {}).items():
         node = cfg
@@ -520,14 +521,76 @@ def test_tab_indented_config_names_file_line_and_column(tmp_path):
     cfg = wd / "config" / "config.yaml"
     text = cfg.read_text()
     assert "\n  bowtie2_index" in text
+    line = text.splitlines().index("  bowtie2_index: db/host") + 1
     cfg.write_text(text.replace("\n  bowtie2_index", "\n\tbowtie2_index"))
     rc, out = _snakemake(wd, "-n")
     _assert_clean_failure(
         rc,
         out,
-        "config/config.yaml line 2 column 1: found a tab character where YAML expects spaces",
+        f"config/config.yaml line {line} column 1: found a tab character where YAML expects "
+        "spaces",
     )
     assert "Job stats" not in out
     cfg.write_text(text.replace("samples: samples.tsv", "samples: [samples.tsv"))
     rc, out = _snakemake(wd, "-n")
-    _assert_clean_failure(rc, out, "config/config.yaml line 4 column 9: expected ',' or ']'")
+    line = text.splitlines().index("samples: samples.tsv") + 1
+    _assert_clean_failure(rc, out, f"config/config.yaml line {line + 1} column 9: expected ','")
+
+
+def _n_samples(tmp_path, n, responses=None, **extra):
+    rows = []
+    for i in range(n):
+        s = f"S{i}"
+        _gz(tmp_path / "wd" / "reads" / f"{s}_R1.fq.gz", _records(20, mate=1))
+        _gz(tmp_path / "wd" / "reads" / f"{s}_R2.fq.gz", _records(20, mate=2))
+        resp = responses[i] if responses else ("R" if i % 2 else "NR")
+        rows.append(f"{s}\tP{i}\tC{i % 2}\tbaseline\tshotgun\treads/{s}_R1.fq.gz\t"
+                    f"reads/{s}_R2.fq.gz\t{resp}")  # fmt: skip
+    return _project(tmp_path, rows=rows, config_extra=extra)
+
+
+def test_networks_on_too_few_samples_stop_before_any_job(tmp_path):
+    # before: the shipped settings on a 6-sample sheet failed minutes into the run (traceback
+    # in build_network: "no group has enough samples for a network")
+    wd = _n_samples(tmp_path, 6, **{"taxonomy.profilers": ["sylph"], "networks.activate": True})
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc,
+        out,
+        "key 'networks.activate': a network needs networks.min_group_samples = 8 samples in a "
+        "group; profiler 'sylph' has all samples: 6 in the sample sheet",
+    )
+    assert "Job stats" not in out
+    ok = _n_samples(tmp_path / "b", 6, **{"taxonomy.profilers": ["sylph"],
+                    "networks.activate": True, "networks.min_group_samples": 6})  # fmt: skip
+    rc, out = _snakemake(ok, "-n")
+    assert rc == 0, out
+
+
+def test_design_checks_diversity_groups_and_classes(tmp_path):
+    wd = _n_samples(
+        tmp_path, 8, responses=["R"] * 8,
+        **{"taxonomy.profilers": ["sylph"], "networks.activate": True,
+           "networks.group_column": "cohort", "signatures.activate": True},
+    )  # fmt: skip
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc,
+        out,
+        "has 2 problem(s)",
+        "profiler 'sylph' has C0: 4, C1: 4 in the sample sheet",
+        "key 'signatures.activate': response signatures need responders and non-responders; "
+        "profiler 'sylph' has 8 R / 0 NR",
+    )
+    wd = _project(tmp_path / "b", config_extra={"diversity.activate": True})
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc, out, "key 'diversity.activate': beta diversity needs at least 3 samples, profiler "
+        "'sylph' has 2 in the sample sheet"
+    )  # fmt: skip
+    wd = _project(tmp_path / "c", config_extra={"networks.activate": True,
+                                                "networks.group_column": "centre"})  # fmt: skip
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc, out, "key 'networks.group_column': 'centre' is not a sample-sheet column"
+    )

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from jsonschema import Draft202012Validator
@@ -551,3 +552,72 @@ def check_resources(
     if problems:
         raise ConfigError(source, problems)
     return checked
+
+
+def check_design(config: dict, sheets: dict[str, pd.DataFrame], source: str = "config") -> None:
+    """Stages the sample sheet is too small for: one line per stage naming the key and counts.
+
+    Checked before any job (a stage that cannot run would otherwise fail minutes into the run
+    with a traceback). ``sheets`` maps each profiler whose tables a stage may read to the sheet
+    rows of its samples (shotgun, 16S or imported samples). Counts are of the sheet: samples
+    that later fail the read checks (``on_bad_sample: exclude``) can only lower them.
+
+    * ``diversity.activate``: beta diversity and PCoA need 3 samples per profiler;
+    * ``networks.activate``: ``networks.min_group_samples`` samples in one group at least (the
+      whole sheet, or each ``networks.group_column`` group; smaller groups are left out with a
+      warning, as the stage itself does), and the group column must exist;
+    * ``signatures.activate``: at least one labelled responder and one non-responder (the final
+      model needs both classes); cohorts with fewer than ``signatures.min_per_class`` per class
+      are not tested / held out, which the signatures tables of the report list with the reason.
+
+    Raises
+    ------
+    ConfigError
+        Listing every stage that cannot run, with ``set <key>: false`` as one way out.
+    """
+    problems = []
+    div = config.get("diversity", {})
+    if div.get("activate"):
+        for prof, df in sheets.items():
+            if len(df) < 3:
+                problems.append(
+                    f"key 'diversity.activate': beta diversity needs at least 3 samples, profiler "
+                    f"{prof!r} has {len(df)} in the sample sheet; set diversity.activate: false"
+                )
+    net = config.get("networks", {})
+    prof = net.get("profiler")
+    if net.get("activate") and prof in sheets:
+        df, need = sheets[prof], net.get("min_group_samples", 8)
+        col = net.get("group_column")
+        if col and col not in df.columns:
+            problems.append(
+                f"key 'networks.group_column': {col!r} is not a sample-sheet column "
+                f"(columns: {', '.join(c for c in df.columns if c not in ('fq1', 'fq2'))})"
+            )
+        else:
+            sizes = (
+                df[col].replace("", np.nan).dropna().value_counts()
+                if col
+                else pd.Series({"all samples": len(df)})
+            )
+            if not (sizes >= need).any():
+                counts = ", ".join(f"{g}: {n}" for g, n in sizes.items()) or "no labelled sample"
+                problems.append(
+                    f"key 'networks.activate': a network needs networks.min_group_samples = "
+                    f"{need} samples in a group; profiler {prof!r} has {counts} in the sample "
+                    "sheet; add samples, lower networks.min_group_samples (>= 3), or set "
+                    "networks.activate: false"
+                )
+    sig = config.get("signatures", {})
+    prof = sig.get("profiler")
+    if sig.get("activate") and prof in sheets:
+        resp = sheets[prof]["response"].fillna("")
+        n_r, n_nr = int((resp == "R").sum()), int((resp == "NR").sum())
+        if min(n_r, n_nr) < 1:
+            problems.append(
+                f"key 'signatures.activate': response signatures need responders and "
+                f"non-responders; profiler {prof!r} has {n_r} R / {n_nr} NR in the sample sheet "
+                "(column 'response'); label them or set signatures.activate: false"
+            )
+    if problems:
+        raise ConfigError(source, problems)
