@@ -94,6 +94,7 @@ if config["databases"]["manifest"] and workflow.is_main_process:
         check_sha256=config["databases"]["sha256"],
         # digests of unchanged databases (same sizes and mtimes) are not computed again
         cache=".snakemake/icibiome/database_sha256.json",
+        config=config,  # the check is of the databases the config names
     ).to_dict("records")
 RANKS = config["taxonomy"]["ranks"]
 DIVERSITY = config["diversity"]["activate"]

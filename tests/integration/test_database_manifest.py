@@ -105,3 +105,39 @@ def test_manifest_problem_stops_before_any_job(workdir, kwargs, expected):
     out = proc.stdout + proc.stderr
     assert expected in out, out[-3000:]
     assert "Job stats" not in out  # no DAG was built: the check ran first
+
+
+def test_the_check_is_of_the_database_the_config_names(workdir):
+    # before: the manifest's own path was hashed; a run reading another (modified) database
+    # reported 'status ok' in its provenance
+    other = workdir / "db" / "sylph_modified.syldb"
+    other.write_bytes(b"a modified sylph database")
+    _config(workdir, _manifest(workdir))
+    cfg = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    cfg["taxonomy"]["sylph"]["database"] = "db/sylph_modified.syldb"
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = _snakemake(workdir, "-n")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "key 'taxonomy.sylph.database': the run reads " in out, out[-3000:]
+    assert (
+        str(other) in out and "not the manifest's sylph database (sylph_db: db/sylph.syldb)" in out
+    )
+    assert "Traceback" not in out and "Job stats" not in out
+
+
+def test_only_the_manifest_row_the_config_names_is_checked(workdir):
+    from icibiome.databases import verify_databases
+
+    _config(workdir, _manifest(workdir))
+    manifest = pd.read_csv(workdir / "databases.tsv", sep="\t", dtype=str, keep_default_na=False)
+    extra = manifest.iloc[[0]].assign(name="sylph_old", path="db/old.syldb", sha256="")
+    both = pd.concat([manifest, extra], ignore_index=True)
+    cfg = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    res = verify_databases(
+        both, tools=["sylph", "bowtie2"], base_dir=workdir, config=cfg,
+        tool_versions={"sylph": "0.1.0", "bowtie2": "2.5.0"},
+    )  # fmt: skip
+    # db/old.syldb does not exist but the run does not read it: not checked
+    assert list(res["name"]) == ["sylph_db", "host_db"]
+    assert list(res["status"]) == ["ok", "unverified"]

@@ -64,6 +64,33 @@ class DatabaseError(UserError):
     """One or more databases fail the manifest check; the message names each of them."""
 
 
+CONFIG_KEYS = {
+    "sylph": "taxonomy.sylph.database",
+    "kraken2": "taxonomy.kraken2.database",
+    "metaphlan": "taxonomy.metaphlan.db_dir",
+    "bowtie2": "host_removal.bowtie2_index",
+    "vsearch": "amplicon.sintax.reference",
+}
+"""The config key of the database each tool reads: the manifest check is of that path (a
+manifest row of the tool must be that file or folder, or the folder holding it)."""
+
+
+def _config_value(config: Mapping, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _covers(manifest_path: Path, used: Path) -> bool:
+    """The manifest's file or folder is the database the config names (or holds it: a bowtie2
+    index prefix or a file inside a database folder)."""
+    m, u = manifest_path.resolve(), used.resolve()
+    return u == m or m in u.parents
+
+
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     """Read and validate a database manifest.
 
@@ -224,6 +251,7 @@ def verify_databases(
     check_sha256: bool = True,
     out: str | os.PathLike | None = None,
     cache: str | os.PathLike | None = None,
+    config: Mapping | None = None,
 ) -> pd.DataFrame:
     """Check the databases a run needs; raise one error naming every failing database.
 
@@ -247,6 +275,11 @@ def verify_databases(
     cache : path-like, optional
         JSON file remembering digests of unchanged databases (:func:`sha256_cached`), so a
         restarted run does not hash them again.
+    config : mapping, optional
+        The run's configuration: the database each checked tool reads (:data:`CONFIG_KEYS`)
+        must be a manifest row of that tool (or lie in one), so the checksum is of the files
+        the run reads; a config pointing elsewhere is an error naming the key and both paths.
+        Rows of the tool that the run does not read are left out of the check.
 
     Returns
     -------
@@ -270,11 +303,44 @@ def verify_databases(
         df = df[df["name"].isin(names)]
     if tools is not None:
         df = df[df["tool"].isin(tools)]
-    versions = dict(tool_versions) if tool_versions is not None else {}
     rows, problems = [], []
+    if config is not None:
+        keep = pd.Series(True, index=df.index)
+        for tool, key in CONFIG_KEYS.items():
+            if tools is not None and tool not in tools:
+                continue
+            used = _config_value(config, key)
+            if not used:
+                continue
+            used_p = Path(used) if Path(used).is_absolute() else Path(base_dir).absolute() / used
+            mine = df["tool"] == tool
+            if not mine.any():
+                logger.warning("databases: %s (key %s) has no manifest row: not verified",
+                               used_p, key)  # fmt: skip
+                rows.append({"tool": tool, "name": "", "version": "", "path": str(used),
+                             "sha256": "", "compatible_tool_versions": "",
+                             "resolved_path": str(used_p), "sha256_observed": "",
+                             "tool_version": "", "status": "unlisted",
+                             "problem": f"{key} is not in the manifest"})  # fmt: skip
+                continue
+            hit = [
+                i for i in df.index[mine]
+                if _covers(_resolved(df.loc[i, "path"], base_dir), used_p)
+            ]  # fmt: skip
+            if not hit:
+                listed = ", ".join(f"{df.loc[i, 'name']}: {df.loc[i, 'path']}"
+                                   for i in df.index[mine])  # fmt: skip
+                problems.append(
+                    f"key {key!r}: the run reads {used_p}, which is not the manifest's {tool} "
+                    f"database ({listed}); point the key at it, or add a manifest row for "
+                    f"{used} (with its sha256)"
+                )
+            else:  # only the row the run reads is checked and recorded
+                keep &= ~mine | df.index.isin(hit)
+        df = df[keep]
+    versions = dict(tool_versions) if tool_versions is not None else {}
     for row in df.to_dict("records"):
-        p = Path(row["path"])
-        p = p if p.is_absolute() else Path(base_dir) / p
+        p = _resolved(row["path"], base_dir)
         rec = {**row, "resolved_path": str(p), "sha256_observed": "", "tool_version": ""}
         issues = []
         if not p.exists():
@@ -317,6 +383,11 @@ def verify_databases(
         )
     logger.info("databases verified: %s", ", ".join(f"{r['name']} ({r['status']})" for r in rows))
     return result
+
+
+def _resolved(path: str, base_dir: str | os.PathLike) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else Path(base_dir) / p
 
 
 def manifest_entry(
