@@ -9,6 +9,7 @@ user would meet them.
 
 import gzip
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -136,6 +137,14 @@ def test_check_reads_reports_empty_mismatch_and_corrupt_without_raising(tmp_path
 # ------------------------------------------------------------------------------ snakemake -n
 
 
+def _syldb(path):
+    """The smallest complete sylph database: one genome sketch without k-mers."""
+    path.write_bytes(
+        struct.pack("<QQB", 1, 0, 0) + struct.pack("<2Q", 0, 0) + struct.pack("<4Q", 200, 31, 1, 30)
+    )
+    return path
+
+
 def _project(tmp_path, rows=None, config_extra=None):
     """A tiny project: 2 valid paired samples (real FASTQ), placeholder databases, config."""
     wd = tmp_path / "wd"
@@ -146,7 +155,7 @@ def _project(tmp_path, rows=None, config_extra=None):
     (wd / "db").mkdir()
     for ext in ("1", "2", "3", "4", "rev.1", "rev.2"):
         (wd / "db" / f"host.{ext}.bt2").write_text("placeholder\n")
-    (wd / "db" / "sylph.syldb").write_text("placeholder\n")
+    _syldb(wd / "db" / "sylph.syldb")
     (wd / "db" / "taxonomy.tsv").write_text("g1\tk__Bacteria|p__P|c__C|o__O|f__F|g__G|s__G_s\n")
     rows = rows or [
         "A\tP1\tC1\tbaseline\tshotgun\treads/A_R1.fq.gz\treads/A_R2.fq.gz\tR",
@@ -527,8 +536,7 @@ def test_tab_indented_config_names_file_line_and_column(tmp_path):
     _assert_clean_failure(
         rc,
         out,
-        f"config/config.yaml line {line} column 1: found a tab character where YAML expects "
-        "spaces",
+        f"config/config.yaml line {line} column 1: found a tab character where YAML expects spaces",
     )
     assert "Job stats" not in out
     cfg.write_text(text.replace("samples: samples.tsv", "samples: [samples.tsv"))
@@ -594,3 +602,35 @@ def test_design_checks_diversity_groups_and_classes(tmp_path):
     _assert_clean_failure(
         rc, out, "key 'networks.group_column': 'centre' is not a sample-sheet column"
     )
+
+
+# ------------------------------------------------------------------------------ issue 12: databases
+
+
+def test_truncated_sylph_and_empty_kraken2_databases_stop_before_any_job(tmp_path):
+    # before: found mid-run, as tracebacks in sylph_profile / kraken2_classify
+    import pysylph
+
+    wd = _project(
+        tmp_path,
+        config_extra={
+            "taxonomy.profilers": ["sylph", "kraken2"],
+            "taxonomy.kraken2.database": "db/kraken2",
+            "taxonomy.kraken2.library": "",
+        },
+    )
+    sk = pysylph.Sketcher(c=100, k=31)
+    genome = "".join("ACGT"[(i * 7 + i // 5) % 4] for i in range(20_000))
+    db = wd / "db" / "sylph.syldb"
+    pysylph.Database([sk.sketch_genome("g1", [genome])]).dump(str(db))
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) * 2 // 3])  # an interrupted copy
+    (wd / "db" / "kraken2").mkdir()
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc,
+        out,
+        f"key 'taxonomy.sylph.database': {db}: truncated or not a sylph .syldb database",
+        f"key 'taxonomy.kraken2.database': {wd / 'db' / 'kraken2' / 'hash.k2d'} is missing",
+    )
+    assert "Job stats" not in out

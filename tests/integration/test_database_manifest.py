@@ -7,6 +7,7 @@ any job, and rule run_info (the only job run) records the result.
 
 import gzip
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,10 @@ HEADER = "tool\tname\tversion\tpath\tsha256\tcompatible_tool_versions\n"
 def workdir(tmp_path):
     wd = tmp_path / "wd"
     (wd / "db" / "host").mkdir(parents=True)
-    (wd / "db" / "sylph.syldb").write_bytes(b"a sylph database stand-in")
+    # the smallest complete .syldb: one genome sketch without k-mers (icibiome.databases)
+    (wd / "db" / "sylph.syldb").write_bytes(
+        struct.pack("<QQB", 1, 0, 0) + struct.pack("<2Q", 0, 0) + struct.pack("<4Q", 200, 31, 1, 30)
+    )
     (wd / "db" / "taxonomy.tsv").write_text("genome_id\tlineage\ng1\tk__Bacteria\n")
     for i in range(1, 5):
         (wd / "db" / "host" / f"host.{i}.bt2").write_bytes(b"index part %d" % i)
@@ -111,7 +115,8 @@ def test_the_check_is_of_the_database_the_config_names(workdir):
     # before: the manifest's own path was hashed; a run reading another (modified) database
     # reported 'status ok' in its provenance
     other = workdir / "db" / "sylph_modified.syldb"
-    other.write_bytes(b"a modified sylph database")
+    original = (workdir / "db" / "sylph.syldb").read_bytes()
+    other.write_bytes(original[:-8] + struct.pack("<Q", 29))  # a complete, modified database
     _config(workdir, _manifest(workdir))
     cfg = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
     cfg["taxonomy"]["sylph"]["database"] = "db/sylph_modified.syldb"

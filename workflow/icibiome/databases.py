@@ -317,7 +317,7 @@ def verify_databases(
             if not mine.any():
                 logger.warning("databases: %s (key %s) has no manifest row: not verified",
                                used_p, key)  # fmt: skip
-                rows.append({"tool": tool, "name": "", "version": "", "path": str(used),
+                rows.append({"tool": tool, "name": f"{tool} (not in the manifest)", "version": "", "path": str(used),
                              "sha256": "", "compatible_tool_versions": "",
                              "resolved_path": str(used_p), "sha256_observed": "",
                              "tool_version": "", "status": "unlisted",
@@ -436,3 +436,117 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --------------------------------------------------------------------------------------------
+# database files: complete and of the right format, before any job
+def check_kraken2_db(path: str | os.PathLike) -> list[str]:
+    """What is wrong with a Kraken2 database folder (empty list: nothing found).
+
+    ``hash.k2d``, ``opts.k2d`` and ``taxo.k2d`` must exist and be non-empty. ``hash.k2d`` is
+    kraken2's ``CompactHashTable::WriteTable`` output: four little-endian uint64 (capacity,
+    size, key bits, value bits; key + value bits = 32) and then ``capacity`` 4-byte cells, so a
+    truncated copy has the wrong size. ``taxo.k2d`` starts with ``K2TAXDAT``.
+    """
+    import struct
+
+    db = Path(path)
+    problems = []
+    for name in ("hash.k2d", "opts.k2d", "taxo.k2d"):
+        f = db / name
+        if not f.is_file():
+            problems.append(f"{f} is missing (not a Kraken2 database folder?)")
+        elif f.stat().st_size == 0:
+            problems.append(f"{f} is empty")
+    if problems:
+        return problems
+    hash_k2d = db / "hash.k2d"
+    size = hash_k2d.stat().st_size
+    with open(hash_k2d, "rb") as fh:
+        head = fh.read(32)
+    if len(head) < 32:
+        return [f"{hash_k2d}: truncated ({size} bytes, shorter than its 32-byte header)"]
+    capacity, _, key_bits, value_bits = struct.unpack("<4Q", head)
+    if key_bits + value_bits != 32:
+        problems.append(
+            f"{hash_k2d}: not a Kraken2 hash table (key bits {key_bits} + value bits "
+            f"{value_bits} != 32)"
+        )
+    elif size != 32 + 4 * capacity:
+        problems.append(
+            f"{hash_k2d}: truncated or damaged: {size} bytes, its header says "
+            f"{32 + 4 * capacity} (capacity {capacity} cells); copy the database again"
+        )
+    with open(db / "taxo.k2d", "rb") as fh:
+        if fh.read(8) != b"K2TAXDAT":
+            problems.append(f"{db / 'taxo.k2d'}: not a Kraken2 taxonomy (no K2TAXDAT magic)")
+    return problems
+
+
+SYLDB_LOAD_LIMIT = 512 << 20
+"""Sylph databases up to this size are also loaded with pysylph when the layout walk fails."""
+
+
+def _walk_syldb(path: Path) -> tuple[int, int]:
+    """Walk a ``.syldb`` (bincode of a list of genome sketches) by seeking: (genomes, bytes).
+
+    Layout (sylph 0.x / pysylph 0.1, checked on pysylph-built databases): uint64 genome count;
+    per genome a uint64-length list of uint64 k-mers, an option tag byte (1: another uint64
+    list), two uint64-length strings (file name, first contig) and four uint64 (c, k, genome
+    size, minimum spacing). Raises EOFError where the file ends early, ValueError on a bad tag.
+    """
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+
+        def u64() -> int:
+            b = fh.read(8)
+            if len(b) < 8:
+                raise EOFError
+            return struct.unpack("<Q", b)[0]
+
+        n = u64()
+        for i in range(n):
+            fh.seek(8 * u64(), 1)
+            tag = fh.read(1)
+            if tag == b"\x01":
+                fh.seek(8 * u64(), 1)
+            elif tag != b"\x00":
+                raise ValueError(f"genome {i + 1} of {n}: unexpected byte {tag!r}")
+            for _ in range(2):
+                fh.seek(u64(), 1)
+            fh.seek(32, 1)
+            if fh.tell() > size:
+                raise EOFError(f"genome {i + 1} of {n} ends past the end of the file")
+        return n, fh.tell()
+
+
+def check_syldb(path: str | os.PathLike) -> list[str]:
+    """What is wrong with a sylph database file (empty list: nothing found).
+
+    The genome sketches are walked (:func:`_walk_syldb`, seeks only, fast for any size): a
+    truncated copy ends before the last sketch, and a complete one ends exactly at the last
+    byte. When the walk disagrees, a database of up to :data:`SYLDB_LOAD_LIMIT` bytes is loaded
+    with pysylph as the arbiter.
+    """
+    p = Path(path)
+    size = p.stat().st_size
+    try:
+        n, end = _walk_syldb(p)
+        if n and end == size:
+            return []
+        why = "no genome" if not n else f"{size - end} byte(s) after the last of {n} genomes"
+    except (EOFError, ValueError, OverflowError, OSError) as exc:
+        why = f"{exc}" if str(exc) else "the file ends inside a genome sketch"
+    if size <= SYLDB_LOAD_LIMIT:
+        try:
+            import pysylph
+
+            pysylph.Database.load(str(p))
+            return []
+        except ImportError:  # pragma: no cover - pysylph is a pipeline dependency
+            pass
+        except Exception as exc:  # pysylph raises ValueError/OSError/its own types
+            why += f"; pysylph cannot load it: {exc}"
+    return [f"{p}: truncated or not a sylph .syldb database ({why}); copy it again"]

@@ -349,9 +349,9 @@ SHELL_KEYS = (
 
 RESOURCE_KEYS = (
     ("host_removal.bowtie2_index", "bowtie2_index", "host_removal.activate"),
-    ("taxonomy.sylph.database", "file", "taxonomy.profilers:sylph"),
+    ("taxonomy.sylph.database", "syldb", "taxonomy.profilers:sylph"),
     ("taxonomy.sylph.taxonomy", "file", "taxonomy.profilers:sylph"),
-    ("taxonomy.kraken2.database", "dir", "taxonomy.profilers:kraken2"),
+    ("taxonomy.kraken2.database", "kraken2_db", "taxonomy.profilers:kraken2"),
     ("taxonomy.metaphlan.db_dir", "dir", "taxonomy.profilers:metaphlan"),
     ("amplicon.sintax.reference", "file", "taxonomy.profilers:amplicon"),
     ("humann.nucleotide_database", "dir", "humann.activate"),
@@ -364,7 +364,9 @@ RESOURCE_KEYS = (
     ("report.truth", "file", None),
 )
 """Databases and input files checked before any job runs: (config key, kind, when). ``kind`` is
-``file``, ``dir`` or ``bowtie2_index`` (a prefix with ``.1.bt2`` or ``.1.bt2l`` files); ``when``
+``file``, ``dir``, ``bowtie2_index`` (a prefix with ``.1.bt2`` or ``.1.bt2l`` files), ``syldb``
+(a file, walked for truncation: :func:`icibiome.databases.check_syldb`) or ``kraken2_db`` (a
+folder: files, hash table size, magic bytes: :func:`icibiome.databases.check_kraken2_db`); ``when``
 is a boolean key, ``list_key:item`` (checked only when ``item`` is in that list), or None (an
 optional path: checked when given). Add a row for a new database."""
 
@@ -538,17 +540,23 @@ def check_resources(
             targets = [found[0]]
         else:
             targets = [p]
+        is_dir = kind in ("dir", "kraken2_db")
         for t in targets:
             if not t.exists():
                 problems.append(f"key {key!r}: not found: {t}")
-            elif kind == "dir" and not t.is_dir():
+            elif is_dir and not t.is_dir():
                 problems.append(f"key {key!r}: not a directory: {t}")
-            elif kind != "dir" and not t.is_file():
+            elif not is_dir and not t.is_file():
                 problems.append(f"key {key!r}: not a regular file: {t}")
             elif not os.access(t, os.R_OK):
                 problems.append(f"key {key!r}: not readable: {t}")
-            elif kind != "dir" and t.stat().st_size == 0:
+            elif not is_dir and t.stat().st_size == 0:
                 problems.append(f"key {key!r}: file is empty: {t}")
+            elif kind in ("syldb", "kraken2_db"):
+                from icibiome.databases import check_kraken2_db, check_syldb
+
+                found = check_syldb(t) if kind == "syldb" else check_kraken2_db(t)
+                problems += [f"key {key!r}: {p}" for p in found]
     if problems:
         raise ConfigError(source, problems)
     return checked
