@@ -223,3 +223,12 @@ def test_real_kraken2_database_and_a_truncated_copy(tmp_path):
     (cut / "hash.k2d").write_bytes(data[: len(data) - 4096])
     (msg,) = check_kraken2_db(cut)
     assert f"{cut / 'hash.k2d'}: truncated or damaged: {len(data) - 4096} bytes" in msg
+
+
+def test_malformed_manifest_is_a_database_error(tmp_path):
+    m = tmp_path / "databases.tsv"
+    m.write_text(HEADER + 'sylph\t"unclosed\tv\tp\t\t*\n')
+    with pytest.raises(
+        DatabaseError, match=r"databases\.tsv: not a readable tab-separated manifest"
+    ):
+        read_manifest(m)

@@ -139,3 +139,21 @@ def test_report_flags_filled_cells(tmp_path):
     assert "missing cells read as 0" in (r / "fl.tsv").read_text()
     with pytest.raises(ImportModeError, match="1 missing value"):
         plan_import([prof], ["A", "B"], fmt="generic")
+
+
+def test_malformed_files_are_user_errors_naming_the_file(tmp_path):
+    # before: a KeyError / pandas ParserError traceback, or a message without the file
+    prof = tmp_path / "S1.tsv"
+    prof.write_text("lineage\trelative_abundance\nk__B|s__x\t5\n")  # no estimated_reads column
+    with pytest.raises(ImportModeError) as err:
+        plan_import([prof], ["S1"], fmt="icibiome_profile")
+    assert f"{prof}: cannot be read as format 'icibiome_profile': missing column" in str(err.value)
+    mpa = tmp_path / "S1.sylphmpa"
+    mpa.write_text("clade_name\trelative_abundance\tsequence_abundance\nk__B|s__x\tabc\t1\n")
+    with pytest.raises(ImportModeError, match=r"S1\.sylphmpa: cannot be read as format 'sylphtax'"):
+        plan_import([mpa], ["S1"], fmt="sylphtax")
+    good = _table(tmp_path / "p.tsv", ["A", "B"])
+    bad_map = tmp_path / "names.tsv"
+    bad_map.write_text('a\n"b\tc\n')
+    with pytest.raises(ImportModeError, match=r"import\.name_map: .*names\.tsv: not a readable"):
+        plan_import([good], ["A", "B"], fmt="generic", name_map=bad_map)

@@ -103,7 +103,10 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DatabaseError(f"{path}: database manifest not found")
-    df = pd.read_csv(path, sep="\t", dtype=str, comment="#", keep_default_na=False)
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, comment="#", keep_default_na=False)
+    except (ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DatabaseError(f"{path}: not a readable tab-separated manifest: {exc}") from None
     df.columns = [c.strip() for c in df.columns]
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing:

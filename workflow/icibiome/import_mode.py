@@ -101,7 +101,10 @@ def read_name_map(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise ImportModeError([f"import.name_map: {path}: file not found"])
-    df = pd.read_csv(path, sep=None, engine="python", dtype=str, comment="#").fillna("")
+    try:
+        df = pd.read_csv(path, sep=None, engine="python", dtype=str, comment="#").fillna("")
+    except (ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise ImportModeError([f"import.name_map: {path}: not a readable table: {exc}"]) from None
     if df.shape[1] < 2:
         raise ImportModeError([f"import.name_map: {path}: needs two columns (profile name, id)"])
     keys, values = df.iloc[:, 0].str.strip(), df.iloc[:, 1].str.strip()
@@ -137,8 +140,16 @@ def _load(
             prof = load_profile(
                 p, fmt=fmt, values=values, lineages=lineages, taxonomy=taxonomy, missing=missing
             )
-        except (ImportError_, ValueError, OSError) as exc:
+        except ImportError_ as exc:  # names the file
             problems.append(f"import.profiles: {exc}")
+            continue
+        except (ValueError, OSError, KeyError, IndexError) as exc:
+            # a reader's parse failure on a malformed file (pandas, float(), a missing column)
+            what = f"missing column {exc}" if isinstance(exc, KeyError) else str(exc)
+            problems.append(
+                f"import.profiles: {p}: cannot be read as format {fmt!r}: {what} "
+                f"({type(exc).__name__}; see import.format)"
+            )
             continue
         profs.append(prof)
         counts &= prof.counts is not None
