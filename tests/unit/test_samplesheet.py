@@ -183,3 +183,20 @@ def test_crlf_and_bom_sheets_parse(tmp_path, reads):
     df = read_sample_sheet(p)
     assert list(df.index) == ["A", "B"]
     assert list(df["response"]) == ["R", "NR"] and df.loc["B", "pfs_event"] == 1
+
+
+def test_yaml_syntax_errors_name_file_line_and_column(tmp_path, capsys):
+    from icibiome.samplesheet import ConfigError, check_yaml_file, main
+
+    cfg = tmp_path / "my_config.yaml"
+    cfg.write_text("samples: s.tsv\ntaxonomy:\n  ranks: [species]\n\tprofilers: [sylph]\n")
+    with pytest.raises(ConfigError) as exc:
+        check_yaml_file(cfg)
+    assert exc.value.problems == [
+        f"{cfg} line 4 column 1: found a tab character where YAML expects spaces "
+        "(indent with spaces)"
+    ]
+    assert main([str(cfg)]) == 1
+    assert f"{cfg} line 4 column 1" in capsys.readouterr().out
+    cfg.write_text("samples: s.tsv\n")
+    assert main([str(cfg)]) == 0

@@ -629,3 +629,26 @@ def check_design(config: dict, sheets: dict[str, pd.DataFrame], source: str = "c
             )
     if problems:
         raise ConfigError(source, problems)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m icibiome.samplesheet CONFIG.yaml ...``: YAML syntax of config files.
+
+    For a ``--configfile``, which Snakemake loads (and rejects without a line number) before the
+    workflow's own checks run.
+    """
+    import sys
+
+    status = 0
+    for path in sys.argv[1:] if argv is None else argv:
+        try:
+            check_yaml_file(path)
+            print(f"{path}: ok")
+        except ConfigError as err:
+            print("\n".join(err.problems))
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
