@@ -486,3 +486,17 @@ def test_manifest_says_where_lineages_came_from(tmp_path):
     import_profiles([p], tmp_path / "out", ranks=["genus"], fmt="generic", lineages=lin)
     manifest = pd.read_csv(tmp_path / "out" / "import_manifest.tsv", sep="\t")
     assert manifest.loc[0, "naming"] == "lineages from lineages.tsv"  # before: 'unknown'
+
+
+def test_missing_bracken_count_is_an_error(tmp_path):
+    # before: an empty new_est_reads became 0 through the groupby-sum
+    p = tmp_path / "S1.bracken"
+    p.write_text(
+        "name\ttaxonomy_id\ttaxonomy_lvl\tkraken_assigned_reads\tadded_reads\tnew_est_reads\t"
+        "fraction_total_reads\nBlautia obeum\t40520\tS\t10\t2\t12\t0.6\nBlautia wexlerae\t418240"
+        "\tS\t5\t3\t\t0.4\n"
+    )
+    with pytest.raises(ImportError_) as exc:
+        read_profile(p)
+    assert f"{p}: 1 missing value(s) in column 'new_est_reads': line(s) [3]" in str(exc.value)
+    assert "Blautia wexlerae" in str(exc.value)

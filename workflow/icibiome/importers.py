@@ -964,6 +964,7 @@ def _read_bracken(path: Path, **_):
     for suf in (".bracken", "_bracken", ".species", "_species", ".S"):
         sample = sample.removesuffix(suf)
     names = [prefix + str(n).strip().replace(" ", "_") for n in df["name"]]
+    _no_missing(path, df, "new_est_reads", "name")
     counts = pd.DataFrame({sample: df["new_est_reads"].astype(float).to_numpy()}, index=names)
     counts = counts.groupby(level=0, sort=False).sum()
     counts.index.name = None
@@ -1006,6 +1007,8 @@ def _read_icibiome_profile(path: Path, **_):
     sample = _stem(path)
     unc = df["lineage"] == UNCLASSIFIED
     body = df[~unc]
+    for col in ("relative_abundance", "estimated_reads"):
+        _no_missing(path, body, col, "lineage")
     lin = [_normalise_lineage(x) for x in body["lineage"]]
     rel = pd.DataFrame({sample: body["relative_abundance"].astype(float).to_numpy()}, index=lin)
     cnt = pd.DataFrame({sample: body["estimated_reads"].astype(float).to_numpy()}, index=lin)
@@ -1373,6 +1376,20 @@ def _numeric(
         )
     out.columns = [str(c).strip() for c in out.columns]
     return out.astype(float), filled
+
+
+def _no_missing(path, df: pd.DataFrame, col: str, name_col: str) -> None:
+    """An empty cell of a per-sample table is an error (a later groupby-sum would read it as 0)."""
+    if col not in df.columns:
+        raise ImportError_(f"{path}: no column {col!r}")
+    miss = df[col].isna() | df[col].astype(str).str.strip().str.lower().isin(_MISSING_TOKENS)
+    if miss.any():
+        lines = [int(i) + 2 for i in np.flatnonzero(miss.to_numpy())[:5]]
+        taxa = df.loc[miss, name_col].astype(str).tolist()[:5]
+        raise ImportError_(
+            f"{path}: {int(miss.sum())} missing value(s) in column {col!r}: line(s) {lines} "
+            f"(taxa {taxa})"
+        )
 
 
 def _check_duplicate_taxa(path, names, lineages, lines=None) -> None:
