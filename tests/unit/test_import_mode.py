@@ -147,7 +147,7 @@ def test_malformed_files_are_user_errors_naming_the_file(tmp_path):
     prof.write_text("lineage\trelative_abundance\nk__B|s__x\t5\n")  # no estimated_reads column
     with pytest.raises(ImportModeError) as err:
         plan_import([prof], ["S1"], fmt="icibiome_profile")
-    assert f"{prof}: cannot be read as format 'icibiome_profile': missing column" in str(err.value)
+    assert f"import.profiles: {prof}: no column 'estimated_reads'" in str(err.value)
     mpa = tmp_path / "S1.sylphmpa"
     mpa.write_text("clade_name\trelative_abundance\tsequence_abundance\nk__B|s__x\tabc\t1\n")
     with pytest.raises(ImportModeError, match=r"S1\.sylphmpa: cannot be read as format 'sylphtax'"):
