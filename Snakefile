@@ -39,6 +39,17 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+# a YAML syntax error in the config names file, line and column (icibiome.samplesheet)
+import sys
+
+sys.path.insert(0, f"{workflow.basedir}/workflow")
+from icibiome.samplesheet import ConfigError, check_yaml_file
+
+try:
+    check_yaml_file("config/config.yaml")
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
 
 configfile: "config/config.yaml"
 

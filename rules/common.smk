@@ -10,56 +10,58 @@ sys.path.insert(0, str(ICIBIOME_DIR / "workflow"))
 
 from snakemake.utils import validate
 
+from icibiome.errors import UserError
+
 # registries: a stage's rules file appends its final outputs (TARGETS) and its MultiQC custom
 # content (REPORT) from its own rules (rules.<name>.output.<key>), so each file name is written once
 TARGETS = []
 REPORT = []
 
 from icibiome.samplesheet import (
-    ConfigError,
-    SampleSheetError,
     check_config,
+    check_design,
     check_resources,
     read_sample_sheet,
 )
 from icibiome.qc import passed_samples
 from icibiome.amplicon import check_assays
-from icibiome.import_mode import ImportModeError, plan_import
-from icibiome.databases import DatabaseError, verify_databases
+from icibiome.import_mode import plan_import
+from icibiome.databases import verify_databases
 from icibiome.resources import db_mem_mb
 
-try:
-    check_config(config)  # one short line per problem (typos get a suggestion)
-    validate(
-        config, schema="../workflow/schemas/config.schema.yaml"
-    )  # fills in defaults
-    IMPORT = config["import"]["activate"]  # import mode: existing profiles, no reads
-    if not IMPORT:  # every database the run will use exists and is readable
-        check_resources(config)
-except ConfigError as err:
-    raise WorkflowError(str(err)) from None
 
-try:
-    SAMPLES = read_sample_sheet(config["samples"], reads=not IMPORT)
-except SampleSheetError as err:
-    raise WorkflowError(str(err)) from None
+def checked(check, *args, **kwargs):
+    # the one place where a user error (icibiome.errors.UserError: sheet, config, import,
+    # databases) becomes Snakemake's one-message stop before any job, without a traceback
+    try:
+        return check(*args, **kwargs)
+    except UserError as err:
+        raise WorkflowError(str(err)) from None
+
+
+checked(check_config, config)  # one short line per problem (typos get a suggestion)
+validate(config, schema="../workflow/schemas/config.schema.yaml")  # fills in defaults
+IMPORT = config["import"]["activate"]  # import mode: existing profiles, no reads
+if not IMPORT:  # every database the run will use exists and is readable
+    checked(check_resources, config)
+SAMPLES = checked(read_sample_sheet, config["samples"], reads=not IMPORT)
 
 IMPORT_PLAN = None
 # import mode: the profiles parse and match the sheet (icibiome.import_mode), before any job
 if IMPORT:
-    try:
-        IMPORT_PLAN = plan_import(
-            config["import"]["profiles"],
-            list(SAMPLES.index),
-            fmt=config["import"]["format"],
-            values=config["import"]["values"],
-            name_map=config["import"]["name_map"],
-            lineages=config["import"]["lineages"],
-            taxonomy=config["import"]["taxonomy"],
-            on_mismatch=config["import"]["on_mismatch"],
-        )
-    except ImportModeError as err:
-        raise WorkflowError(str(err)) from None
+    IMPORT_PLAN = checked(
+        plan_import,
+        config["import"]["profiles"],
+        list(SAMPLES.index),
+        fmt=config["import"]["format"],
+        values=config["import"]["values"],
+        name_map=config["import"]["name_map"],
+        lineages=config["import"]["lineages"],
+        taxonomy=config["import"]["taxonomy"],
+        on_mismatch=config["import"]["on_mismatch"],
+        ranks=config["taxonomy"]["ranks"],
+        missing=config["import"]["missing"],
+    )
 
 SHOTGUN = SAMPLES[SAMPLES["assay"] == "shotgun"]
 PAIRED = sorted(SHOTGUN.index[SHOTGUN["layout"] == "paired"])
@@ -95,16 +97,15 @@ DB_TOOLS = (
 ) + (["vsearch"] if AMPLICON else [])
 DB_CHECK = []
 if config["databases"]["manifest"] and workflow.is_main_process:
-    try:
-        DB_CHECK = verify_databases(
-            config["databases"]["manifest"],
-            tools=DB_TOOLS,
-            check_sha256=config["databases"]["sha256"],
-            # digests of unchanged databases (same sizes and mtimes) are not computed again
-            cache=".snakemake/icibiome/database_sha256.json",
-        ).to_dict("records")
-    except DatabaseError as err:
-        raise WorkflowError(str(err)) from None
+    DB_CHECK = checked(
+        verify_databases,
+        config["databases"]["manifest"],
+        tools=DB_TOOLS,
+        check_sha256=config["databases"]["sha256"],
+        # digests of unchanged databases (same sizes and mtimes) are not computed again
+        cache=".snakemake/icibiome/database_sha256.json",
+        config=config,  # the check is of the databases the config names
+    ).to_dict("records")
 RANKS = config["taxonomy"]["ranks"]
 DIVERSITY = config["diversity"]["activate"]
 NETWORKS = config["networks"]["activate"]
@@ -142,17 +143,15 @@ if TOPOSCORE and TOPOSCORE_RANK not in RANKS:
         f"toposcore rank {TOPOSCORE_RANK!r} is not one of taxonomy.ranks {RANKS}"
     )
 if TOPOSCORE:  # sheet-dependent toposcore settings, before any job (icibiome.toposcore)
-    from icibiome.toposcore import ToposcoreError, check_settings
+    from icibiome.toposcore import check_settings
 
-    try:
-        check_settings(
-            config["samples"],
-            akkermansia_column=config["toposcore"]["akkermansia_column"],
-            calibration=config["toposcore"]["calibration"],
-            calibration_cohorts=config["toposcore"]["calibration_cohorts"],
-        )
-    except ToposcoreError as err:
-        raise WorkflowError(str(err)) from None
+    checked(
+        check_settings,
+        config["samples"],
+        akkermansia_column=config["toposcore"]["akkermansia_column"],
+        calibration=config["toposcore"]["calibration"],
+        calibration_cohorts=config["toposcore"]["calibration_cohorts"],
+    )
 SIGNATURES = config["signatures"]["activate"]
 SIGNATURES_PROFILER = config["signatures"]["profiler"] or PROFILERS[0]
 SIGNATURES_RANK = config["signatures"]["rank"]
@@ -169,6 +168,25 @@ if FROZEN_MODEL and not Path(FROZEN_MODEL).is_file():
     raise WorkflowError(
         f"signatures.frozen_model: {FROZEN_MODEL} does not exist or is not a file"
     )
+# stages the sheet is too small for (diversity, networks, signatures): key and counts
+checked(
+    check_design,
+    {
+        **config,
+        "networks": {**config["networks"], "profiler": NETWORK_PROFILER},
+        "signatures": {**config["signatures"], "profiler": SIGNATURES_PROFILER},
+    },
+    {
+        p: SAMPLES.loc[
+            (
+                IMPORT_PLAN.samples
+                if IMPORT
+                else (AMPLICON if p == "amplicon" else list(SHOTGUN.index))
+            )
+        ]
+        for p in PROFILERS
+    },
+)
 
 # function panels: DIAMOND blastx of reads on a protein panel (rules/functions.smk)
 FUNCTION_PANEL = (

@@ -4,7 +4,7 @@
 
 rule diamond_makedb:
     input:
-        config["function_panel"]["proteins"],
+        config["function_panel"]["proteins"] or [],
     output:
         "results/functions/panel/db/panel.dmnd",
     log:
@@ -59,8 +59,8 @@ rule function_panel:
     input:
         hits=get_function_hits,
         stats=get_read_stats,
-        proteins=config["function_panel"]["proteins"],
-        categories=config["function_panel"]["categories"],
+        proteins=config["function_panel"]["proteins"] or [],
+        categories=config["function_panel"]["categories"] or [],
     output:
         counts="results/functions/panel/protein_counts.tsv",
         protein_rpkm="results/functions/panel/protein_rpkm.tsv",
@@ -89,8 +89,8 @@ rule function_panel:
 rule function_guilds:
     input:
         protein_rpkm="results/functions/panel/protein_rpkm.tsv",
-        proteins=config["function_panel"]["proteins"],
-        categories=config["function_panel"]["categories"],
+        proteins=config["function_panel"]["proteins"] or [],
+        categories=config["function_panel"]["categories"] or [],
         guilds=f"results/guilds/{NETWORK_PROFILER}/guilds.tsv",
     output:
         table=report(

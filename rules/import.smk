@@ -34,6 +34,7 @@ rule import_profiles:
         manifest=f"results/taxonomy/{IMPORT_PROFILER}/import_manifest.tsv",
         samples=f"results/taxonomy/{IMPORT_PROFILER}/samples.tsv",
         excluded=f"results/taxonomy/{IMPORT_PROFILER}/excluded_samples.tsv",
+        filled=f"results/taxonomy/{IMPORT_PROFILER}/filled_cells.tsv",
     log:
         f"logs/import_profiles/{IMPORT_PROFILER}.log",
     benchmark:
@@ -47,6 +48,7 @@ rule import_profiles:
         fmt=config["import"]["format"],
         value_kind=config["import"]["values"],
         on_mismatch=config["import"]["on_mismatch"],
+        missing=config["import"]["missing"],
     script:
         "../scripts/import_profiles.py"
 
@@ -57,6 +59,7 @@ rule import_report_content:
         samples=config["samples"],
         manifest=f"results/taxonomy/{IMPORT_PROFILER}/import_manifest.tsv",
         excluded=f"results/taxonomy/{IMPORT_PROFILER}/excluded_samples.tsv",
+        filled=f"results/taxonomy/{IMPORT_PROFILER}/filled_cells.tsv",
     output:
         composition="results/report/custom/import_composition_mqc.tsv",
         composition_response="results/report/custom/import_composition_response_mqc.tsv",

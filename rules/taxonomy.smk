@@ -77,7 +77,7 @@ rule kraken2_classify:
 rule bracken_kmer_distribution:
     input:
         db=config["taxonomy"]["kraken2"]["database"],
-        library=config["taxonomy"]["kraken2"]["library"],
+        library=config["taxonomy"]["kraken2"]["library"] or [],
         taxonomy=config["taxonomy"]["kraken2"]["library_taxonomy"] or [],
     output:
         "results/taxonomy/kraken2/database{read_len}mers.kmer_distrib",

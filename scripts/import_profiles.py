@@ -19,4 +19,5 @@ run_import(
     lineages=snakemake.input.lineages or None,
     taxonomy=snakemake.input.taxonomy or None,
     on_mismatch=snakemake.params.on_mismatch,
+    missing=snakemake.params.missing,
 )

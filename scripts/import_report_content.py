@@ -13,6 +13,7 @@ import_report_content(
     samples_tsv=snakemake.input.samples,
     manifest_tsv=snakemake.input.manifest,
     excluded_tsv=snakemake.input.excluded,
+    filled_tsv=snakemake.input.filled,
     # out_composition=..., out_flags=..., one per named output of the rule
     **{f"out_{name}": path for name, path in snakemake.output.items()},
     top_n=snakemake.params.top_n,

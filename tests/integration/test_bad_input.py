@@ -9,6 +9,7 @@ user would meet them.
 
 import gzip
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -136,6 +137,14 @@ def test_check_reads_reports_empty_mismatch_and_corrupt_without_raising(tmp_path
 # ------------------------------------------------------------------------------ snakemake -n
 
 
+def _syldb(path):
+    """The smallest complete sylph database: one genome sketch without k-mers."""
+    path.write_bytes(
+        struct.pack("<QQB", 1, 0, 0) + struct.pack("<2Q", 0, 0) + struct.pack("<4Q", 200, 31, 1, 30)
+    )
+    return path
+
+
 def _project(tmp_path, rows=None, config_extra=None):
     """A tiny project: 2 valid paired samples (real FASTQ), placeholder databases, config."""
     wd = tmp_path / "wd"
@@ -146,7 +155,7 @@ def _project(tmp_path, rows=None, config_extra=None):
     (wd / "db").mkdir()
     for ext in ("1", "2", "3", "4", "rev.1", "rev.2"):
         (wd / "db" / f"host.{ext}.bt2").write_text("placeholder\n")
-    (wd / "db" / "sylph.syldb").write_text("placeholder\n")
+    _syldb(wd / "db" / "sylph.syldb")
     (wd / "db" / "taxonomy.tsv").write_text("g1\tk__Bacteria|p__P|c__C|o__O|f__F|g__G|s__G_s\n")
     rows = rows or [
         "A\tP1\tC1\tbaseline\tshotgun\treads/A_R1.fq.gz\treads/A_R2.fq.gz\tR",
@@ -157,6 +166,7 @@ def _project(tmp_path, rows=None, config_extra=None):
         "samples": "samples.tsv",
         "host_removal": {"bowtie2_index": "db/host"},
         "taxonomy": {"sylph": {"database": "db/sylph.syldb", "taxonomy": "db/taxonomy.tsv"}},
+        "diversity": {"activate": False},  # 2 samples: too few for beta diversity
     }
     for dotted, value in (config_extra or {}).items():
         node = cfg
@@ -363,3 +373,264 @@ def test_shell_metacharacters_in_paths_are_quoted(tmp_path):
     assert (wd / "results" / "qc" / "fastp" / "A.fastp.json").stat().st_size > 0
     leaked = sorted(p.name for p in wd.rglob("INJECTED*"))
     assert leaked == [], f"shell injection through a read path: {leaked}"
+
+
+# ------------------------------------------------------------------------------ issue 12: sheet
+
+
+def _no_job_planned(out):
+    # a dry run that stopped before planning lists no job (no 'Job stats' table, no rule names)
+    assert "Job stats" not in out, out
+    assert "rule check_reads" not in out and "localrule check_reads" not in out, out
+
+
+def test_hash_in_a_sheet_cell_is_kept_and_a_path_with_hash_is_named(tmp_path):
+    wd = _project(
+        tmp_path,
+        rows=[
+            "A\tP1\tC1\twk#6\tshotgun\treads/A_R1.fq.gz\treads/A_R2.fq.gz\tR",
+            "B\tP2\tC1\tbaseline\tshotgun\treads/run#2/B_R1.fq.gz\treads/B_R2.fq.gz\tNR",
+        ],
+    )
+    rc, out = _snakemake(wd, "-n")
+    # before: the B row was cut at '#' ('file not found: .../reads/run'); now the full path
+    _assert_clean_failure(
+        rc,
+        out,
+        "row 3 (sample 'B'): column 'fq1': file not found: "
+        f"{wd / 'reads' / 'run#2' / 'B_R1.fq.gz'}",
+    )
+    assert "row 2" not in out  # 'wk#6' is a valid time point
+    _no_job_planned(out)
+
+
+@pytest.mark.parametrize("spelled", ["Response", " response "])
+def test_misspelled_response_header_stops_before_any_job(tmp_path, spelled):
+    # before: 'Response' was kept as an extra column and the run ended with 0 R / 0 NR
+    wd = _project(tmp_path)
+    text = (wd / "samples.tsv").read_text().replace("\tresponse\n", f"\t{spelled}\n", 1)
+    (wd / "samples.tsv").write_text(text)
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc, out, f"column {spelled!r} differs from the known column 'response'", "samples.tsv"
+    )
+    _no_job_planned(out)
+
+
+# ------------------------------------------------------------------------------ issue 12: import
+
+LIN = "k__Bacteria|p__Bacillota|c__Clostridia|o__Eubacteriales|f__Lachnospiraceae|g__Blautia|s__"
+
+
+def _import_project(tmp_path, table=None, config_extra=None, n=4):
+    """Import mode: a generic taxa x samples table of relative abundances and a metadata sheet."""
+    wd = tmp_path / "wd"
+    (wd / "config").mkdir(parents=True)
+    ids = [f"S{i}" for i in range(1, n + 1)]
+    if table is None:
+        rows = [f"{LIN}Blautia_{x}\t" + "\t".join(str(10 + i + j) for j in range(n))
+                for i, x in enumerate("abc")]  # fmt: skip
+        table = "taxon\t" + "\t".join(ids) + "\n" + "\n".join(rows) + "\n"
+    (wd / "profiles.tsv").write_text(table)
+    sheet = ["sample_id\tsubject_id\tcohort\ttimepoint\tresponse"]
+    sheet += [f"{s}\tP{i}\tC1\tbaseline\t{'R' if i % 2 else 'NR'}" for i, s in enumerate(ids)]
+    (wd / "samples.tsv").write_text("\n".join(sheet) + "\n")
+    cfg = {
+        "samples": "samples.tsv",
+        "import": {"activate": True, "profiles": ["profiles.tsv"], "format": "generic"},
+        "diversity": {"activate": False},
+    }
+    for dotted, value in (config_extra or {}).items():
+        node = cfg
+        *parents, last = dotted.split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[last] = value
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return wd
+
+
+def _import_table(cells):
+    rows = [f"{LIN}Blautia_{x}\t" + "\t".join(v) for x, v in cells]
+    return "taxon\tS1\tS2\tS3\tS4\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("cells", "fragments"),
+    [
+        (
+            [("a", ["10", "NA", "3", "4"]), ("b", ["1", "2", "3", "4"])],
+            ["1 missing value(s)", f"line 2 (taxon '{LIN}Blautia_a'): column 'S2': 'NA'",
+             "import.missing: zero"],
+        ),
+        (
+            [("a", ["10", "", "3", "4"]), ("b", ["1", "2", "3", "4"])],
+            ["1 missing value(s)", f"line 2 (taxon '{LIN}Blautia_a'): column 'S2': ''"],
+        ),
+        (
+            [("a", ["10", "1", "3", "4"]), ("b", ["1", "2", "3", "4"]), ("a", ["1", "1", "1", "1"])],
+            [f"taxon '{LIN}Blautia_a' on lines 2, 4", "not summed"],
+        ),
+        (
+            [("a", ["10", "1", "3", "4"]), ("b", ["1", "-2", "3", "4"])],
+            ["1 negative value(s)", f"line 3 (taxon '{LIN}Blautia_b'): column 'S2': '-2'"],
+        ),
+    ],
+    ids=["NA", "blank", "duplicated_taxon", "negative"],
+)  # fmt: skip
+def test_import_bad_cells_stop_before_any_job(tmp_path, cells, fragments):
+    # before: NA/blank -> 0 and renormalised, duplicates summed, negatives into the tables
+    wd = _import_project(tmp_path, table=_import_table(cells))
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(rc, out, "import.profiles: profiles.tsv: ", *fragments)
+    assert "Job stats" not in out, out
+
+
+def test_import_missing_zero_runs_and_lists_the_filled_cells(tmp_path):
+    table = _import_table([("a", ["10", "NA", "3", "4"]), ("b", ["1", "2", "3", "4"])])
+    wd = _import_project(tmp_path, table=table, config_extra={"import.missing": "zero"})
+    rc, out = _snakemake(wd, "results/taxonomy/imported/filled_cells.tsv")
+    assert rc == 0, out
+    filled = (wd / "results" / "taxonomy" / "imported" / "filled_cells.tsv").read_text()
+    assert f"2\t{LIN}Blautia_a\tS2\tNA" in filled, filled
+
+
+def test_import_bare_names_with_default_ranks_stop_before_any_job(tmp_path):
+    # before: the dry run passed, then import_profiles died with a traceback naming 'lineages='
+    table = "taxon\tS1\tS2\tS3\tS4\nBlautia_a\t1\t2\t3\t4\nBlautia_b\t4\t3\t2\t1\n"
+    wd = _import_project(tmp_path, table=table)
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc,
+        out,
+        "profiles.tsv: no taxa at rank(s) genus, family, phylum of taxonomy.ranks",
+        "give import.lineages",
+        "set taxonomy.ranks to ['species']",
+    )
+    assert "lineages=" not in out and "Job stats" not in out
+    wd2 = _import_project(tmp_path / "b", table=table, config_extra={"taxonomy.ranks": ["species"]})
+    rc, out = _snakemake(wd2, "-n")
+    assert rc == 0, out
+
+
+def test_import_mode_dry_run_has_no_empty_path_warnings(tmp_path):
+    # before: six 'Empty file path encountered' warnings (function panel, Bracken library)
+    rc, out = _snakemake(_import_project(tmp_path), "-n")
+    assert rc == 0, out
+    assert "Empty file path" not in out, out
+    assert "import_profiles" in out
+
+
+# ------------------------------------------------------------------------------ issue 12: config
+
+
+def test_tab_indented_config_names_file_line_and_column(tmp_path):
+    # before: "Config file is not valid JSON or YAML" with no file and no line
+    wd = _project(tmp_path)
+    cfg = wd / "config" / "config.yaml"
+    text = cfg.read_text()
+    assert "\n  bowtie2_index" in text
+    line = text.splitlines().index("  bowtie2_index: db/host") + 1
+    cfg.write_text(text.replace("\n  bowtie2_index", "\n\tbowtie2_index"))
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc,
+        out,
+        f"config/config.yaml line {line} column 1: found a tab character where YAML expects spaces",
+    )
+    assert "Job stats" not in out
+    cfg.write_text(text.replace("samples: samples.tsv", "samples: [samples.tsv"))
+    rc, out = _snakemake(wd, "-n")
+    line = text.splitlines().index("samples: samples.tsv") + 1
+    _assert_clean_failure(rc, out, f"config/config.yaml line {line + 1} column 9: expected ','")
+
+
+def _n_samples(tmp_path, n, responses=None, **extra):
+    rows = []
+    for i in range(n):
+        s = f"S{i}"
+        _gz(tmp_path / "wd" / "reads" / f"{s}_R1.fq.gz", _records(20, mate=1))
+        _gz(tmp_path / "wd" / "reads" / f"{s}_R2.fq.gz", _records(20, mate=2))
+        resp = responses[i] if responses else ("R" if i % 2 else "NR")
+        rows.append(f"{s}\tP{i}\tC{i % 2}\tbaseline\tshotgun\treads/{s}_R1.fq.gz\t"
+                    f"reads/{s}_R2.fq.gz\t{resp}")  # fmt: skip
+    return _project(tmp_path, rows=rows, config_extra=extra)
+
+
+def test_networks_on_too_few_samples_stop_before_any_job(tmp_path):
+    # before: the shipped settings on a 6-sample sheet failed minutes into the run (traceback
+    # in build_network: "no group has enough samples for a network")
+    wd = _n_samples(tmp_path, 6, **{"taxonomy.profilers": ["sylph"], "networks.activate": True})
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc,
+        out,
+        "key 'networks.activate': a network needs networks.min_group_samples = 8 samples in a "
+        "group; profiler 'sylph' has all samples: 6 in the sample sheet",
+    )
+    assert "Job stats" not in out
+    ok = _n_samples(tmp_path / "b", 6, **{"taxonomy.profilers": ["sylph"],
+                    "networks.activate": True, "networks.min_group_samples": 6})  # fmt: skip
+    rc, out = _snakemake(ok, "-n")
+    assert rc == 0, out
+
+
+def test_design_checks_diversity_groups_and_classes(tmp_path):
+    wd = _n_samples(
+        tmp_path, 8, responses=["R"] * 8,
+        **{"taxonomy.profilers": ["sylph"], "networks.activate": True,
+           "networks.group_column": "cohort", "signatures.activate": True},
+    )  # fmt: skip
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc,
+        out,
+        "has 2 problem(s)",
+        "profiler 'sylph' has C0: 4, C1: 4 in the sample sheet",
+        "key 'signatures.activate': response signatures need responders and non-responders; "
+        "profiler 'sylph' has 8 R / 0 NR",
+    )
+    wd = _project(tmp_path / "b", config_extra={"diversity.activate": True})
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc, out, "key 'diversity.activate': beta diversity needs at least 3 samples, profiler "
+        "'sylph' has 2 in the sample sheet"
+    )  # fmt: skip
+    wd = _project(tmp_path / "c", config_extra={"networks.activate": True,
+                                                "networks.group_column": "centre"})  # fmt: skip
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc, out, "key 'networks.group_column': 'centre' is not a sample-sheet column"
+    )
+
+
+# ------------------------------------------------------------------------------ issue 12: databases
+
+
+def test_truncated_sylph_and_empty_kraken2_databases_stop_before_any_job(tmp_path):
+    # before: found mid-run, as tracebacks in sylph_profile / kraken2_classify
+    import pysylph
+
+    wd = _project(
+        tmp_path,
+        config_extra={
+            "taxonomy.profilers": ["sylph", "kraken2"],
+            "taxonomy.kraken2.database": "db/kraken2",
+            "taxonomy.kraken2.library": "",
+        },
+    )
+    sk = pysylph.Sketcher(c=100, k=31)
+    genome = "".join("ACGT"[(i * 7 + i // 5) % 4] for i in range(20_000))
+    db = wd / "db" / "sylph.syldb"
+    pysylph.Database([sk.sketch_genome("g1", [genome])]).dump(str(db))
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) * 2 // 3])  # an interrupted copy
+    (wd / "db" / "kraken2").mkdir()
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(
+        rc,
+        out,
+        f"key 'taxonomy.sylph.database': {db}: truncated or not a sylph .syldb database",
+        f"key 'taxonomy.kraken2.database': {wd / 'db' / 'kraken2' / 'hash.k2d'} is missing",
+    )
+    assert "Job stats" not in out

@@ -7,6 +7,7 @@ any job, and rule run_info (the only job run) records the result.
 
 import gzip
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,10 @@ HEADER = "tool\tname\tversion\tpath\tsha256\tcompatible_tool_versions\n"
 def workdir(tmp_path):
     wd = tmp_path / "wd"
     (wd / "db" / "host").mkdir(parents=True)
-    (wd / "db" / "sylph.syldb").write_bytes(b"a sylph database stand-in")
+    # the smallest complete .syldb: one genome sketch without k-mers (icibiome.databases)
+    (wd / "db" / "sylph.syldb").write_bytes(
+        struct.pack("<QQB", 1, 0, 0) + struct.pack("<2Q", 0, 0) + struct.pack("<4Q", 200, 31, 1, 30)
+    )
     (wd / "db" / "taxonomy.tsv").write_text("genome_id\tlineage\ng1\tk__Bacteria\n")
     for i in range(1, 5):
         (wd / "db" / "host" / f"host.{i}.bt2").write_bytes(b"index part %d" % i)
@@ -105,3 +109,40 @@ def test_manifest_problem_stops_before_any_job(workdir, kwargs, expected):
     out = proc.stdout + proc.stderr
     assert expected in out, out[-3000:]
     assert "Job stats" not in out  # no DAG was built: the check ran first
+
+
+def test_the_check_is_of_the_database_the_config_names(workdir):
+    # before: the manifest's own path was hashed; a run reading another (modified) database
+    # reported 'status ok' in its provenance
+    other = workdir / "db" / "sylph_modified.syldb"
+    original = (workdir / "db" / "sylph.syldb").read_bytes()
+    other.write_bytes(original[:-8] + struct.pack("<Q", 29))  # a complete, modified database
+    _config(workdir, _manifest(workdir))
+    cfg = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    cfg["taxonomy"]["sylph"]["database"] = "db/sylph_modified.syldb"
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = _snakemake(workdir, "-n")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "key 'taxonomy.sylph.database': the run reads " in out, out[-3000:]
+    assert (
+        str(other) in out and "not the manifest's sylph database (sylph_db: db/sylph.syldb)" in out
+    )
+    assert "Traceback" not in out and "Job stats" not in out
+
+
+def test_only_the_manifest_row_the_config_names_is_checked(workdir):
+    from icibiome.databases import verify_databases
+
+    _config(workdir, _manifest(workdir))
+    manifest = pd.read_csv(workdir / "databases.tsv", sep="\t", dtype=str, keep_default_na=False)
+    extra = manifest.iloc[[0]].assign(name="sylph_old", path="db/old.syldb", sha256="")
+    both = pd.concat([manifest, extra], ignore_index=True)
+    cfg = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    res = verify_databases(
+        both, tools=["sylph", "bowtie2"], base_dir=workdir, config=cfg,
+        tool_versions={"sylph": "0.1.0", "bowtie2": "2.5.0"},
+    )  # fmt: skip
+    # db/old.syldb does not exist but the run does not read it: not checked
+    assert list(res["name"]) == ["sylph_db", "host_db"]
+    assert list(res["status"]) == ["ok", "unverified"]

@@ -25,6 +25,7 @@ import gzip
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -138,7 +139,10 @@ def humann_run(planted, tmp_path_factory):
         f"planted\tS1\tC1\tbaseline\tshotgun\t{files[0]}\t{files[1]}\n"
     )
     # no taxonomy job runs for these targets, but the sylph database paths must exist
-    (wd / "unused.syldb").write_text("not used\n")
+    # (a complete one-genome .syldb: the database is checked for truncation before any job)
+    (wd / "unused.syldb").write_bytes(
+        struct.pack("<QQB", 1, 0, 0) + struct.pack("<2Q", 0, 0) + struct.pack("<4Q", 200, 31, 1, 30)
+    )
     config = {
         "samples": "samples.tsv",
         "host_removal": {"activate": False},

@@ -140,3 +140,95 @@ def test_missing_tool_and_bad_manifest(tmp_path):
         read_manifest(man)
     with pytest.raises(DatabaseError, match="not found"):
         read_manifest(tmp_path / "none.tsv")
+
+
+# ------------------------------------------------------ issue 12: complete database files
+import random  # noqa: E402
+import shutil  # noqa: E402
+
+from icibiome.databases import check_kraken2_db, check_syldb  # noqa: E402
+
+
+def _genomes(n=3, length=20_000, seed=3):
+    rng = random.Random(seed)
+    return {f"G{i:02d}": "".join(rng.choice("ACGT") for _ in range(length)) for i in range(n)}
+
+
+def test_sylph_database_complete_truncated_and_foreign(tmp_path):
+    import pysylph
+
+    sk = pysylph.Sketcher(c=100, k=31)
+    db = pysylph.Database([sk.sketch_genome(g, [s]) for g, s in _genomes().items()])
+    good = tmp_path / "db.syldb"
+    db.dump(str(good))
+    assert check_syldb(good) == []
+    data = good.read_bytes()
+    for cut in (len(data) - 1, len(data) // 2, 20):
+        bad = tmp_path / f"cut{cut}.syldb"
+        bad.write_bytes(data[:cut])
+        (msg,) = check_syldb(bad)
+        assert msg.startswith(f"{bad}: truncated or not a sylph .syldb database"), msg
+    text = tmp_path / "text.syldb"
+    text.write_text("genome_id\tlineage\n")
+    assert check_syldb(text)
+
+
+def _fake_kraken2(d, capacity=8, cells=None):
+    import struct
+
+    d.mkdir(parents=True, exist_ok=True)
+    cells = capacity if cells is None else cells
+    (d / "hash.k2d").write_bytes(struct.pack("<4Q", capacity, 3, 25, 7) + b"\1\0\0\0" * cells)
+    (d / "opts.k2d").write_bytes(b"\0" * 64)
+    (d / "taxo.k2d").write_bytes(b"K2TAXDAT" + b"\0" * 24)
+    return d
+
+
+def test_kraken2_database_files_sizes_and_magic(tmp_path):
+    assert check_kraken2_db(_fake_kraken2(tmp_path / "ok")) == []
+    cut = _fake_kraken2(tmp_path / "cut", capacity=8, cells=5)
+    (msg,) = check_kraken2_db(cut)
+    assert msg == (
+        f"{cut / 'hash.k2d'}: truncated or damaged: 52 bytes, its header says 64 (capacity 8 "
+        "cells); copy the database again"
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert check_kraken2_db(empty) == [
+        f"{empty / n} is missing (not a Kraken2 database folder?)"
+        for n in ("hash.k2d", "opts.k2d", "taxo.k2d")
+    ]
+    wrong = _fake_kraken2(tmp_path / "wrong")
+    (wrong / "taxo.k2d").write_bytes(b"nodes.dmp")
+    assert check_kraken2_db(wrong) == [
+        f"{wrong / 'taxo.k2d'}: not a Kraken2 taxonomy (no K2TAXDAT magic)"
+    ]
+
+
+@pytest.mark.skipif(not shutil.which("kraken2-build"), reason="kraken2-build not installed")
+def test_real_kraken2_database_and_a_truncated_copy(tmp_path):
+    from icibiome._demo_databases import build_kraken2
+
+    genomes = _genomes(2, 5_000)
+    tax = pd.DataFrame(
+        {"genome_id": list(genomes), "taxid": [1001, 1002], "phylum": "P", "class": "C",
+         "order": "O", "family": "F", "genus": "G", "species": ["G_a", "G_b"]}
+    )  # fmt: skip
+    db = tmp_path / "k2"
+    build_kraken2(genomes, tax, db, tmp_path)
+    assert check_kraken2_db(db) == []
+    cut = tmp_path / "k2cut"
+    shutil.copytree(db, cut)
+    data = (db / "hash.k2d").read_bytes()
+    (cut / "hash.k2d").write_bytes(data[: len(data) - 4096])
+    (msg,) = check_kraken2_db(cut)
+    assert f"{cut / 'hash.k2d'}: truncated or damaged: {len(data) - 4096} bytes" in msg
+
+
+def test_malformed_manifest_is_a_database_error(tmp_path):
+    m = tmp_path / "databases.tsv"
+    m.write_text(HEADER + 'sylph\t"unclosed\tv\tp\t\t*\n')
+    with pytest.raises(
+        DatabaseError, match=r"databases\.tsv: not a readable tab-separated manifest"
+    ):
+        read_manifest(m)

@@ -102,3 +102,58 @@ def test_report_flags_excluded_and_zero_hit_samples(tmp_path):
         "S3": "nothing classified at species (all-zero profile)",
     }
     assert "p.tsv\tmetaphlan_merged" in (tmp_path / "files_mqc.tsv").read_text()  # auto-detected
+
+
+def test_plan_finds_bare_names_that_cannot_reach_the_ranks(tmp_path):
+    # before: the plan passed and import_profiles died with a traceback naming 'lineages='
+    prof = tmp_path / "bare.tsv"
+    prof.write_text("taxon\tA\tB\nBlautia_obeum\t10\t20\nBlautia_wexlerae\t5\t6\n")
+    with pytest.raises(ImportModeError) as err:
+        plan_import([prof], ["A", "B"], fmt="generic", ranks=["species", "genus", "phylum"])
+    msg = str(err.value)
+    assert f"{prof}: no taxa at rank(s) genus, phylum of taxonomy.ranks" in msg
+    assert "give import.lineages" in msg and "set taxonomy.ranks to ['species']" in msg
+    assert "lineages=" not in msg
+    plan = plan_import([prof], ["A", "B"], fmt="generic", ranks=["species"])
+    assert plan.samples == ["A", "B"]
+
+
+def test_report_flags_filled_cells(tmp_path):
+    from icibiome.import_mode import import_report_content
+
+    prof = tmp_path / "p.tsv"
+    prof.write_text(f"taxon\tA\tB\n{LIN}a\t10\tNA\n{LIN}b\t30\t5\n")
+    sheet = _sheet(tmp_path / "s.tsv", ["A", "B"])
+    out = tmp_path / "out"
+    run_import([prof], sheet, out, ["species"], fmt="generic", missing="zero")
+    r = tmp_path / "r"
+    r.mkdir()
+    flags = import_report_content(
+        out / "abundance_species.tsv", sheet, out / "import_manifest.tsv",
+        out / "excluded_samples.tsv", r / "c.tsv", r / "cr.tsv", r / "f.tsv", r / "fl.tsv",
+        filled_tsv=out / "filled_cells.tsv",
+    )  # fmt: skip
+    assert list(flags.index) == ["B"]
+    assert flags.loc["B", "flag"].startswith("1 missing cell(s) read as 0 (import.missing: zero)")
+    assert "p.tsv line 2" in flags.loc["B", "flag"]
+    assert "missing cells read as 0" in (r / "fl.tsv").read_text()
+    with pytest.raises(ImportModeError, match="1 missing value"):
+        plan_import([prof], ["A", "B"], fmt="generic")
+
+
+def test_malformed_files_are_user_errors_naming_the_file(tmp_path):
+    # before: a KeyError / pandas ParserError traceback, or a message without the file
+    prof = tmp_path / "S1.tsv"
+    prof.write_text("lineage\trelative_abundance\nk__B|s__x\t5\n")  # no estimated_reads column
+    with pytest.raises(ImportModeError) as err:
+        plan_import([prof], ["S1"], fmt="icibiome_profile")
+    assert f"import.profiles: {prof}: no column 'estimated_reads'" in str(err.value)
+    mpa = tmp_path / "S1.sylphmpa"
+    mpa.write_text("clade_name\trelative_abundance\tsequence_abundance\nk__B|s__x\tabc\t1\n")
+    with pytest.raises(ImportModeError, match=r"S1\.sylphmpa: cannot be read as format 'sylphtax'"):
+        plan_import([mpa], ["S1"], fmt="sylphtax")
+    good = _table(tmp_path / "p.tsv", ["A", "B"])
+    bad_map = tmp_path / "names.tsv"
+    bad_map.write_text('a\n"b\tc\n')
+    with pytest.raises(ImportModeError, match=r"import\.name_map: .*names\.tsv: not a readable"):
+        plan_import([good], ["A", "B"], fmt="generic", name_map=bad_map)

@@ -363,7 +363,10 @@ def test_import_errors_name_file_row_column(tmp_path):
         read_metadata(bad, id_column="run")
     nonnum = tmp_path / "nn.tsv"
     nonnum.write_text(f"clade_name\tA\n{LX}\tabc\n")
-    with pytest.raises(ImportError_, match=r"nn\.tsv: column 'A' is not numeric \(value 'abc'"):
+    with pytest.raises(
+        ImportError_,
+        match=r"nn\.tsv: 1 value\(s\) are not numeric: line 2 \(taxon .*\): column 'A': 'abc'",
+    ):
         read_profile(nonnum)
     with pytest.raises(ImportError_, match="not found"):
         read_profile(tmp_path / "missing.tsv")
@@ -405,3 +408,95 @@ def test_leaf_table_invariants(rows, rnd):
         pd.testing.assert_frame_equal(
             a.set_index("lineage").sort_index(), b.set_index("lineage").sort_index()
         )
+
+
+# ------------------------------------------------------------------ issue 12: nothing silent
+_L = "k__B|p__P|c__C|o__O|f__F|g__G|s__G_"
+
+
+def _gen(tmp_path, body, name="t.tsv"):
+    p = tmp_path / name
+    p.write_text("taxon\tA\tB\n" + body)
+    return p
+
+
+@pytest.mark.parametrize("token", ["", "NA", "nan"])
+def test_missing_cells_are_an_error_naming_line_taxon_and_sample(tmp_path, token):
+    # before: '' and 'NA' became 0 and the sample was renormalised without a word
+    p = _gen(tmp_path, f"{_L}a\t10\t{token}\n{_L}b\t3\t5\n")
+    with pytest.raises(ImportError_) as exc:
+        read_profile(p)
+    msg = str(exc.value)
+    assert f"{p}: 1 missing value(s)" in msg
+    assert f"line 2 (taxon '{_L}a'): column 'B': {token!r}" in msg
+    assert "import.missing: zero" in msg
+
+
+def test_missing_zero_reads_0_and_lists_the_cells(tmp_path):
+    p = _gen(tmp_path, f"{_L}a\t10\tNA\n{_L}b\t30\t5\n")
+    prof = load_profile(p, missing="zero")
+    assert prof.filled[["line", "taxon", "sample", "value"]].to_dict("records") == [
+        {"line": 2, "taxon": f"{_L}a", "sample": "B", "value": "NA"}
+    ]
+    tab = read_profile(p, missing="zero").set_index("clade_name")
+    assert tab.loc["s__G_a", "A"] == 25.0 and tab.loc["s__G_a", "B"] == 0.0
+    out = import_profiles([p], tmp_path / "out", ranks=["species"], missing="zero")
+    assert out["species"].shape[0] == 2
+    filled = pd.read_csv(tmp_path / "out" / "filled_cells.tsv", sep="\t")
+    assert list(filled["sample"]) == ["B"] and list(filled["line"]) == [2]
+    manifest = pd.read_csv(tmp_path / "out" / "import_manifest.tsv", sep="\t")
+    assert "1 missing cell(s) read as 0" in manifest.loc[0, "notes"]
+
+
+def test_duplicated_taxon_rows_are_an_error_not_summed(tmp_path):
+    # before: the two rows of s__G_a were summed (a pasted-twice row doubled the taxon)
+    p = _gen(tmp_path, f"{_L}a\t10\t1\n{_L}b\t3\t5\n{_L}a\t10\t1\n")
+    with pytest.raises(ImportError_) as exc:
+        read_profile(p)
+    assert f"{p}: 1 taxon/taxa occur on more than one row" in str(exc.value)
+    assert f"taxon '{_L}a' on lines 2, 4" in str(exc.value)
+
+
+def test_negative_values_are_an_error_in_every_format(tmp_path):
+    p = _gen(tmp_path, f"{_L}a\t10\t-2\n{_L}b\t3\t5\n")
+    with pytest.raises(
+        ImportError_, match=r"1 negative value\(s\).*line 2 \(taxon .*\): column 'B': '-2'"
+    ):
+        read_profile(p)
+    # a MetaPhlAn single-sample file: before, -10 went into the standard table
+    mpa = tmp_path / "S1_profile.txt"
+    mpa.write_text(
+        "#mpa_v30_CHOCOPhlAn_201901\n#clade_name\tNCBI_tax_id\trelative_abundance\n"
+        f"{_L}a\t1\t-10\n{_L}b\t2\t110\n"
+    )
+    with pytest.raises(ImportError_) as exc:
+        read_profile(mpa)
+    assert f"{mpa}: 1 negative relative value(s): taxon '{_L}a'" in str(exc.value)
+
+
+def test_manifest_says_where_lineages_came_from(tmp_path):
+    p = tmp_path / "bare.tsv"
+    p.write_text("taxon\tA\tB\nBlautia_wexlerae\t10\t1\nBlautia_obeum\t3\t5\n")
+    lin = tmp_path / "lineages.tsv"
+    lx = LX.rsplit("|", 1)[0]
+    lin.write_text(
+        f"clade\tlineage\nBlautia_wexlerae\t{lx}|s__Blautia_wexlerae\n"
+        f"Blautia_obeum\t{lx}|s__Blautia_obeum\n"
+    )
+    import_profiles([p], tmp_path / "out", ranks=["genus"], fmt="generic", lineages=lin)
+    manifest = pd.read_csv(tmp_path / "out" / "import_manifest.tsv", sep="\t")
+    assert manifest.loc[0, "naming"] == "lineages from lineages.tsv"  # before: 'unknown'
+
+
+def test_missing_bracken_count_is_an_error(tmp_path):
+    # before: an empty new_est_reads became 0 through the groupby-sum
+    p = tmp_path / "S1.bracken"
+    p.write_text(
+        "name\ttaxonomy_id\ttaxonomy_lvl\tkraken_assigned_reads\tadded_reads\tnew_est_reads\t"
+        "fraction_total_reads\nBlautia obeum\t40520\tS\t10\t2\t12\t0.6\nBlautia wexlerae\t418240"
+        "\tS\t5\t3\t\t0.4\n"
+    )
+    with pytest.raises(ImportError_) as exc:
+        read_profile(p)
+    assert f"{p}: 1 missing value(s) in column 'new_est_reads': line(s) [3]" in str(exc.value)
+    assert "Blautia wexlerae" in str(exc.value)

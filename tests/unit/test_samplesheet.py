@@ -168,3 +168,76 @@ def test_analysis_samples_one_baseline_per_patient_no_donor(tmp_path):
     sheet = read_sample_sheet(_design_sheet(tmp_path, rows), reads=False)
     assert list(analysis_samples(sheet)) == ["R1a", "R2a", "P3"]
     assert sheet.loc["R1b", "days"] == 14 and sheet.loc["D1", "role"] == "donor"
+
+
+def test_hash_inside_a_cell_is_data_not_a_comment(tmp_path, reads):
+    # pandas' comment='#' cut the row at 'wk#6': timepoint 'wk', the rest of the row lost
+    rows = [
+        "# a comment line",
+        "A\tP1\tC1\twk#6\tshotgun\treads/A_R1.fq.gz\treads/A_R2.fq.gz\tR\t12.5\t0",
+    ]
+    df = read_sample_sheet(_sheet(tmp_path, rows))
+    assert df.loc["A", "timepoint"] == "wk#6"
+    assert df.loc["A", "response"] == "R" and df.loc["A", "pfs_months"] == 12.5
+    assert df.loc["A", "fq2"] == str(reads / "A_R2.fq.gz")
+
+
+def test_hash_in_a_path_names_the_real_path(tmp_path, reads):
+    (reads / "run#2").mkdir()
+    _fq(reads / "run#2" / "B.fq.gz", ["b1"])
+    rows = ["B\tP2\tC1\tbaseline\tshotgun\treads/run#2/B.fq.gz\t\tNR\t\t"]
+    df = read_sample_sheet(_sheet(tmp_path, rows))
+    assert df.loc["B", "fq1"] == str(reads / "run#2" / "B.fq.gz")
+    rows = ["B\tP2\tC1\tbaseline\tshotgun\treads/run#3/B.fq.gz\t\tNR\t\t"]
+    with pytest.raises(SampleSheetError) as exc:
+        read_sample_sheet(_sheet(tmp_path, rows))
+    assert f"file not found: {reads / 'run#3' / 'B.fq.gz'}" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("spelled", "known"),
+    [
+        ("Response", "response"),
+        ("SEX", "sex"),
+        (" response ", "response"),
+        ("Sample_ID", "sample_id"),
+    ],
+)
+def test_header_differing_only_by_case_or_space_is_an_error(tmp_path, reads, spelled, known):
+    header = HEADER.rstrip("\n").split("\t")
+    header = [spelled if h == known else h for h in header]
+    if known not in HEADER:
+        header.append(spelled)
+    row = GOOD[0] + ("\tM" if known not in HEADER else "")
+    p = _sheet(tmp_path, [row], header="\t".join(header) + "\n")
+    with pytest.raises(SampleSheetError) as exc:
+        read_sample_sheet(p)
+    msg = str(exc.value)
+    assert f"column {spelled!r} differs from the known column {known!r}" in msg
+    assert str(p) in msg and "line 1" in msg
+
+
+def test_crlf_and_bom_sheets_parse(tmp_path, reads):
+    text = HEADER + "".join(r + "\n" for r in GOOD)
+    p = tmp_path / "samples.tsv"
+    p.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    df = read_sample_sheet(p)
+    assert list(df.index) == ["A", "B"]
+    assert list(df["response"]) == ["R", "NR"] and df.loc["B", "pfs_event"] == 1
+
+
+def test_yaml_syntax_errors_name_file_line_and_column(tmp_path, capsys):
+    from icibiome.samplesheet import ConfigError, check_yaml_file, main
+
+    cfg = tmp_path / "my_config.yaml"
+    cfg.write_text("samples: s.tsv\ntaxonomy:\n  ranks: [species]\n\tprofilers: [sylph]\n")
+    with pytest.raises(ConfigError) as exc:
+        check_yaml_file(cfg)
+    assert exc.value.problems == [
+        f"{cfg} line 4 column 1: found a tab character where YAML expects spaces "
+        "(indent with spaces)"
+    ]
+    assert main([str(cfg)]) == 1
+    assert f"{cfg} line 4 column 1" in capsys.readouterr().out
+    cfg.write_text("samples: s.tsv\n")
+    assert main([str(cfg)]) == 0

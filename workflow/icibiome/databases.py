@@ -64,6 +64,33 @@ class DatabaseError(UserError):
     """One or more databases fail the manifest check; the message names each of them."""
 
 
+CONFIG_KEYS = {
+    "sylph": "taxonomy.sylph.database",
+    "kraken2": "taxonomy.kraken2.database",
+    "metaphlan": "taxonomy.metaphlan.db_dir",
+    "bowtie2": "host_removal.bowtie2_index",
+    "vsearch": "amplicon.sintax.reference",
+}
+"""The config key of the database each tool reads: the manifest check is of that path (a
+manifest row of the tool must be that file or folder, or the folder holding it)."""
+
+
+def _config_value(config: Mapping, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _covers(manifest_path: Path, used: Path) -> bool:
+    """The manifest's file or folder is the database the config names (or holds it: a bowtie2
+    index prefix or a file inside a database folder)."""
+    m, u = manifest_path.resolve(), used.resolve()
+    return u == m or m in u.parents
+
+
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     """Read and validate a database manifest.
 
@@ -76,7 +103,10 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DatabaseError(f"{path}: database manifest not found")
-    df = pd.read_csv(path, sep="\t", dtype=str, comment="#", keep_default_na=False)
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, comment="#", keep_default_na=False)
+    except (ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DatabaseError(f"{path}: not a readable tab-separated manifest: {exc}") from None
     df.columns = [c.strip() for c in df.columns]
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
     if missing:
@@ -224,6 +254,7 @@ def verify_databases(
     check_sha256: bool = True,
     out: str | os.PathLike | None = None,
     cache: str | os.PathLike | None = None,
+    config: Mapping | None = None,
 ) -> pd.DataFrame:
     """Check the databases a run needs; raise one error naming every failing database.
 
@@ -247,6 +278,11 @@ def verify_databases(
     cache : path-like, optional
         JSON file remembering digests of unchanged databases (:func:`sha256_cached`), so a
         restarted run does not hash them again.
+    config : mapping, optional
+        The run's configuration: the database each checked tool reads (:data:`CONFIG_KEYS`)
+        must be a manifest row of that tool (or lie in one), so the checksum is of the files
+        the run reads; a config pointing elsewhere is an error naming the key and both paths.
+        Rows of the tool that the run does not read are left out of the check.
 
     Returns
     -------
@@ -270,11 +306,44 @@ def verify_databases(
         df = df[df["name"].isin(names)]
     if tools is not None:
         df = df[df["tool"].isin(tools)]
-    versions = dict(tool_versions) if tool_versions is not None else {}
     rows, problems = [], []
+    if config is not None:
+        keep = pd.Series(True, index=df.index)
+        for tool, key in CONFIG_KEYS.items():
+            if tools is not None and tool not in tools:
+                continue
+            used = _config_value(config, key)
+            if not used:
+                continue
+            used_p = Path(used) if Path(used).is_absolute() else Path(base_dir).absolute() / used
+            mine = df["tool"] == tool
+            if not mine.any():
+                logger.warning("databases: %s (key %s) has no manifest row: not verified",
+                               used_p, key)  # fmt: skip
+                rows.append({"tool": tool, "name": f"{tool} (not in the manifest)", "version": "", "path": str(used),
+                             "sha256": "", "compatible_tool_versions": "",
+                             "resolved_path": str(used_p), "sha256_observed": "",
+                             "tool_version": "", "status": "unlisted",
+                             "problem": f"{key} is not in the manifest"})  # fmt: skip
+                continue
+            hit = [
+                i for i in df.index[mine]
+                if _covers(_resolved(df.loc[i, "path"], base_dir), used_p)
+            ]  # fmt: skip
+            if not hit:
+                listed = ", ".join(f"{df.loc[i, 'name']}: {df.loc[i, 'path']}"
+                                   for i in df.index[mine])  # fmt: skip
+                problems.append(
+                    f"key {key!r}: the run reads {used_p}, which is not the manifest's {tool} "
+                    f"database ({listed}); point the key at it, or add a manifest row for "
+                    f"{used} (with its sha256)"
+                )
+            else:  # only the row the run reads is checked and recorded
+                keep &= ~mine | df.index.isin(hit)
+        df = df[keep]
+    versions = dict(tool_versions) if tool_versions is not None else {}
     for row in df.to_dict("records"):
-        p = Path(row["path"])
-        p = p if p.is_absolute() else Path(base_dir) / p
+        p = _resolved(row["path"], base_dir)
         rec = {**row, "resolved_path": str(p), "sha256_observed": "", "tool_version": ""}
         issues = []
         if not p.exists():
@@ -317,6 +386,11 @@ def verify_databases(
         )
     logger.info("databases verified: %s", ", ".join(f"{r['name']} ({r['status']})" for r in rows))
     return result
+
+
+def _resolved(path: str, base_dir: str | os.PathLike) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else Path(base_dir) / p
 
 
 def manifest_entry(
@@ -365,3 +439,117 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --------------------------------------------------------------------------------------------
+# database files: complete and of the right format, before any job
+def check_kraken2_db(path: str | os.PathLike) -> list[str]:
+    """What is wrong with a Kraken2 database folder (empty list: nothing found).
+
+    ``hash.k2d``, ``opts.k2d`` and ``taxo.k2d`` must exist and be non-empty. ``hash.k2d`` is
+    kraken2's ``CompactHashTable::WriteTable`` output: four little-endian uint64 (capacity,
+    size, key bits, value bits; key + value bits = 32) and then ``capacity`` 4-byte cells, so a
+    truncated copy has the wrong size. ``taxo.k2d`` starts with ``K2TAXDAT``.
+    """
+    import struct
+
+    db = Path(path)
+    problems = []
+    for name in ("hash.k2d", "opts.k2d", "taxo.k2d"):
+        f = db / name
+        if not f.is_file():
+            problems.append(f"{f} is missing (not a Kraken2 database folder?)")
+        elif f.stat().st_size == 0:
+            problems.append(f"{f} is empty")
+    if problems:
+        return problems
+    hash_k2d = db / "hash.k2d"
+    size = hash_k2d.stat().st_size
+    with open(hash_k2d, "rb") as fh:
+        head = fh.read(32)
+    if len(head) < 32:
+        return [f"{hash_k2d}: truncated ({size} bytes, shorter than its 32-byte header)"]
+    capacity, _, key_bits, value_bits = struct.unpack("<4Q", head)
+    if key_bits + value_bits != 32:
+        problems.append(
+            f"{hash_k2d}: not a Kraken2 hash table (key bits {key_bits} + value bits "
+            f"{value_bits} != 32)"
+        )
+    elif size != 32 + 4 * capacity:
+        problems.append(
+            f"{hash_k2d}: truncated or damaged: {size} bytes, its header says "
+            f"{32 + 4 * capacity} (capacity {capacity} cells); copy the database again"
+        )
+    with open(db / "taxo.k2d", "rb") as fh:
+        if fh.read(8) != b"K2TAXDAT":
+            problems.append(f"{db / 'taxo.k2d'}: not a Kraken2 taxonomy (no K2TAXDAT magic)")
+    return problems
+
+
+SYLDB_LOAD_LIMIT = 512 << 20
+"""Sylph databases up to this size are also loaded with pysylph when the layout walk fails."""
+
+
+def _walk_syldb(path: Path) -> tuple[int, int]:
+    """Walk a ``.syldb`` (bincode of a list of genome sketches) by seeking: (genomes, bytes).
+
+    Layout (sylph 0.x / pysylph 0.1, checked on pysylph-built databases): uint64 genome count;
+    per genome a uint64-length list of uint64 k-mers, an option tag byte (1: another uint64
+    list), two uint64-length strings (file name, first contig) and four uint64 (c, k, genome
+    size, minimum spacing). Raises EOFError where the file ends early, ValueError on a bad tag.
+    """
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+
+        def u64() -> int:
+            b = fh.read(8)
+            if len(b) < 8:
+                raise EOFError
+            return struct.unpack("<Q", b)[0]
+
+        n = u64()
+        for i in range(n):
+            fh.seek(8 * u64(), 1)
+            tag = fh.read(1)
+            if tag == b"\x01":
+                fh.seek(8 * u64(), 1)
+            elif tag != b"\x00":
+                raise ValueError(f"genome {i + 1} of {n}: unexpected byte {tag!r}")
+            for _ in range(2):
+                fh.seek(u64(), 1)
+            fh.seek(32, 1)
+            if fh.tell() > size:
+                raise EOFError(f"genome {i + 1} of {n} ends past the end of the file")
+        return n, fh.tell()
+
+
+def check_syldb(path: str | os.PathLike) -> list[str]:
+    """What is wrong with a sylph database file (empty list: nothing found).
+
+    The genome sketches are walked (:func:`_walk_syldb`, seeks only, fast for any size): a
+    truncated copy ends before the last sketch, and a complete one ends exactly at the last
+    byte. When the walk disagrees, a database of up to :data:`SYLDB_LOAD_LIMIT` bytes is loaded
+    with pysylph as the arbiter.
+    """
+    p = Path(path)
+    size = p.stat().st_size
+    try:
+        n, end = _walk_syldb(p)
+        if n and end == size:
+            return []
+        why = "no genome" if not n else f"{size - end} byte(s) after the last of {n} genomes"
+    except (EOFError, ValueError, OverflowError, OSError) as exc:
+        why = f"{exc}" if str(exc) else "the file ends inside a genome sketch"
+    if size <= SYLDB_LOAD_LIMIT:
+        try:
+            import pysylph
+
+            pysylph.Database.load(str(p))
+            return []
+        except ImportError:  # pragma: no cover - pysylph is a pipeline dependency
+            pass
+        except Exception as exc:  # pysylph raises ValueError/OSError/its own types
+            why += f"; pysylph cannot load it: {exc}"
+    return [f"{p}: truncated or not a sylph .syldb database ({why}); copy it again"]

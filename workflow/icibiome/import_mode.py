@@ -29,7 +29,13 @@ from pathlib import Path
 import pandas as pd
 
 from icibiome.errors import UserError
-from icibiome.importers import ImportError_, import_profiles, load_profile
+from icibiome.importers import (
+    ImportError_,
+    _borrow_lineages,
+    import_profiles,
+    load_profile,
+    to_rank,
+)
 from icibiome.io import write_tsv
 
 logger = logging.getLogger(__name__)
@@ -95,7 +101,10 @@ def read_name_map(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise ImportModeError([f"import.name_map: {path}: file not found"])
-    df = pd.read_csv(path, sep=None, engine="python", dtype=str, comment="#").fillna("")
+    try:
+        df = pd.read_csv(path, sep=None, engine="python", dtype=str, comment="#").fillna("")
+    except (ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise ImportModeError([f"import.name_map: {path}: not a readable table: {exc}"]) from None
     if df.shape[1] < 2:
         raise ImportModeError([f"import.name_map: {path}: needs two columns (profile name, id)"])
     keys, values = df.iloc[:, 0].str.strip(), df.iloc[:, 1].str.strip()
@@ -112,22 +121,57 @@ def _load(
     name_map: Mapping[str, str] | None,
     lineages: str | os.PathLike | None,
     taxonomy: str | os.PathLike | None,
+    ranks: Sequence[str] = (),
+    missing: str = "error",
 ) -> tuple[list[str], bool, list[str]]:
-    """Sample ids (renamed), whether all files hold counts, and the problems found."""
+    """Sample ids (renamed), whether all files hold counts, and the problems found.
+
+    Each file is also cut to every rank of ``ranks`` (as rule import_profiles will), so a table
+    of bare names that cannot reach a rank is found here, naming the config keys.
+    """
     problems: list[str] = []
     ids: list[str] = []
     counts = True
+    profs = []
     if not paths:
         return [], False, ["import.profiles: no profile files given"]
     for p in paths:
         try:
-            prof = load_profile(p, fmt=fmt, values=values, lineages=lineages, taxonomy=taxonomy)
-        except (ImportError_, ValueError, OSError) as exc:
+            prof = load_profile(
+                p, fmt=fmt, values=values, lineages=lineages, taxonomy=taxonomy, missing=missing
+            )
+        except ImportError_ as exc:  # names the file
             problems.append(f"import.profiles: {exc}")
             continue
+        except (ValueError, OSError, KeyError, IndexError) as exc:
+            # a reader's parse failure on a malformed file (pandas, float(), a missing column)
+            what = f"missing column {exc}" if isinstance(exc, KeyError) else str(exc)
+            problems.append(
+                f"import.profiles: {p}: cannot be read as format {fmt!r}: {what} "
+                f"({type(exc).__name__}; see import.format)"
+            )
+            continue
+        profs.append(prof)
         counts &= prof.counts is not None
         for s in prof.samples:
             ids.append((name_map or {}).get(s, s))
+    if lineages is None:
+        _borrow_lineages(profs)  # as import_profiles does
+    for prof in profs:
+        reached, failed = [], []
+        for rank in ranks:
+            try:
+                to_rank(prof, rank)
+                reached.append(rank)
+            except ImportError_:
+                failed.append(rank)
+        if failed:
+            problems.append(
+                f"import.profiles: {prof.source}: no taxa at rank(s) {', '.join(failed)} of "
+                "taxonomy.ranks (its rows are bare names without a lineage): give "
+                "import.lineages (a clade -> lineage table) or set taxonomy.ranks to "
+                f"{reached or '[the rank of the names]'}"
+            )
     dup = sorted({s for s in ids if ids.count(s) > 1})
     if dup:
         problems.append(f"import.profiles: sample id(s) occur more than once: {dup[:10]}")
@@ -144,6 +188,8 @@ def plan_import(
     lineages: str | os.PathLike | None = None,
     taxonomy: str | os.PathLike | None = None,
     on_mismatch: str = "error",
+    ranks: Sequence[str] = (),
+    missing: str = "error",
 ) -> ImportPlan:
     """Check the profiles against the sample sheet before any job runs.
 
@@ -161,6 +207,11 @@ def plan_import(
         Samples in the sheet without a profile, or profiled samples without a sheet row: stop
         with an error listing them (default), or leave them out (listed in
         ``excluded_samples.tsv`` and the log).
+    ranks : sequence of str
+        ``taxonomy.ranks``: every file must reach each of them (a table of bare names needs
+        ``import.lineages``).
+    missing : {"error", "zero"}
+        ``import.missing``: empty/NA cells stop the run naming them, or are read as 0.
 
     Raises
     ------
@@ -171,7 +222,9 @@ def plan_import(
     if on_mismatch not in ON_MISMATCH:
         raise ValueError(f"on_mismatch must be one of {ON_MISMATCH}")
     nmap = read_name_map(name_map) if name_map else None
-    ids, has_counts, problems = _load(paths, fmt, values, nmap, lineages, taxonomy)
+    ids, has_counts, problems = _load(
+        paths, fmt, values, nmap, lineages, taxonomy, ranks=ranks, missing=missing
+    )
     if problems:
         raise ImportModeError(problems)
     profiled = set(ids)
@@ -226,25 +279,32 @@ def run_import(
     lineages: str | os.PathLike | None = None,
     taxonomy: str | os.PathLike | None = None,
     on_mismatch: str = "error",
+    missing: str = "error",
 ) -> ImportPlan:
     """Write the standard tables of the imported profiles for the sheet's samples.
 
     Writes into ``out_dir``: ``abundance_<rank>.tsv`` (percent of classified at the rank, as
     :func:`icibiome.profiles.merge_profiles`), ``counts_<rank>.tsv`` when every file holds read
     counts, ``import_manifest.tsv`` (file, format, naming, database), ``samples.tsv`` (sample ->
-    source file + sheet columns) and ``excluded_samples.tsv`` (sample, reason; header only when
+    source file + sheet columns), ``filled_cells.tsv`` (missing cells read as 0 with
+    ``missing='zero'``; header only otherwise) and ``excluded_samples.tsv`` (sample, reason; header only when
     nothing was excluded). Parameters as in :func:`plan_import`.
     """
-    sheet = pd.read_csv(samples_tsv, sep="\t", dtype=str, comment="#", keep_default_na=False)
+    from icibiome.samplesheet import read_sample_sheet
+
+    # the sheet as the driver read it (a '#' inside a cell is data, not a comment)
+    sheet = read_sample_sheet(samples_tsv, check_files=False, reads=False)
     plan = plan_import(
         paths,
-        list(sheet["sample_id"].str.strip()),
+        list(sheet.index),
         fmt=fmt,
         values=values,
         name_map=name_map,
         lineages=lineages,
         taxonomy=taxonomy,
         on_mismatch=on_mismatch,
+        ranks=ranks,
+        missing=missing,
     )
     rename = read_name_map(name_map) if name_map else None
     import_profiles(
@@ -259,6 +319,7 @@ def run_import(
         lineages=lineages,
         taxonomy=taxonomy,
         rename=rename,
+        missing=missing,
     )
     write_tsv(plan.excluded(), Path(out_dir) / "excluded_samples.tsv")
     logger.info("import: %d sample(s) from %d file(s)", len(plan.samples), len(plan.files))
@@ -277,6 +338,7 @@ def import_report_content(
     top_n: int = 12,
     rank: str = "species",
     profiler: str = "imported",
+    filled_tsv: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """The report sections of an import-mode run (it has no read QC or read tracking).
 
@@ -284,7 +346,8 @@ def import_report_content(
     the read-based profilers, :func:`icibiome.report.composition_mqc` and
     :func:`icibiome.report_sections.composition_by_response_mqc`), the imported files (format,
     naming, database, values, samples) and a warning table of flagged samples: left out
-    (sheet/profile mismatch) or with nothing classified (an all-zero profile, zero-hit). The
+    (sheet/profile mismatch), with nothing classified (an all-zero profile, zero-hit), or with
+    missing cells read as 0 (``import.missing: zero``; ``filled_tsv``, naming the taxa). The
     flag table is dropped from the report when empty. Returns the flagged samples.
     """
     from icibiome.io import read_standard_table
@@ -316,22 +379,43 @@ def import_report_content(
     tab = read_standard_table(abundance_tsv).drop(columns="lineage")
     zero = [str(c) for c in tab.columns if tab[c].sum() <= 0]
     excluded = pd.read_csv(excluded_tsv, sep="\t", dtype=str, keep_default_na=False)
+    filled = (
+        pd.read_csv(filled_tsv, sep="\t", dtype=str, keep_default_na=False)
+        if filled_tsv
+        else pd.DataFrame(columns=["file", "line", "taxon", "sample", "value"])
+    )
+    fill_flags = [
+        (
+            sample,
+            f"{len(g)} missing cell(s) read as 0 (import.missing: zero): "
+            + ", ".join(
+                f"{Path(f).name} line {ln} ({t})"
+                for f, ln, t in list(zip(g["file"], g["line"], g["taxon"], strict=True))[:5]
+            )
+            + (" ..." if len(g) > 5 else ""),
+        )
+        for sample, g in filled.groupby("sample", sort=False)
+    ]
     flags = pd.DataFrame(
         {
-            "sample_id": [*excluded["sample_id"], *zero],
+            "sample_id": [*excluded["sample_id"], *zero, *(s for s, _ in fill_flags)],
             "flag": ["left out: " + r for r in excluded["reason"]]
-            + [f"nothing classified at {rank} (all-zero profile)"] * len(zero),
+            + [f"nothing classified at {rank} (all-zero profile)"] * len(zero)
+            + [f for _, f in fill_flags],
         }
-    ).set_index("sample_id")
+    )
+    # one row per sample (a sample may be all-zero and have filled cells)
+    flags = flags.groupby("sample_id", sort=False)["flag"].agg("; ".join).to_frame()
     _write_mqc_tsv(
         flags,
         {
             "id": "icibiome_import_flags",
             "section_name": "Imported samples flagged",
             "description": (
-                f"Warning: {len(excluded)} sample(s) left out (import.on_mismatch: exclude) and "
-                f"{len(zero)} with nothing classified at {rank}; the latter have no composition "
-                "and are left out of beta diversity and networks."
+                f"Warning: {len(excluded)} sample(s) left out (import.on_mismatch: exclude), "
+                f"{len(zero)} with nothing classified at {rank} (no composition; left out of "
+                f"beta diversity and networks) and {len(fill_flags)} with missing cells read "
+                f"as 0 (import.missing: zero; results/taxonomy/{profiler}/filled_cells.tsv)."
             ),
             "plot_type": "table",
         },

@@ -141,6 +141,8 @@ class ImportedProfile:
     naming: str = "unknown"
     database: str = ""
     notes: list[str] = field(default_factory=list)
+    filled: pd.DataFrame | None = None
+    """Missing cells read as 0 (``missing='zero'``): file, line, taxon, sample, value."""
 
     @property
     def samples(self) -> list[str]:
@@ -162,6 +164,7 @@ def read_profile(
     taxon_rank: str = "species",
     strip_affixes: bool = True,
     counts: bool = False,
+    missing: str = "error",
 ) -> pd.DataFrame:
     """Read one profile file of any supported format as a standard table at ``rank``.
 
@@ -214,6 +217,7 @@ def read_profile(
         taxonomy=taxonomy,
         taxon_rank=taxon_rank,
         strip_affixes=strip_affixes,
+        missing=missing,
     )
     abund, cnt = to_rank(prof, rank)
     if counts:
@@ -232,8 +236,14 @@ def load_profile(
     taxonomy: Mapping[str, str] | str | os.PathLike | None = None,
     taxon_rank: str = "species",
     strip_affixes: bool = True,
+    missing: str = "error",
 ) -> ImportedProfile:
-    """Read one file into an :class:`ImportedProfile` (all ranks; see :func:`read_profile`)."""
+    """Read one file into an :class:`ImportedProfile` (all ranks; see :func:`read_profile`).
+
+    ``missing``: empty / ``NA`` / ``nan`` cells are an error naming line, taxon and sample
+    (``"error"``), or read as 0 and listed in the profile's ``filled`` table (``"zero"``).
+    Negative values and a taxon on two rows are always errors.
+    """
     path = Path(path)
     if not path.exists():
         raise ImportError_(f"{path}: profile file not found")
@@ -247,12 +257,21 @@ def load_profile(
     if taxon_rank not in RANKS:
         raise ValueError(f"taxon_rank must be one of {RANKS}")
     reader = _READERS[fmt]
+    if missing not in MISSING:
+        raise ValueError(f"missing must be one of {MISSING}, not {missing!r}")
     kwargs = {"values": values, "strip_affixes": strip_affixes, "taxon_rank": taxon_rank}
+    kwargs["missing"] = missing
     if fmt == "sylph":
         kwargs["taxonomy"] = _as_map(taxonomy, "taxonomy") if taxonomy is not None else None
     prof = reader(path, **kwargs)
     if lineages is not None:
+        before = prof.naming
         prof = _apply_lineage_map(prof, _as_map(lineages, "lineages"))
+        if before == "unknown":  # the names came from the map: say so in the manifest
+            found = _naming(_base(prof).index)
+            source = Path(lineages).name if not isinstance(lineages, Mapping) else "a mapping"
+            prof.naming = f"lineages from {source}" + (f" ({found})" if found != "unknown" else "")
+    _check_values(prof)
     _check_samples(prof)
     return prof
 
@@ -273,7 +292,8 @@ def to_rank(prof: ImportedProfile, rank: str) -> tuple[pd.DataFrame, pd.DataFram
         deepest = sorted({_last_prefix(x) for x in base.index}, key=lambda p: _DEPTH.get(p, -1))
         raise ImportError_(
             f"{prof.source}: no taxa at rank {rank} (row lineages end at {deepest}); "
-            "a table of bare clades needs lineages= (a clade -> lineage map) to reach higher ranks"
+            "a table of bare clades needs a clade -> lineage map to reach higher ranks "
+            "(config key import.lineages in the pipeline, lineages= in the library)"
         )
     tot = rel_at.sum(axis=0)
     abund = rel_at.div(tot.where(tot > 0, 1.0), axis=1) * 100.0
@@ -310,6 +330,7 @@ def import_profiles(
     taxon_rank: str = "species",
     strip_affixes: bool = True,
     rename: Mapping[str, str] | None = None,
+    missing: str = "error",
 ) -> dict[str, pd.DataFrame]:
     """Import several profile files (one cohort table or one file per sample) into standard tables.
 
@@ -363,11 +384,15 @@ def import_profiles(
             taxonomy=tax_map,
             taxon_rank=taxon_rank,
             strip_affixes=strip_affixes,
+            missing=missing,
         )
         for p, f in zip(paths, fmts, strict=True)
     ]
     if lin_map is None:
         _borrow_lineages(profs)
+    elif not isinstance(lineages, Mapping):  # name the lineage file in the manifest
+        for p in profs:
+            p.naming = p.naming.replace("from a mapping", f"from {Path(lineages).name}")
     if rename:
         for prof in profs:
             _rename_samples(prof, rename)
@@ -427,6 +452,15 @@ def import_profiles(
         ]
     )
     write_tsv(manifest, out_dir / "import_manifest.tsv")
+    filled = [p.filled for p in profs if p.filled is not None and len(p.filled)]
+    filled_tab = (
+        pd.concat(filled, ignore_index=True)
+        if filled
+        else pd.DataFrame(columns=["file", "line", "taxon", "sample", "value"])
+    )
+    if rename:
+        filled_tab["sample"] = [rename.get(s, s) for s in filled_tab["sample"]]
+    write_tsv(filled_tab, out_dir / "filled_cells.tsv")
     write_tsv(samples, out_dir / "samples.tsv")
     result["samples"] = samples
     return result
@@ -695,7 +729,9 @@ def _looks_like_mpa_line(ln: str) -> bool:
 # --------------------------------------------------------------------------------------------
 # readers
 # --------------------------------------------------------------------------------------------
-def _read_merged(path: Path, values: str, strip_affixes: bool, taxon_rank: str, **_):
+def _read_merged(
+    path: Path, values: str, strip_affixes: bool, taxon_rank: str, missing: str = "error", **_
+):
     """MetaPhlAn / sylph-tax / combine_mpa merged tables (and generic lineage tables)."""
     text = _read_text(path)
     lines = text.splitlines()
@@ -710,19 +746,34 @@ def _read_merged(path: Path, values: str, strip_affixes: bool, taxon_rank: str, 
     body = "\n".join(lines[skip:]).lstrip("#")
     sep = "," if lines[skip].count(",") > lines[skip].count("\t") else "\t"
     df = pd.read_csv(_io.StringIO(body), sep=sep, dtype=str, keep_default_na=False)
+    # the line of each data row as an editor shows it (pandas skips blank lines)
+    line_of = [skip + 2 + i for i, ln in enumerate(lines[skip + 1 :]) if ln.strip()]
+    df.index = (
+        line_of[: len(df)] if len(line_of) >= len(df) else range(skip + 2, skip + 2 + len(df))
+    )
     first = df.columns[0]
     df = df.rename(columns={first: "_taxon"})
     drop = [c for c in df.columns[1:] if str(c).strip().lower() in _NON_SAMPLE_COLUMNS]
     notes = [f"dropped non-sample column(s) {drop}"] if drop else []
     df = df.drop(columns=drop)
-    df = df[df["_taxon"].str.strip() != ""]
-    mat = _numeric(df.drop(columns="_taxon"), path)
+    nameless = df["_taxon"].str.strip() == ""
+    valued = df.loc[nameless].drop(columns="_taxon").apply(lambda c: c.str.strip() != "")
+    if valued.to_numpy().any():
+        where = ", ".join(str(i) for i in valued.index[valued.any(axis=1)][:10])
+        raise ImportError_(f"{path}: line(s) {where}: values without a taxon name")
+    df = df[~nameless]
     names = df["_taxon"].str.strip().str.strip('"').tolist()
+    mat, filled = _numeric(df.drop(columns="_taxon"), path, taxa=names, missing=missing)
     if strip_affixes:
         mat.columns = _strip_sample_affixes(list(mat.columns), path)
-    return _from_lineage_rows(
-        path, names, mat, values, taxon_rank, fmt=None, database=database, notes=notes
-    )
+    prof = _from_lineage_rows(
+        path, names, mat, values, taxon_rank, fmt=None, database=database, notes=notes,
+        lines=list(df.index),
+    )  # fmt: skip
+    if len(filled):
+        prof.filled = filled
+        prof.notes.append(f"{len(filled)} missing cell(s) read as 0 (missing='zero')")
+    return prof
 
 
 def _is_header(lines: list[str], i: int) -> bool:
@@ -730,11 +781,15 @@ def _is_header(lines: list[str], i: int) -> bool:
     return lines[i].startswith("#") and "\t" in lines[i] and not lines[i].startswith("#mpa_")
 
 
-def _read_generic(path: Path, values: str, strip_affixes: bool, taxon_rank: str, **_):
-    return _read_merged(path, values, strip_affixes=False, taxon_rank=taxon_rank)
+def _read_generic(
+    path: Path, values: str, strip_affixes: bool, taxon_rank: str, missing: str = "error", **_
+):
+    return _read_merged(path, values, strip_affixes=False, taxon_rank=taxon_rank, missing=missing)
 
 
-def _read_metaphlan_single(path: Path, values: str, strip_affixes: bool, **_):
+def _read_metaphlan_single(
+    path: Path, values: str, strip_affixes: bool, missing: str = "error", **_
+):
     lines = _read_text(path).splitlines()
     sample = None
     database = ""
@@ -773,7 +828,16 @@ def _read_metaphlan_single(path: Path, values: str, strip_affixes: bool, **_):
         bad = df.loc[rel.isna(), "clade_name"].iloc[0]
         raise ImportError_(f"{path}: non-numeric relative_abundance for {bad!r}")
     est_col = "estimated_number_of_reads_from_the_clade"
-    cnt = pd.to_numeric(df[est_col], errors="coerce").fillna(0.0) if est_col in df else None
+    cnt = None
+    if est_col in df:
+        cnt = pd.to_numeric(df[est_col], errors="coerce")
+        if cnt.isna().any() and missing == "error":
+            bad = df.loc[cnt.isna(), "clade_name"].tolist()
+            raise ImportError_(
+                f"{path}: column {est_col!r}: {len(bad)} missing or non-numeric value(s), taxa "
+                f"{bad[:5]}; fill them in, or read them as 0 with import.missing: zero"
+            )
+        cnt = cnt.fillna(0.0)
     rel_m = pd.DataFrame({sample: rel.to_numpy()})
     prof = _from_lineage_rows(path, names, rel_m, "relative", "species", "metaphlan", database, [])
     if cnt is not None and values != "relative":
@@ -900,6 +964,7 @@ def _read_bracken(path: Path, **_):
     for suf in (".bracken", "_bracken", ".species", "_species", ".S"):
         sample = sample.removesuffix(suf)
     names = [prefix + str(n).strip().replace(" ", "_") for n in df["name"]]
+    _no_missing(path, df, "new_est_reads", "name")
     counts = pd.DataFrame({sample: df["new_est_reads"].astype(float).to_numpy()}, index=names)
     counts = counts.groupby(level=0, sort=False).sum()
     counts.index.name = None
@@ -932,7 +997,9 @@ def _read_biom(path: Path, values: str, **_):
     mat = pd.DataFrame(
         table.matrix_data.toarray(), columns=[str(s) for s in table.ids(axis="sample")]
     )
-    return _from_lineage_rows(path, names, mat, values, "species", "biom", "", [])
+    return _from_lineage_rows(
+        path, names, mat, values, "species", "biom", "", [], sum_duplicates=True
+    )
 
 
 def _read_icibiome_profile(path: Path, **_):
@@ -940,6 +1007,8 @@ def _read_icibiome_profile(path: Path, **_):
     sample = _stem(path)
     unc = df["lineage"] == UNCLASSIFIED
     body = df[~unc]
+    for col in ("relative_abundance", "estimated_reads"):
+        _no_missing(path, body, col, "lineage")
     lin = [_normalise_lineage(x) for x in body["lineage"]]
     rel = pd.DataFrame({sample: body["relative_abundance"].astype(float).to_numpy()}, index=lin)
     cnt = pd.DataFrame({sample: body["estimated_reads"].astype(float).to_numpy()}, index=lin)
@@ -1052,9 +1121,17 @@ def _naming(index: Iterable[str]) -> str:
     return "unknown"
 
 
-def _from_lineage_rows(path, names, mat, values, taxon_rank, fmt, database, notes):
-    """Build an ImportedProfile from taxon names + a numeric matrix (rows aligned)."""
+def _from_lineage_rows(
+    path, names, mat, values, taxon_rank, fmt, database, notes, lines=None, sum_duplicates=False
+):
+    """Build an ImportedProfile from taxon names + a numeric matrix (rows aligned).
+
+    A taxon on two rows is an error naming both lines (summing them silently could double a
+    taxon pasted twice), unless ``sum_duplicates`` (BIOM: many OTUs/ASVs share one lineage).
+    """
     lin = [_normalise_lineage(n, taxon_rank) for n in names]
+    if not sum_duplicates:
+        _check_duplicate_taxa(path, names, lin, lines)
     mat = mat.copy()
     mat.index = lin
     unc_rows = mat.index == UNCLASSIFIED
@@ -1200,6 +1277,8 @@ def _borrow_lineages(profs: list[ImportedProfile]) -> None:
         logger.info("%s: lineages borrowed from the other imported tables", p.source)
         _apply_lineage_map(p, lmap)
         p.notes.append("lineages borrowed from the other imported files")
+        if p.naming == "unknown":
+            p.naming = "lineages from the other imported files"
 
 
 def _base(prof: ImportedProfile) -> pd.DataFrame:
@@ -1233,24 +1312,121 @@ def _read_text(path: Path, limit: int | None = None) -> str:
         return fh.read(limit) if limit else fh.read()
 
 
-def _numeric(df: pd.DataFrame, path: Path) -> pd.DataFrame:
-    out = df.apply(
-        lambda c: pd.to_numeric(c.str.strip().replace({"": "0", "NA": "0"}), errors="coerce")
-    )
-    bad = out.isna()
+MISSING = ("error", "zero")
+"""What to do with empty / ``NA`` / ``nan`` cells of a profile table: stop naming them, or read
+them as 0 (listed in :attr:`ImportedProfile.filled` and the report)."""
+
+_MISSING_TOKENS = {"", "na", "nan", "n/a", "null", "none"}
+
+
+def _cells(mask: pd.DataFrame, df: pd.DataFrame, taxa, n: int = 5) -> tuple[list[str], int]:
+    """``line L (taxon T): column 'S': 'v'`` for the first ``n`` True cells of ``mask``."""
+    rows, cols = np.nonzero(mask.to_numpy())
+    shown = []
+    for r, c in list(zip(rows, cols, strict=True))[:n]:
+        taxon = f" (taxon {taxa[r]!r})" if taxa is not None else ""
+        shown.append(f"line {df.index[r]}{taxon}: column {df.columns[c]!r}: {df.iat[r, c]!r}")
+    return shown, len(rows)
+
+
+def _numeric(
+    df: pd.DataFrame, path: Path, taxa: Sequence[str] | None = None, missing: str = "error"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cells as floats, and the table of missing cells read as 0 (``missing='zero'``).
+
+    ``df``'s index holds the line numbers. Non-numeric and negative cells are errors; empty,
+    ``NA`` and ``nan`` cells are an error (default) or read as 0 and listed.
+    """
+    if missing not in MISSING:
+        raise ValueError(f"missing must be one of {MISSING}, not {missing!r}")
+    cells = df.apply(lambda c: c.str.strip())
+    is_missing = cells.apply(lambda c: c.str.lower().isin(_MISSING_TOKENS))
+    out = cells.mask(is_missing).apply(lambda c: pd.to_numeric(c, errors="coerce"))
+    bad = out.isna() & ~is_missing
     if bad.to_numpy().any():
-        col = bad.any(axis=0).idxmax()
-        row = int(np.flatnonzero(bad[col].to_numpy())[0])
-        raise ImportError_(
-            f"{path}: column {col!r} is not numeric (value {df[col].iloc[row]!r} on data row "
-            f"{row + 1})"
+        shown, n = _cells(bad, df, taxa)
+        raise ImportError_(f"{path}: {n} value(s) are not numeric: {'; '.join(shown)}")
+    filled = pd.DataFrame(columns=["file", "line", "taxon", "sample", "value"])
+    if is_missing.to_numpy().any():
+        shown, n = _cells(is_missing, df, taxa)
+        if missing == "error":
+            raise ImportError_(
+                f"{path}: {n} missing value(s) (empty, NA or nan): {'; '.join(shown)}"
+                + (" ..." if n > len(shown) else "")
+                + "; fill them in, or read them as 0 with import.missing: zero (the filled "
+                "cells are then listed in the report)"
+            )
+        rows, cols = np.nonzero(is_missing.to_numpy())
+        filled = pd.DataFrame(
+            {
+                "file": str(path),
+                "line": [int(df.index[r]) for r in rows],
+                "taxon": [taxa[r] if taxa is not None else "" for r in rows],
+                "sample": [str(df.columns[c]).strip() for c in cols],
+                "value": [df.iat[r, c] for r, c in zip(rows, cols, strict=True)],
+            }
         )
+        logger.warning("%s: %d missing value(s) read as 0 (missing='zero')", path, n)
+        out = out.fillna(0.0)
     neg = (out < 0).to_numpy()
     if neg.any():
-        col = out.columns[np.flatnonzero(neg.any(axis=0))[0]]
-        raise ImportError_(f"{path}: column {col!r} has negative values")
+        shown, n = _cells(out < 0, df, taxa)
+        raise ImportError_(
+            f"{path}: {n} negative value(s) (abundances and counts are >= 0): {'; '.join(shown)}"
+        )
     out.columns = [str(c).strip() for c in out.columns]
-    return out.astype(float)
+    return out.astype(float), filled
+
+
+def _no_missing(path, df: pd.DataFrame, col: str, name_col: str) -> None:
+    """An empty cell of a per-sample table is an error (a later groupby-sum would read it as 0)."""
+    if col not in df.columns:
+        raise ImportError_(f"{path}: no column {col!r}")
+    miss = df[col].isna() | df[col].astype(str).str.strip().str.lower().isin(_MISSING_TOKENS)
+    if miss.any():
+        lines = [int(i) + 2 for i in np.flatnonzero(miss.to_numpy())[:5]]
+        taxa = df.loc[miss, name_col].astype(str).tolist()[:5]
+        raise ImportError_(
+            f"{path}: {int(miss.sum())} missing value(s) in column {col!r}: line(s) {lines} "
+            f"(taxa {taxa})"
+        )
+
+
+def _check_duplicate_taxa(path, names, lineages, lines=None) -> None:
+    """A taxon (after normalisation) on two or more rows is an error naming the rows."""
+    seen: dict[str, list[int]] = {}
+    for i, lin in enumerate(lineages):
+        if lin != UNCLASSIFIED:
+            seen.setdefault(lin, []).append(i)
+    dups = {k: v for k, v in seen.items() if len(v) > 1}
+    if not dups:
+        return
+    shown = []
+    for _lin, idx in list(dups.items())[:5]:
+        where = [str(lines[i]) if lines is not None else f"data row {i + 1}" for i in idx]
+        spelled = sorted({names[i] for i in idx})
+        shown.append(f"taxon {spelled[0]!r} on lines {', '.join(where)}" + (
+            f" (spelled {spelled})" if len(spelled) > 1 else ""))  # fmt: skip
+    raise ImportError_(
+        f"{path}: {len(dups)} taxon/taxa occur on more than one row (not summed: remove the "
+        f"duplicates): {'; '.join(shown)}"
+    )
+
+
+def _check_values(prof: ImportedProfile) -> None:
+    """Every format: no negative or missing value reaches the standard tables."""
+    for what, df in (("relative", prof.relative), ("counts", prof.counts)):
+        if df is None or df.empty:
+            continue
+        arr = df.to_numpy(dtype=float)
+        for test, label in ((np.isnan(arr), "missing (NaN)"), (arr < 0, "negative")):
+            if test.any():
+                rows, cols = np.nonzero(test)
+                shown = [f"taxon {df.index[r]!r}: sample {df.columns[c]!r}: {arr[r, c]:g}"
+                         for r, c in list(zip(rows, cols, strict=True))[:5]]  # fmt: skip
+                raise ImportError_(
+                    f"{prof.source}: {len(rows)} {label} {what} value(s): {'; '.join(shown)}"
+                )
 
 
 def _strip_sample_affixes(names: list[str], path: Path) -> list[str]:

@@ -22,12 +22,14 @@ readable), so every user error is found before any job starts.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from jsonschema import Draft202012Validator
@@ -199,8 +201,20 @@ def read_sample_sheet(
     if not path.exists():
         raise SampleSheetError(path, [f"{path}: file not found"])
     try:
+        # only a line *starting* with '#' is a comment: a '#' inside a cell ('wk#6', a path) is
+        # data (pandas' comment='#' would silently cut the row there)
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Excel) is not part of the header
+        kept = [
+            (i + 1, line)
+            for i, line in enumerate(text.splitlines())
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
         raw = pd.read_csv(
-            path, sep="\t", dtype=str, keep_default_na=False, comment="#", skip_blank_lines=True
+            io.StringIO("\n".join(line for _, line in kept) + "\n"),
+            sep="\t",
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=True,
         )
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise SampleSheetError(
@@ -208,14 +222,11 @@ def read_sample_sheet(
         ) from None
     except pd.errors.EmptyDataError:
         raise SampleSheetError(path, [f"{path}: file is empty"]) from None
+    _check_header(path, list(raw.columns))
     raw.columns = [c.strip() for c in raw.columns]
     raw = raw.apply(lambda s: s.str.strip())
     # the line number of each row as an editor shows it (header = 1, comments/blank lines skipped)
-    lines = [
-        i + 1
-        for i, line in enumerate(path.read_text(errors="replace").splitlines())
-        if line.strip() and not line.lstrip().startswith("#")
-    ][1:]
+    lines = [n for n, _ in kept][1:]
     schema = load_schema()
     if reads is None:
         reads = check_files or all(c in raw.columns for c in ("assay", "fq1"))
@@ -360,6 +371,24 @@ def analysis_samples(sheet: pd.DataFrame) -> pd.Index:
     return d.index[d.index.isin(keep)]
 
 
+def _check_header(path: Path, columns: list[str]) -> None:
+    """Column names must be spelled exactly: ``Response``, ``Sex`` or `` response `` would be
+    kept as unknown extra columns (and the sheet read as having no response at all)."""
+    known = list(load_schema()["properties"])
+    problems = []
+    for c in columns:
+        if c in known:
+            continue
+        close = [k for k in known if k.lower() == c.strip().lower()]
+        if close:
+            problems.append(
+                f"{path}: line 1 (header): column {c!r} differs from the known column "
+                f"{close[0]!r} only by case or surrounding space: rename it to {close[0]!r}"
+            )
+    if problems:
+        raise SampleSheetError(path, problems)
+
+
 READ_COLUMNS = ("assay", "fq1", "fq2")
 """Sheet columns about reads, not required (and ignored) in import mode."""
 
@@ -396,9 +425,9 @@ SHELL_KEYS = (
 
 RESOURCE_KEYS = (
     ("host_removal.bowtie2_index", "bowtie2_index", "host_removal.activate"),
-    ("taxonomy.sylph.database", "file", "taxonomy.profilers:sylph"),
+    ("taxonomy.sylph.database", "syldb", "taxonomy.profilers:sylph"),
     ("taxonomy.sylph.taxonomy", "file", "taxonomy.profilers:sylph"),
-    ("taxonomy.kraken2.database", "dir", "taxonomy.profilers:kraken2"),
+    ("taxonomy.kraken2.database", "kraken2_db", "taxonomy.profilers:kraken2"),
     ("taxonomy.metaphlan.db_dir", "dir", "taxonomy.profilers:metaphlan"),
     ("amplicon.sintax.reference", "file", "taxonomy.profilers:amplicon"),
     ("humann.nucleotide_database", "dir", "humann.activate"),
@@ -411,7 +440,9 @@ RESOURCE_KEYS = (
     ("report.truth", "file", None),
 )
 """Databases and input files checked before any job runs: (config key, kind, when). ``kind`` is
-``file``, ``dir`` or ``bowtie2_index`` (a prefix with ``.1.bt2`` or ``.1.bt2l`` files); ``when``
+``file``, ``dir``, ``bowtie2_index`` (a prefix with ``.1.bt2`` or ``.1.bt2l`` files), ``syldb``
+(a file, walked for truncation: :func:`icibiome.databases.check_syldb`) or ``kraken2_db`` (a
+folder: files, hash table size, magic bytes: :func:`icibiome.databases.check_kraken2_db`); ``when``
 is a boolean key, ``list_key:item`` (checked only when ``item`` is in that list), or None (an
 optional path: checked when given). Add a row for a new database."""
 
@@ -426,6 +457,37 @@ class ConfigError(UserError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"configuration ({source}) has {len(problems)} problem(s):\n{lines}")
+
+
+def check_yaml_file(path: str | os.PathLike) -> None:
+    """A config file that YAML cannot parse: one line naming file, line and column.
+
+    Snakemake's own loader says only "Config file is not valid JSON or YAML". A missing file
+    is left to Snakemake (its message names it).
+
+    Raises
+    ------
+    ConfigError
+        ``<file> line L column C: <what PyYAML found>`` (a tab gets a hint: indent with spaces).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return
+    try:
+        yaml.safe_load(path.read_text(encoding="utf-8"))  # a str: the marks see the text
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [f"{path}: not UTF-8 text ({exc.reason})"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{path} line {mark.line + 1} column {mark.column + 1}" if mark else str(path)
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if mark is not None and mark.buffer and mark.pointer < len(mark.buffer):
+            if mark.buffer[mark.pointer] == "\t":
+                what = "found a tab character where YAML expects spaces (indent with spaces)"
+        context = getattr(exc, "context", None) if "tab character" not in what else None
+        raise ConfigError(
+            str(path), [f"{where}: {what}" + (f" ({context})" if context else "")]
+        ) from None
 
 
 def _get(config: dict, dotted: str):
@@ -554,17 +616,115 @@ def check_resources(
             targets = [found[0]]
         else:
             targets = [p]
+        is_dir = kind in ("dir", "kraken2_db")
         for t in targets:
             if not t.exists():
                 problems.append(f"key {key!r}: not found: {t}")
-            elif kind == "dir" and not t.is_dir():
+            elif is_dir and not t.is_dir():
                 problems.append(f"key {key!r}: not a directory: {t}")
-            elif kind != "dir" and not t.is_file():
+            elif not is_dir and not t.is_file():
                 problems.append(f"key {key!r}: not a regular file: {t}")
             elif not os.access(t, os.R_OK):
                 problems.append(f"key {key!r}: not readable: {t}")
-            elif kind != "dir" and t.stat().st_size == 0:
+            elif not is_dir and t.stat().st_size == 0:
                 problems.append(f"key {key!r}: file is empty: {t}")
+            elif kind in ("syldb", "kraken2_db"):
+                from icibiome.databases import check_kraken2_db, check_syldb
+
+                found = check_syldb(t) if kind == "syldb" else check_kraken2_db(t)
+                problems += [f"key {key!r}: {p}" for p in found]
     if problems:
         raise ConfigError(source, problems)
     return checked
+
+
+def check_design(config: dict, sheets: dict[str, pd.DataFrame], source: str = "config") -> None:
+    """Stages the sample sheet is too small for: one line per stage naming the key and counts.
+
+    Checked before any job (a stage that cannot run would otherwise fail minutes into the run
+    with a traceback). ``sheets`` maps each profiler whose tables a stage may read to the sheet
+    rows of its samples (shotgun, 16S or imported samples). Counts are of the sheet: samples
+    that later fail the read checks (``on_bad_sample: exclude``) can only lower them.
+
+    * ``diversity.activate``: beta diversity and PCoA need 3 samples per profiler;
+    * ``networks.activate``: ``networks.min_group_samples`` samples in one group at least (the
+      whole sheet, or each ``networks.group_column`` group; smaller groups are left out with a
+      warning, as the stage itself does), and the group column must exist;
+    * ``signatures.activate``: at least one labelled responder and one non-responder (the final
+      model needs both classes); cohorts with fewer than ``signatures.min_per_class`` per class
+      are not tested / held out, which the signatures tables of the report list with the reason.
+
+    Raises
+    ------
+    ConfigError
+        Listing every stage that cannot run, with ``set <key>: false`` as one way out.
+    """
+    problems = []
+    div = config.get("diversity", {})
+    if div.get("activate"):
+        for prof, df in sheets.items():
+            if len(df) < 3:
+                problems.append(
+                    f"key 'diversity.activate': beta diversity needs at least 3 samples, profiler "
+                    f"{prof!r} has {len(df)} in the sample sheet; set diversity.activate: false"
+                )
+    net = config.get("networks", {})
+    prof = net.get("profiler")
+    if net.get("activate") and prof in sheets:
+        df, need = sheets[prof], net.get("min_group_samples", 8)
+        col = net.get("group_column")
+        if col and col not in df.columns:
+            problems.append(
+                f"key 'networks.group_column': {col!r} is not a sample-sheet column "
+                f"(columns: {', '.join(c for c in df.columns if c not in ('fq1', 'fq2'))})"
+            )
+        else:
+            sizes = (
+                df[col].replace("", np.nan).dropna().value_counts()
+                if col
+                else pd.Series({"all samples": len(df)})
+            )
+            if not (sizes >= need).any():
+                counts = ", ".join(f"{g}: {n}" for g, n in sizes.items()) or "no labelled sample"
+                problems.append(
+                    f"key 'networks.activate': a network needs networks.min_group_samples = "
+                    f"{need} samples in a group; profiler {prof!r} has {counts} in the sample "
+                    "sheet; add samples, lower networks.min_group_samples (>= 3), or set "
+                    "networks.activate: false"
+                )
+    sig = config.get("signatures", {})
+    prof = sig.get("profiler")
+    if sig.get("activate") and prof in sheets:
+        resp = sheets[prof]["response"].fillna("")
+        n_r, n_nr = int((resp == "R").sum()), int((resp == "NR").sum())
+        if min(n_r, n_nr) < 1:
+            problems.append(
+                f"key 'signatures.activate': response signatures need responders and "
+                f"non-responders; profiler {prof!r} has {n_r} R / {n_nr} NR in the sample sheet "
+                "(column 'response'); label them or set signatures.activate: false"
+            )
+    if problems:
+        raise ConfigError(source, problems)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m icibiome.samplesheet CONFIG.yaml ...``: YAML syntax of config files.
+
+    For a ``--configfile``, which Snakemake loads (and rejects without a line number) before the
+    workflow's own checks run.
+    """
+    import sys
+
+    status = 0
+    for path in sys.argv[1:] if argv is None else argv:
+        try:
+            check_yaml_file(path)
+            print(f"{path}: ok")
+        except ConfigError as err:
+            print("\n".join(err.problems))
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
