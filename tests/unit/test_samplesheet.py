@@ -241,3 +241,21 @@ def test_yaml_syntax_errors_name_file_line_and_column(tmp_path, capsys):
     assert f"{cfg} line 4 column 1" in capsys.readouterr().out
     cfg.write_text("samples: s.tsv\n")
     assert main([str(cfg)]) == 0
+
+
+def test_outcomes_only_at_baseline_for_the_response_analyses(tmp_path):
+    from icibiome.samplesheet import outcomes_at_baseline
+    from icibiome.signatures import sample_info
+
+    rows = [
+        "D1\tDON1\tT1\tdonor\t\tdonor\t\t0",
+        "R1a\tREC1\tT1\tbaseline\tNR\tpatient\tD1\t0",
+        "R1b\tREC1\tT1\tday14\tNR\tpatient\tD1\t14",
+        "P3\tPAT3\tT1\tbaseline\tR\t\t\t",
+    ]
+    path = _design_sheet(tmp_path, rows)
+    sheet = outcomes_at_baseline(read_sample_sheet(path, reads=False))
+    assert sheet["response"].to_dict() == {"D1": "", "R1a": "NR", "R1b": "", "P3": "R"}
+    # the signatures stage sees one labelled sample per patient (a follow-up is not a second NR)
+    info = sample_info(path, ["D1", "R1a", "R1b", "P3"])
+    assert (info["response"] == "NR").sum() == 1 and (info["response"] == "R").sum() == 1

@@ -117,8 +117,6 @@ def linda_log2clr(abundance: pd.DataFrame, winsor: float = 0.03) -> pd.DataFrame
     return pd.DataFrame(lx, index=abundance.index, columns=abundance.columns)
 
 
-
-
 def auroc(x: np.ndarray, is_pos: np.ndarray) -> np.ndarray:
     """Single-feature AUROC (Mann-Whitney U / n1 n0) per column of ``x``; ties count one half."""
     x = np.asarray(x, dtype=float)

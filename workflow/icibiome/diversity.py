@@ -524,9 +524,10 @@ def permanova(
 # the stage
 # --------------------------------------------------------------------------------------------
 def _sample_info(samples_tsv: str | os.PathLike, ids: Sequence[str]) -> pd.DataFrame:
-    from icibiome.samplesheet import read_sample_sheet
+    from icibiome.samplesheet import outcomes_at_baseline, read_sample_sheet
 
-    sheet = read_sample_sheet(samples_tsv, check_files=False)
+    # response tests count each patient once (its baseline); other samples are 'unknown'
+    sheet = outcomes_at_baseline(read_sample_sheet(samples_tsv, check_files=False))
     missing = [s for s in ids if s not in sheet.index]
     if missing:
         raise ValueError(f"samples in the abundance table but not in {samples_tsv}: {missing}")
@@ -878,7 +879,9 @@ def write_diversity_mqc(
             "q_value": {
                 "title": "q (BH)",
                 "description": "Benjamini-Hochberg over all the tests of this table",
-                "format": "{:,.4f}", "min": 0, "max": 1,
+                "format": "{:,.4f}",
+                "min": 0,
+                "max": 1,
             },
         },
     }

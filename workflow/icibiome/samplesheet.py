@@ -389,6 +389,35 @@ def _check_header(path: Path, columns: list[str]) -> None:
         raise SampleSheetError(path, problems)
 
 
+OUTCOME_COLUMNS = ("response", "pfs_months", "pfs_event", "os_months", "os_event")
+
+
+def outcomes_at_baseline(sheet: pd.DataFrame) -> pd.DataFrame:
+    """The sheet with response and survival kept only on the analysis samples.
+
+    Donor samples and later time points (:func:`analysis_samples`) keep their rows, so they are
+    still profiled and scored, but lose their ``response`` and survival values: the response
+    analyses (differential abundance, LOCO, TOPOSCORE and survival, PERMANOVA by response) count
+    each patient once, at baseline. Logged when anything is blanked.
+    """
+    keep = analysis_samples(sheet)
+    drop = sheet.index[~sheet.index.isin(keep)]
+    if len(drop) == 0:
+        return sheet
+    out = sheet.copy()
+    cols = [c for c in OUTCOME_COLUMNS if c in out.columns]
+    for c in cols:
+        out[c] = out[c].astype(object)
+        out.loc[drop, c] = "" if c == "response" else None
+    logger.info(
+        "%d donor or follow-up sample(s) left out of the response analyses (one baseline per "
+        "patient): %s",
+        len(drop),
+        ", ".join(map(str, drop[:10])) + (" ..." if len(drop) > 10 else ""),
+    )
+    return out
+
+
 READ_COLUMNS = ("assay", "fq1", "fq2")
 """Sheet columns about reads, not required (and ignored) in import mode."""
 

@@ -127,9 +127,10 @@ def extra_specs(paths: dict[str, str | os.PathLike | None]) -> dict[str, dict]:
 
 def sample_info(samples_tsv: str | os.PathLike, ids: Sequence[str]) -> pd.DataFrame:
     """The sample sheet rows of ``ids`` (response ``R``/``NR``/``""``, cohort as str)."""
-    from icibiome.samplesheet import read_sample_sheet
+    from icibiome.samplesheet import outcomes_at_baseline, read_sample_sheet
 
-    sheet = read_sample_sheet(samples_tsv, check_files=False)
+    # one baseline per patient: donors and follow-up samples carry no label here
+    sheet = outcomes_at_baseline(read_sample_sheet(samples_tsv, check_files=False))
     info = sheet.loc[[i for i in ids if i in sheet.index]].copy()
     info["cohort"] = info["cohort"].astype(str)
     info["response"] = info["response"].fillna("").astype(str)
@@ -254,10 +255,13 @@ def write_signatures_mqc(
     parent = {
         "parent_id": f"icibiome_signatures{key}",
         "parent_name": f"Response signatures ({label})" if label else "Response signatures",
-        "parent_description": signatures_summary(meta, auc) + "\n\n" + (
+        "parent_description": signatures_summary(meta, auc)
+        + "\n\n"
+        + (
             "Per-cohort differential abundance (LinDA-style CLR regression), random-effects "
             "meta-analysis across cohorts, leave-one-cohort-out (LOCO) prediction of response and "
-            "survival by score. " + (ref + " " if ref else "")
+            "survival by score. "
+            + (ref + " " if ref else "")
             + f"This run, LOCO mean AUC: {mean_txt or 'not estimable'}. "
             "Tables: results/signatures/<profiler>/ (icibiome.signatures)."
         ),

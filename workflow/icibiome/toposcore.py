@@ -678,9 +678,11 @@ AKK_STATUSES = ("Zero", "Low", "High")
 def read_sheet(samples_tsv: str | os.PathLike) -> tuple[pd.DataFrame, pd.Series]:
     """The validated sample sheet (:func:`icibiome.samplesheet.read_sample_sheet`, no file
     checks) and each sample's line number in the file (header = line 1), for error messages."""
-    from icibiome.samplesheet import read_sample_sheet
+    from icibiome.samplesheet import outcomes_at_baseline, read_sample_sheet
 
-    sheet = read_sample_sheet(samples_tsv, check_files=False)
+    # response and survival only at each patient's baseline (donors and follow-ups are scored,
+    # not counted in the AUC, hazard ratios or calibration)
+    sheet = outcomes_at_baseline(read_sample_sheet(samples_tsv, check_files=False))
     lines = [i + 1 for i, ln in enumerate(Path(samples_tsv).read_text(errors="replace").splitlines())
              if ln.strip() and not ln.lstrip().startswith("#")][1:]  # fmt: skip
     return sheet, pd.Series(lines[: len(sheet)], index=sheet.index)
@@ -1270,8 +1272,15 @@ def _write_empty(samples: pd.Index, out: Path, reason: str, label: str,
                 tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
         paths[p.stem] = p
     cats = category_check([])[0]
-    for p in _write_mqc_endpoints(pd.DataFrame(columns=SURVIVAL_COLUMNS),
-                                  pd.DataFrame(columns=KM_COLUMNS), cats, False, cal, out, label):
+    for p in _write_mqc_endpoints(
+        pd.DataFrame(columns=SURVIVAL_COLUMNS),
+        pd.DataFrame(columns=KM_COLUMNS),
+        cats,
+        False,
+        cal,
+        out,
+        label,
+    ):
         paths[p.stem] = p  # fmt: skip
     return paths
 
@@ -1371,8 +1380,13 @@ def run_toposcore(
             s1, s2 = guild_signatures(guilds_tsv)
         except ToposcoreError as err:  # a weak network is a result, not a failed run
             logger.warning("%s; every score is NaN", err)
-            return _write_empty(read_abundance(abundance_tsv).index, out, str(err), label,
-                                cal or Calibration(cut_nr, cut_r, akk_high, "config", label))
+            return _write_empty(
+                read_abundance(abundance_tsv).index,
+                out,
+                str(err),
+                label,
+                cal or Calibration(cut_nr, cut_r, akk_high, "config", label),
+            )
         note = (
             f"Lists from the run's guilds: SIG1 = pathobiont ({s1.size}), SIG2 = foundation "
             f"({s2.size})."
