@@ -45,6 +45,7 @@ the held-out labels leaves its predictions bit-identical).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -204,11 +205,28 @@ def _select(pooled, npos, nneg, grid: _Grid, g: int | None = None):
 
 
 def balance_score(frac: np.ndarray, r_idx: np.ndarray, nr_idx: np.ndarray, eps: float) -> np.ndarray:
-    """``log((sum R + eps) / (sum NR + eps))`` per row; each row alone (row-wise sums)."""
-    frac = np.ascontiguousarray(frac, dtype=float)
-    sr = frac[:, r_idx].sum(axis=1) if len(r_idx) else np.zeros(len(frac))
-    snr = frac[:, nr_idx].sum(axis=1) if len(nr_idx) else np.zeros(len(frac))
-    return np.log(sr + eps) - np.log(snr + eps)
+    """``log((sum R + eps) / (sum NR + eps))`` per row, each row alone.
+
+    The sums add the marker columns one after the other and the log is the scalar libm one, so
+    a sample's score does not depend on the other rows (no BLAS or SIMD blocking).
+    """
+    frac = np.asarray(frac, dtype=float)
+    sr = np.zeros(len(frac))
+    snr = np.zeros(len(frac))
+    for j in r_idx:
+        sr += frac[:, j]
+    for j in nr_idx:
+        snr += frac[:, j]
+    return np.array([math.log(a + eps) - math.log(b + eps) for a, b in zip(sr, snr, strict=True)])
+
+
+def _proba(coef: float, intercept: float, score: np.ndarray) -> np.ndarray:
+    """Logistic probability per element (scalar math: one sample alone == in a batch)."""
+    out = []
+    for s in score:
+        z = intercept + coef * float(s)
+        out.append(1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z)))
+    return np.array(out, dtype=float)
 
 
 def _fast_scores(frac, r, nr, eps):
@@ -439,7 +457,7 @@ class BalanceModel:
 
     def predict_proba(self, frac: pd.DataFrame, name_map=None) -> np.ndarray:
         """``n x 2`` probabilities (columns NR, R), as scikit-learn."""
-        p = expit(self.intercept_ + self.coef_ * self.score_samples(frac, name_map).to_numpy())
+        p = _proba(self.coef_, self.intercept_, self.score_samples(frac, name_map).to_numpy())
         return np.column_stack([1 - p, p])
 
     # -- frozen form ----------------------------------------------------------------------------
@@ -544,7 +562,7 @@ def _loco_once(X, y, cidx, E, S, eligible, grid, eps, Zx=None):
         fit = _fit_core(X, y, cidx, E, S, train_c, eligible & train_c, grid, eps)
         rows = np.flatnonzero(cidx == c)
         s = balance_score(X[rows], fit.r_idx, fit.nr_idx, eps)
-        p = expit(fit.intercept + fit.coef * s)
+        p = _proba(fit.coef, fit.intercept, s)
         ps = None
         if Zx is not None and fit.g >= 0:
             st = StackModel()
