@@ -161,3 +161,35 @@ def test_harmonised_names_score_like_the_original(data, caplog):
     with caplog.at_level("WARNING"):
         m.score_samples(renamed)
     assert m.marker_share_ == 0.0 and "markers are in the profile" in caplog.text
+
+
+def test_validate_leaves_empty_l1_folds_out_of_the_mean():
+    from icibiome.predict import AUC_COLUMNS
+    from icibiome.validate import flag_empty_models
+
+    tab = pd.DataFrame([
+        {"model": "lasso", "held_out": "A", "n_R": 2, "n_NR": 2, "auc": 1.0, "ci_low": 1.0,
+         "ci_high": 1.0},
+        {"model": "lasso", "held_out": "B", "n_R": 2, "n_NR": 2, "auc": 0.5, "ci_low": 0.5,
+         "ci_high": 0.5},
+        {"model": "lasso", "held_out": "mean", "auc": 0.75},
+        {"model": "lasso", "held_out": "pooled", "auc": 0.7},
+    ]).reindex(columns=AUC_COLUMNS)  # fmt: skip
+    preds = pd.DataFrame({"cohort": list("AAAABBBB"), "response": ["R", "R", "NR", "NR"] * 2,
+                          "probability": [0.9, 0.8, 0.2, 0.1] + [0.4] * 4})  # fmt: skip
+    out = flag_empty_models(tab, preds).set_index("held_out")
+    assert np.isnan(out.loc["B", "auc"]) and out.loc["B", "note"].startswith("empty model")
+    assert out.loc["mean", "auc"] == 1.0 and "1 empty models not counted" in out.loc["mean", "note"]
+    assert out.loc["pooled", "auc"] == 1.0 and out.loc["pooled", "n_R"] == 2
+
+
+def test_validate_fixed_score_table_has_ci_and_seeded_null(data):
+    from icibiome.validate import fixed_score_loco
+
+    frac, info = data
+    score = np.log(frac["s__f0"] + 1e-5) - np.log(frac["s__f3"] + 1e-5)
+    tab = fixed_score_loco(score, info, "toy", 19, seed=2).set_index("held_out")
+    assert tab.loc["mean", "auc"] > 0.7 and tab.loc["mean", "perm_p"] == 0.05
+    assert (tab.drop(["mean", "pooled"])["ci_low"] < tab.drop(["mean", "pooled"])["auc"]).all()
+    again = fixed_score_loco(score, info, "toy", 19, seed=2).set_index("held_out")
+    assert tab["null_mean"].equals(again["null_mean"])

@@ -20,6 +20,21 @@ the library of the signatures stage. Writes into ``--out`` (default ``benchmarks
     omicsEye top hit *Faecalibacterium* SGB15346, with the published direction.
 ``validation_summary.tsv``
     The headline figures vs published, and run times.
+``validation_loco.tsv`` also holds the nested models of :mod:`icibiome.balance` (issue 14):
+    ``balance`` (log-ratio of R- to NR-markers chosen on the training cohorts only, species +
+    genus + family), ``stack`` (logistic on the balance score + TOPOSCORE, fitted in the fold)
+    and ``toposcore`` alone (published lists, nothing fitted), with DeLong CIs and
+    ``perm_p`` / ``null_mean`` / ``n_permutations`` of a seeded label-permutation null (labels
+    shuffled within cohorts, the whole nested procedure re-run). L1/RF folds whose model
+    predicts one constant (no feature selected) keep their row with a note and are left out
+    of the mean and pooled AUC.
+``validation_balance_markers.tsv`` / ``validation_balance_fold_markers.tsv``
+    Markers of the final balance (all cohorts) and of each LOCO fold.
+``validation_balance_null.tsv``
+    The null: mean, pooled and per-cohort AUC of every permutation.
+``validation_external.tsv``
+    The frozen final balance on the NSCLC TOPOSCORE cohorts (``../shared/data/toposcore_nsclc``;
+    OS12), next to TOPOSCORE's 0.660 (discovery) and 0.579 (validation).
 
 ``python -m icibiome.validate --pipeline DIR --snakefile Snakefile`` (also run by ``make validate``)
 runs **the pipeline itself in import mode** on the same cohorts: it writes ``DIR/samples.tsv``
@@ -460,6 +475,7 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
         ("meta", meta_out),
         ("summary", summary),
         ("balance_markers", markers),
+        ("balance_fold_markers", bres.markers),
         ("balance_null", bres.null),
         ("external", external),
     ):
