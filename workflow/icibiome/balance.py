@@ -634,6 +634,7 @@ def balance_loco(
     seed: int = 1,
     extra: pd.DataFrame | None = None,
     features_label: str | None = None,
+    name: str = "balance",
 ) -> BalanceLoco:
     """Leave-one-cohort-out of the nested balance (and of the stack when ``extra`` is given).
 
@@ -646,6 +647,8 @@ def balance_loco(
         Indexed by sample; ``response`` (``R``/``NR``, others unlabelled) and ``cohort``.
     extra : DataFrame, optional
         Label-free per-sample scores (e.g. ``toposcore``, ``guild_balance``) for the stack.
+    name : str
+        Model name in the tables (the stack is ``stack``, or ``<name>_stack``).
     n_permutations : int
         Label-permutation null (labels shuffled within cohorts, everything re-run; seeded by
         ``seed``): ``perm_p`` per cohort and for the mean and pooled AUC.
@@ -659,11 +662,11 @@ def balance_loco(
     """
     with _one_thread():
         return _balance_loco(abundance, info, grid, eps, min_prevalence, min_per_class,
-                             n_permutations, seed, extra, features_label)  # fmt: skip
+                             n_permutations, seed, extra, features_label, name)  # fmt: skip
 
 
 def _balance_loco(abundance, info, grid, eps, min_prevalence, min_per_class, n_permutations,
-                  seed, extra, features_label) -> BalanceLoco:  # fmt: skip
+                  seed, extra, features_label, name) -> BalanceLoco:  # fmt: skip
     frac_all = to_fractions_by_rank(abundance)
     lab = info[info["response"].isin(["R", "NR"])]
     lab = lab.loc[[i for i in lab.index if i in frac_all.index]]
@@ -678,7 +681,8 @@ def _balance_loco(abundance, info, grid, eps, min_prevalence, min_per_class, n_p
 
     E, S = _all_effects(X, y, cidx, eligible, ranks, min_prevalence)
     res = _loco_once(X, y, cidx, E, S, eligible, g, eps, Zx)
-    models = [("balance", 1)] + ([("stack", 2)] if Zx is not None else [])
+    stack = "stack" if name == "balance" else f"{name}_stack"
+    models = [(name, 1)] + ([(stack, 2)] if Zx is not None else [])
     obs = {m: _summaries(res, y, w) for m, w in models}
 
     null_rows = []
@@ -732,7 +736,7 @@ def _balance_loco(abundance, info, grid, eps, min_prevalence, min_per_class, n_p
             preds.append(pd.DataFrame({"sample_id": frac.index[rws], "cohort": name,
                                        "response": np.where(y[rws], "R", "NR"), "probability": p,
                                        "score": v[4], "model": m, "features": fl}))  # fmt: skip
-            if m == "balance":
+            if w == 1:
                 for d, idx, nag in (("R", fit.r_idx, fit.npos), ("NR", fit.nr_idx, fit.nneg)):
                     for j in idx:
                         marks.append({"held_out": name, "feature": frac.columns[j],

@@ -85,6 +85,7 @@ PUBLISHED_WITHIN = {
     "LeeKA_2022:PRIMM-UK": (0.78, "Lee 2022 best within-cohort AUC, ORR"),
     "LeeKA_2022:PRIMM-NL": (0.64, "Lee 2022 within-cohort AUC for PFS12 (our label: ORR)"),
 }
+FIXED_RECIPE = {"min_agree": (2,), "min_effect": (0.0,), "rank": ("species",)}
 PUBLISHED_CROSS_SHARE = 0.314  # share of train->test pairs with AUC > 0.6 (Lee 2022)
 PUBLISHED_TAXA = {
     "s__Bifidobacterium_pseudocatenulatum": "Lee 2022 consistent responder taxon",
@@ -288,7 +289,8 @@ def flag_empty_models(tab: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
     per = ~tab["held_out"].isin(["mean", "pooled"])
     hit = per & tab["held_out"].isin(empty)
     tab.loc[hit, ["auc", "ci_low", "ci_high"]] = np.nan
-    tab.loc[hit, "note"] = "empty model: constant prediction (no feature selected); not counted"
+    tab.loc[hit, "note"] = ("empty model: constant prediction (no feature selected), AUC 0.5 by "
+                            "construction; not counted in the mean or pooled AUC")
     done = tab[per & tab["auc"].notna()]
     m = tab["held_out"] == "mean"
     tab.loc[m, "auc"] = done["auc"].mean() if len(done) else np.nan
@@ -353,6 +355,13 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
                            extra=extra)  # fmt: skip
     times[f"loco_balance+stack ({balance_permutations} permutations)"] = time.perf_counter() - t
     loco_tabs.append(bres.table)
+    # sensitivity: the recipe of the issue as one fixed grid point (nothing chosen by inner CV):
+    # species markers whose direction agrees in >= 2 training cohorts, any pooled effect
+    t = time.perf_counter()
+    fixed = bl.balance_loco(ab, info, n_permutations=balance_permutations, seed=seed,
+                            grid=FIXED_RECIPE, name="balance_fixed")  # fmt: skip
+    times[f"loco_balance_fixed ({balance_permutations} permutations)"] = time.perf_counter() - t
+    loco_tabs.append(fixed.table)
     if extra is not None:
         loco_tabs.append(fixed_score_loco(extra["toposcore"], info, "toposcore",
                                           balance_permutations, seed))  # fmt: skip
@@ -411,6 +420,8 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
     best = max(nested, key=lambda m: lt.loc[(m, "mean"), "auc"]) if nested else None
     extra_rows = []
     for m, label in (("balance", "nested balance (species+genus+family)"),
+                     ("balance_fixed", "balance, fixed recipe (species, agree >= 2, no inner "
+                                       "choice)"),
                      ("stack", "stack: balance + TOPOSCORE"),
                      ("toposcore", "TOPOSCORE alone (published lists, nothing fitted)")):
         extra_rows += row(m, "mean", label) + row(m, "pooled", label)
