@@ -368,8 +368,8 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
     t = time.perf_counter()
     final = bl.fit_final(multi, info)
     times["final balance"] = time.perf_counter() - t
-    markers = final.markers_.sort_values(["direction", "pooled_effect"],
-                                         ascending=[True, False])  # fmt: skip
+    markers = final.markers_.assign(_a=final.markers_["pooled_effect"].abs()).sort_values(
+        ["direction", "_a"], ascending=[False, False]).drop(columns="_a")  # fmt: skip
     external = external_nsclc(final, topo) if (topo / "sig1.txt").exists() else pd.DataFrame()
     loco = pd.concat(loco_tabs, ignore_index=True)
     loco["published"] = PUBLISHED_LOCO_MEAN
