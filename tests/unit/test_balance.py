@@ -193,3 +193,19 @@ def test_validate_fixed_score_table_has_ci_and_seeded_null(data):
     assert (tab.drop(["mean", "pooled"])["ci_low"] < tab.drop(["mean", "pooled"])["auc"]).all()
     again = fixed_score_loco(score, info, "toy", 19, seed=2).set_index("held_out")
     assert tab["null_mean"].equals(again["null_mean"])
+
+
+def test_user_errors_are_one_line_and_named(data):
+    from icibiome.errors import UserError
+
+    frac, info = data
+    with pytest.raises(UserError, match="no 'cohort' column"):
+        bl.balance_loco(frac, info.drop(columns="cohort"))
+    with pytest.raises(UserError, match="one class only"):
+        bl.BalanceModel().fit(frac, np.ones(len(frac)), info["cohort"])
+    bad = frac.copy()
+    bad.iloc[0, 4] = np.nan
+    with pytest.raises(UserError, match="column 's__f4'"):
+        bl.BalanceModel().fit(bad, info["response"] == "R", info["cohort"])
+    with pytest.raises(UserError, match="not a balance model"):
+        bl.BalanceModel.from_dict({"model": "lasso"})

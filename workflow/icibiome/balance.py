@@ -54,6 +54,7 @@ import pandas as pd
 from scipy.special import expit
 
 from icibiome import differential as da
+from icibiome.errors import UserError
 from icibiome.predict import AUC_COLUMNS, delong_auc
 
 logger = logging.getLogger(__name__)
@@ -317,8 +318,22 @@ def _logistic(score: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 # --------------------------------------------------------------------------------------------
 # estimators
 # --------------------------------------------------------------------------------------------
+class BalanceError(UserError):
+    """A user-input problem of the balance model (labels, cohorts, table)."""
+
+
 def _prep(frac: pd.DataFrame, y01, cohorts, min_per_class: int):
+    if len(np.asarray(y01)) != len(frac) or len(np.asarray(cohorts)) != len(frac):
+        raise BalanceError(f"balance: {len(frac)} samples in the table but "
+                           f"{len(np.asarray(y01))} labels and {len(np.asarray(cohorts))} "
+                           "cohorts")  # fmt: skip
+    if not np.isfinite(frac.to_numpy(dtype=float)).all() or (frac.to_numpy(dtype=float) < 0).any():
+        bad = frac.columns[(~np.isfinite(frac.to_numpy(dtype=float)) | (frac < 0)).any()][0]
+        raise BalanceError(f"balance: column {bad!r} holds negative or missing abundances")
     y = np.asarray(y01).astype(bool)
+    if y.all() or not y.any():
+        raise BalanceError("balance: the labelled samples hold one class only (column "
+                           "'response' needs both R and NR)")  # fmt: skip
     coh = pd.Series(np.asarray(cohorts), index=frac.index).astype(str)
     names = sorted(coh.unique())
     cidx = coh.map({c: i for i, c in enumerate(names)}).to_numpy()
@@ -492,9 +507,7 @@ class BalanceModel:
     def from_dict(cls, d: Mapping) -> BalanceModel:
         """A frozen model from :meth:`to_dict` output."""
         if d.get("model") != "balance":
-            from icibiome.errors import UserError
-
-            raise UserError(f"not a balance model (model = {d.get('model')!r})")
+            raise BalanceError(f"not a balance model (model = {d.get('model')!r})")
         m = cls(eps=float(d["eps"]))
         m.coef_, m.intercept_ = float(d["coef"]), float(d["intercept"])
         m.params_ = dict(d.get("params", {}))
@@ -667,6 +680,9 @@ def balance_loco(
 
 def _balance_loco(abundance, info, grid, eps, min_prevalence, min_per_class, n_permutations,
                   seed, extra, features_label, name) -> BalanceLoco:  # fmt: skip
+    for col in ("response", "cohort"):
+        if col not in info.columns:
+            raise BalanceError(f"balance: the sample info has no {col!r} column")
     frac_all = to_fractions_by_rank(abundance)
     lab = info[info["response"].isin(["R", "NR"])]
     lab = lab.loc[[i for i in lab.index if i in frac_all.index]]
