@@ -41,6 +41,7 @@ def loco(cohorts):
 def test_every_cohort_gets_an_auc_with_ci(cohorts, loco):
     multi, info = cohorts
     assert multi.shape[0] == 447 and {c[:3] for c in multi.columns} == {"s__", "g__", "f__"}
+    assert {bl.rank_of(c) for c in multi.columns} == {"species", "genus", "family"}
     per = loco.table[~loco.table["held_out"].isin(["mean", "pooled"])]
     assert len(per) == 9 and per["auc"].notna().all()
     assert (per["ci_low"] <= per["auc"]).all() and (per["auc"] <= per["ci_high"]).all()

@@ -59,7 +59,8 @@ from icibiome.predict import AUC_COLUMNS, delong_auc
 
 logger = logging.getLogger(__name__)
 
-RANK_PREFIX = {"s__": "species", "g__": "genus", "f__": "family"}
+RANK_PREFIX = {"s__": "species", "g__": "genus", "f__": "family", "o__": "order",
+               "c__": "class", "p__": "phylum", "k__": "kingdom", "t__": "sgb"}  # fmt: skip
 # chosen a priori (not on any held-out cohort): agreement in 2-4 cohorts, pooled log2 effect
 # of 0.25 / 0.5 / 1 (LinDA units), each rank alone or all together
 DEFAULT_GRID = {"min_agree": (2, 3, 4), "min_effect": (0.25, 0.5, 1.0),
@@ -73,14 +74,16 @@ MARKER_COLUMNS = ["held_out", "feature", "rank", "direction", "pooled_effect", "
 
 
 def rank_of(name: str) -> str:
-    """The rank of a prefixed feature name (``s__`` species, ``g__`` genus, ``f__`` family).
+    """The rank of a prefixed feature name (``s__`` species, ``g__`` genus, ``f__`` family, ...).
+
+    Unprefixed names count as species; a ``;``-joined lineage takes its last part's rank.
 
     Examples
     --------
-    >>> rank_of("g__Roseburia"), rank_of("Bacteroides_uniformis")
-    ('genus', 'species')
+    >>> rank_of("g__Roseburia"), rank_of("Bacteroides_uniformis"), rank_of("o__O1;f__F1")
+    ('genus', 'species', 'family')
     """
-    return RANK_PREFIX.get(str(name)[:3], "species")
+    return RANK_PREFIX.get(str(name).split(";")[-1].split("|")[-1][:3], "species")
 
 
 def to_fractions_by_rank(abundance: pd.DataFrame) -> pd.DataFrame:

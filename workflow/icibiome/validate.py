@@ -147,7 +147,12 @@ def load_ranks(data: Path, index: pd.Index,
                         .groupby("clade_name").sum())  # fmt: skip
         t = pd.concat(tabs, axis=1).fillna(0.0).T
         t.index = t.index.astype(str)
-        parts.append(t)
+        # every name carries its rank's prefix (a few MetaPhlAn families are written as
+        # "o__OFGB2107;f__FGB2107"): the last part of such a name
+        pre = {"species": "s__", "genus": "g__", "family": "f__"}.get(rank, "")
+        t.columns = [c.split(";")[-1] if c.split(";")[-1].startswith(pre) else pre + c
+                     for c in t.columns.astype(str)]  # fmt: skip
+        parts.append(t.T.groupby(level=0).sum().T)
     out = pd.concat(parts, axis=1)
     out = out.loc[:, (out.loc[index] > 0).any(axis=0)]
     return out.loc[index]
