@@ -77,3 +77,31 @@ def test_frozen_balance_scores_nsclc_profiles(cohorts):
     assert bal["n_R"] + bal["n_NR"] == 230 and bal["markers_found"] > 0.5
     # measured: 0.601 (0.527-0.674) with 68 % of the markers in the NSCLC table
     assert 0.5 < bal["auc"] < 0.7
+
+
+def test_frozen_balance_on_a_gtdb_profile_through_the_name_map(cohorts, caplog):
+    """The authors' sylph/GTDB r220 example profile, scored with the SIG1+SIG2 name table.
+
+    Measured: 27 % of the 181 markers are found by name alone, 35 % through the map (the
+    map covers only the 82 TOPOSCORE species), so the score is flagged as unreliable.
+    """
+    import pandas as pd
+
+    from icibiome.harmonise import NameMap
+    from icibiome.importers import read_profile
+
+    if not (TOPO / "sylph_GTDBr220_test_data.tsv").exists():
+        pytest.skip(f"TOPOSCORE data not found: {TOPO}")
+    multi, info = cohorts
+    final = bl.fit_final(multi, info)
+    gt = read_profile(TOPO / "sylph_GTDBr220_test_data.tsv")
+    gt = bl.to_fractions_by_rank(gt.set_index("clade_name").drop(columns="lineage").T)
+    nm = NameMap(pd.concat([pd.read_csv(TOPO / f"{k}.txt", sep="\t", dtype=str)
+                            for k in ("sig1", "sig2")])[["species_Jan21", "GTDB_r220"]])  # fmt: skip
+    plain = final.score_samples(gt)
+    share_plain = final.marker_share_
+    with caplog.at_level("WARNING", logger="icibiome.balance"):
+        mapped = final.score_samples(gt, name_map=nm)
+    assert final.marker_share_ > share_plain > 0.1
+    assert "markers are in the profile" in caplog.text
+    assert len(mapped) == 5 and np.isfinite(mapped).all() and not mapped.equals(plain)
