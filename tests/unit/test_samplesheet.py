@@ -259,3 +259,18 @@ def test_outcomes_only_at_baseline_for_the_response_analyses(tmp_path):
     # the signatures stage sees one labelled sample per patient (a follow-up is not a second NR)
     info = sample_info(path, ["D1", "R1a", "R1b", "P3"])
     assert (info["response"] == "NR").sum() == 1 and (info["response"] == "R").sum() == 1
+
+
+def test_one_stool_by_shotgun_and_16s_is_one_baseline_of_each(tmp_path, reads):
+    from icibiome.samplesheet import analysis_samples
+
+    _fq(reads / "S_16S.fq.gz", ["s1"])
+    rows = [
+        "A\tP1\tC1\tbaseline\tshotgun\treads/A_R1.fq.gz\treads/A_R2.fq.gz\tR\t\t",
+        "A16\tP1\tC1\tbaseline\t16S\treads/S_16S.fq.gz\t\tR\t\t",
+    ]
+    sheet = read_sample_sheet(_sheet(tmp_path, rows))
+    assert list(analysis_samples(sheet)) == ["A", "A16"]
+    rows.append("A2\tP1\tC1\tbaseline\tshotgun\treads/A_R1.fq.gz\treads/A_R2.fq.gz\tR\t\t")
+    with pytest.raises(SampleSheetError, match="2 baseline samples of assay 'shotgun'"):
+        read_sample_sheet(_sheet(tmp_path, rows))

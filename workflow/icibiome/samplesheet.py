@@ -335,12 +335,15 @@ def _check_design(rows: list[dict], lines: list[int], col: _Collector) -> None:
                     rown, sid, "donor_id",
                 )  # fmt: skip
         if str(r.get("timepoint") or "").lower() == "baseline" and r.get("subject_id"):
-            baselines.setdefault(r["subject_id"], {}).setdefault(sid, rown)
-    for subject, by_sample in sorted(baselines.items()):
+            # per assay: one stool profiled by shotgun and by 16S is one baseline of each
+            key = (r["subject_id"], r.get("assay") or "")
+            baselines.setdefault(key, {}).setdefault(sid, rown)
+    for (subject, assay), by_sample in sorted(baselines.items()):
         rws = sorted(by_sample.values())
         if len(rws) > 1:  # a duplicated sample id is reported once, as such
+            of = f" of assay {assay!r}" if assay else ""
             col.add(
-                f"subject {subject!r} has {len(rws)} baseline samples (rows {rws}); "
+                f"subject {subject!r} has {len(rws)} baseline samples{of} (rows {rws}); "
                 "one sample per subject is its baseline",
                 column="timepoint",
             )
@@ -349,8 +352,9 @@ def _check_design(rows: list[dict], lines: list[int], col: _Collector) -> None:
 def analysis_samples(sheet: pd.DataFrame) -> pd.Index:
     """The samples of the response analyses: one per patient, its baseline; never a donor.
 
-    A subject's baseline is its sample with timepoint ``baseline`` (case-insensitive), else its
-    earliest ``days``, else its first row in the sheet. Donor samples (``role`` donor) and later
+    A subject's baseline (per assay: a stool profiled by shotgun and by 16S gives one baseline
+    of each, in separate tables) is its sample with timepoint ``baseline`` (case-insensitive),
+    else its earliest ``days``, else its first row in the sheet. Donor samples (``role`` donor) and later
     time points are left out, so a longitudinal or FMT sheet does not count a patient twice.
     """
     d = sheet
@@ -361,7 +365,8 @@ def analysis_samples(sheet: pd.DataFrame) -> pd.Index:
     tp = d["timepoint"].fillna("").astype(str).str.lower() if "timepoint" in d else None
     days = pd.to_numeric(d["days"], errors="coerce") if "days" in d else None
     keep = []
-    for _, g in d.groupby("subject_id", sort=False):
+    by = ["subject_id", "assay"] if "assay" in d.columns else ["subject_id"]
+    for _, g in d.groupby(by, sort=False, dropna=False):
         if tp is not None and (tp.loc[g.index] == "baseline").any():
             keep.append(g.index[(tp.loc[g.index] == "baseline").to_numpy()][0])
         elif days is not None and days.loc[g.index].notna().any():
