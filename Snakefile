@@ -69,8 +69,8 @@ include: "rules/signatures.smk"
 include: "rules/humann.smk"
 include: "rules/functions.smk"
 include: "rules/engraftment.smk"
-include: "rules/report.smk"
 include: "rules/provenance.smk"
+include: "rules/report.smk"
 
 
 rule all:

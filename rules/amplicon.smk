@@ -192,3 +192,17 @@ rule amplicon_report_content:
         },
     script:
         "../scripts/amplicon_report_content.py"
+
+
+if AMPLICON:
+    TARGETS.extend(
+        [rules.amplicon_sintax.input.asvs, rules.amplicon_tables.output.biom]
+    )
+    # cutadapt JSONs for MultiQC's native module, then the custom content
+    REPORT.extend(expand(rules.amplicon_cutadapt.output.json, sample=AMPLICON))
+    REPORT.extend(
+        [
+            rules.amplicon_report_content.output.tracking_mqc,
+            rules.amplicon_report_content.output.composition,
+        ]
+    )

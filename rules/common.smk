@@ -302,23 +302,6 @@ def get_report_inputs(wildcards):
     return inputs
 
 
-def get_shotgun_report_files():
-    # MultiQC custom content of the shotgun QC and taxonomy sections; none in a 16S-only run
-    if SHOTGUN.empty:
-        return []
-    return expand(
-        "results/report/custom/{name}_mqc.tsv",
-        name=[
-            "read_survival",
-            "host_stats",
-            "composition",
-            "excluded_samples",
-            "composition_response",
-            "zero_hit",
-        ],
-    )
-
-
 # per-sample rules of each shotgun profiler, whose benchmark files give its time per sample
 PROFILER_STEPS = {
     "sylph": ["sylph_profile"],
@@ -331,23 +314,6 @@ COMPARED_PROFILERS = (
     if config["report"]["truth"] and not IMPORT and len(SHOTGUN) and "species" in RANKS
     else []
 )
-
-
-def get_profiler_comparison_report_files():
-    # MultiQC table of the profilers vs report.truth; none without a truth or shotgun profiler
-    if not COMPARED_PROFILERS:
-        return []
-    return ["results/report/custom/profiler_comparison_mqc.tsv"]
-
-
-def get_import_report_files():
-    # MultiQC custom content of import mode: composition, imported files, flagged samples
-    if not IMPORT:
-        return []
-    return expand(
-        "results/report/custom/import_{name}_mqc.tsv",
-        name=["composition", "composition_response", "files", "flags"],
-    )
 
 
 def get_amplicon_trimmed(wildcards):
@@ -383,49 +349,10 @@ def get_amplicon_tracking_inputs(wildcards):
     }
 
 
-def get_amplicon_report_files():
-    # MultiQC inputs of the 16S path: cutadapt JSONs (native module), tracking, composition
-    if not AMPLICON:
-        return []
-    return [
-        *expand("results/amplicon/cutadapt/{sample}.cutadapt.json", sample=AMPLICON),
-        "results/report/custom/amplicon_read_tracking_mqc.tsv",
-        "results/report/custom/amplicon_composition_mqc.tsv",
-    ]
-
-
-def get_diversity_report_files():
-    # MultiQC custom content of the diversity stage, one set per profiler; none when it is off
-    if not DIVERSITY:
-        return []
-    return expand(
-        "results/diversity/{profiler}/diversity_{part}",
-        profiler=PROFILERS,
-        part=[
-            "alpha_mqc.tsv",
-            "alpha_box_mqc.yaml",
-            "pcoa_mqc.yaml",
-            "permanova_mqc.tsv",
-            "figure_mqc.html",
-        ],
-    )
-
-
 def get_guild_annotation(wildcards):
     # the optional user list and function table of rule build_guilds (a change re-runs it)
     guilds = config["guilds"]
     return [p for p in (guilds["annotation"], guilds["functions"]) if p]
-
-
-def get_networks_report_files():
-    # MultiQC custom content of the networks and guilds stage; none when it is off
-    if not NETWORKS:
-        return []
-    return expand(
-        "results/guilds/{profiler}/guilds_{part}",
-        profiler=NETWORK_PROFILER,
-        part=["membership_mqc.tsv", "scores_mqc.yaml", "network_mqc.html"],
-    )
 
 
 def get_toposcore_lists(wildcards):
@@ -437,23 +364,6 @@ def get_toposcore_lists(wildcards):
         else [tp["sig1"], tp["sig2"]]
     )
     return lists + ([tp["name_map"]] if tp["name_map"] else [])
-
-
-def get_toposcore_report_files():
-    # MultiQC custom content of the TOPOSCORE stage; none when it is off
-    if not TOPOSCORE:
-        return []
-    return expand(
-        "results/signatures/{profiler}/toposcore_{part}",
-        profiler=TOPOSCORE_PROFILER,
-        part=[
-            "table_mqc.tsv",
-            "scores_mqc.yaml",
-            "survival_mqc.tsv",
-            "km_mqc.yaml",
-            "warnings_mqc.tsv",
-        ],
-    )
 
 
 def get_signatures_extra(wildcards):
@@ -478,38 +388,11 @@ def get_signatures_extra_files(wildcards):
     return list(get_signatures_extra(wildcards).values())
 
 
-def get_signatures_report_files():
-    # MultiQC custom content of the signatures stage; none when it is off
-    if not SIGNATURES:
-        return []
-    return expand(
-        "results/signatures/{profiler}/signatures_{part}",
-        profiler=SIGNATURES_PROFILER,
-        part=[
-            "meta_mqc.tsv",
-            "loco_mqc.tsv",
-            "roc_mqc.yaml",
-            "km_mqc.yaml",
-            "figure_mqc.html",
-        ],
-    )
-
-
 def get_function_hits(wildcards):
     # DIAMOND hits of the samples that passed the read checks (shotgun only)
     return expand(
         "results/functions/panel/hits/{sample}.tsv", sample=get_passed_samples()
     )
-
-
-def get_functions_report_files():
-    # MultiQC custom content of the function panel; the guild table only with networks
-    if not FUNCTION_PANEL:
-        return []
-    files = ["results/functions/panel/function_panel_mqc.yaml"]
-    if NETWORKS:
-        files.append("results/functions/panel/function_guilds_mqc.tsv")
-    return files
 
 
 def get_humann_profile(wildcards):
@@ -530,85 +413,14 @@ def get_humann_tables(kind):
     return _tables
 
 
-def get_humann_report_files():
-    # MultiQC custom content of the HUMAnN stage (pathway heatmap); none when it is off
-    return ["results/functions/humann/humann_pathways_mqc.yaml"] if HUMANN else []
-
-
 def get_final_output():
+    # the run's final files: the report, provenance, the standard tables, and what each stage
+    # registered in TARGETS (its rules file, from its own rules' outputs)
     return [
         *TARGETS,
-        "results/report/multiqc_report.html",
-        "results/run_info/run_info.yaml",
-        *(
-            expand("results/diversity/{profiler}/permanova.tsv", profiler=PROFILERS)
-            if DIVERSITY
-            else []
-        ),
-        *(
-            expand(
-                [
-                    "results/networks/{profiler}/edges.tsv",
-                    "results/guilds/{profiler}/guilds.tsv",
-                    "results/guilds/{profiler}/guild_scores.tsv",
-                ],
-                profiler=NETWORK_PROFILER,
-            )
-            if NETWORKS
-            else []
-        ),
-        *(
-            expand(
-                "results/signatures/{profiler}/toposcore.tsv",
-                profiler=TOPOSCORE_PROFILER,
-            )
-            if TOPOSCORE
-            else []
-        ),
-        *(
-            expand(
-                [
-                    "results/signatures/{profiler}/meta_analysis.tsv",
-                    "results/signatures/{profiler}/loco_auc.tsv",
-                    "results/signatures/{profiler}/survival.tsv",
-                ],
-                profiler=SIGNATURES_PROFILER,
-            )
-            if SIGNATURES
-            else []
-        ),
-        *(
-            expand(
-                "results/signatures/{profiler}/frozen_predictions.tsv",
-                profiler=SIGNATURES_PROFILER,
-            )
-            if FROZEN_MODEL
-            else []
-        ),
-        *(
-            expand(
-                "results/functions/humann/{table}_{split}.tsv",
-                table=["genefamilies_cpm", "pathabundance_cpm", "pathcoverage"],
-                split=["unstratified", "stratified"],
-            )
-            if HUMANN
-            else []
-        ),
-        *(
-            ["results/functions/panel/category_rpkm.tsv"]
-            + (["results/functions/panel/guild_functions.tsv"] if NETWORKS else [])
-            if FUNCTION_PANEL
-            else []
-        ),
         *expand(
             "results/taxonomy/{profiler}/abundance_{rank}.tsv",
             profiler=PROFILERS,
             rank=RANKS,
-        ),
-        *([f"results/taxonomy/{PROFILERS[0]}/import_manifest.tsv"] if IMPORT else []),
-        *(
-            ["results/amplicon/asvs.fa", "results/amplicon/asv_table.biom"]
-            if AMPLICON
-            else []
         ),
     ]

@@ -50,3 +50,8 @@ rule run_diversity:
         label=lambda wc: f"{wc.profiler}, {config['diversity']['rank']}",
     script:
         "../scripts/run_diversity.py"
+
+
+if DIVERSITY:
+    TARGETS.extend(expand(rules.run_diversity.output.permanova, profiler=PROFILERS))
+    REPORT.extend(expand(rules.run_diversity.output.mqc, profiler=PROFILERS))

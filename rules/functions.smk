@@ -108,3 +108,11 @@ rule function_guilds:
         "../envs/pylib.yaml"
     script:
         "../scripts/function_guilds.py"
+
+
+if FUNCTION_PANEL:
+    TARGETS.append(rules.function_panel.output.category_rpkm)
+    REPORT.append(rules.function_panel.output.heatmap)
+    if NETWORKS:
+        TARGETS.append(rules.function_guilds.output.table)
+        REPORT.append(rules.function_guilds.output.mqc)

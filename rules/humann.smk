@@ -65,3 +65,14 @@ rule humann_merge:
         top_n=config["humann"]["heatmap_top_n"],
     script:
         "../scripts/humann_merge.py"
+
+
+if HUMANN:
+    TARGETS.extend(
+        expand(
+            "results/functions/humann/{table}_{split}.tsv",
+            table=["genefamilies_cpm", "pathabundance_cpm", "pathcoverage"],
+            split=["unstratified", "stratified"],
+        )
+    )
+    REPORT.append(rules.humann_merge.output.heatmap)

@@ -76,3 +76,8 @@ rule import_report_content:
         profiler=IMPORT_PROFILER,
     script:
         "../scripts/import_report_content.py"
+
+
+if IMPORT:
+    TARGETS.append(rules.import_profiles.output.manifest)
+    REPORT.extend(rules.import_report_content.output)

@@ -89,3 +89,17 @@ rule build_guilds:
         label=lambda wc: f"{wc.profiler}, {config['networks']['rank']}",
     script:
         "../scripts/build_guilds.py"
+
+
+if NETWORKS:
+    TARGETS.extend(
+        expand(
+            [
+                rules.build_network.output.edges,
+                rules.build_guilds.output.guilds,
+                rules.build_guilds.output.scores,
+            ],
+            profiler=NETWORK_PROFILER,
+        )
+    )
+    REPORT.extend(expand(rules.build_guilds.output.mqc, profiler=NETWORK_PROFILER))

@@ -30,3 +30,7 @@ rule run_info:
         cmdline=lambda wc: command_line(),
     script:
         "../scripts/run_info.py"
+
+
+TARGETS.append(rules.run_info.output.info)
+REPORT.append(rules.run_info.output.mqc)

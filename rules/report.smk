@@ -58,6 +58,10 @@ rule report_custom_content:
         "../scripts/report_custom_content.py"
 
 
+if not SHOTGUN.empty:  # a 16S-only run has no shotgun QC or profiler sections
+    REPORT.extend(rules.report_custom_content.output)
+
+
 rule software_versions:
     output:
         "results/report/custom/software_mqc_versions.yaml",
@@ -77,24 +81,14 @@ rule software_versions:
         "../scripts/software_versions.py"
 
 
+REPORT.append(rules.software_versions.output[0])
+
+
 rule multiqc_report:
     input:
         unpack(get_report_inputs),
-        custom=[
-            *get_shotgun_report_files(),
-            *get_import_report_files(),
-            *get_profiler_comparison_report_files(),
-            "results/report/custom/software_mqc_versions.yaml",
-            *get_amplicon_report_files(),
-            "results/run_info/run_info_mqc.yaml",
-            *get_diversity_report_files(),
-            *get_networks_report_files(),
-            *get_toposcore_report_files(),
-            *get_signatures_report_files(),
-            *get_humann_report_files(),
-            *get_functions_report_files(),
-            *REPORT,
-        ],
+        # every stage registers its MultiQC custom content in REPORT (rules/common.smk)
+        custom=REPORT,
         # not read by MultiQC: built with the report (results/figures/)
         figures=get_report_figures(),
     output:
@@ -185,3 +179,6 @@ rule figure_toposcore:
         "../envs/pylib.yaml"
     script:
         "../scripts/figure_toposcore.py"
+
+
+TARGETS.append(rules.multiqc_report.output[0])

@@ -90,3 +90,23 @@ rule apply_frozen_model:
         rank=SIGNATURES_RANK,
     script:
         "../scripts/apply_frozen_model.py"
+
+
+if SIGNATURES:
+    TARGETS.extend(
+        expand(
+            [
+                rules.signatures.output.meta,
+                rules.signatures.output.loco_auc,
+                rules.signatures.output.survival,
+            ],
+            profiler=SIGNATURES_PROFILER,
+        )
+    )
+    REPORT.extend(expand(rules.signatures.output.mqc, profiler=SIGNATURES_PROFILER))
+if FROZEN_MODEL:
+    TARGETS.extend(
+        expand(
+            rules.apply_frozen_model.output.predictions, profiler=SIGNATURES_PROFILER
+        )
+    )

@@ -168,3 +168,7 @@ rule profiler_comparison:
         benchmark_dir="benchmarks",
     script:
         "../scripts/profiler_comparison.py"
+
+
+if COMPARED_PROFILERS:
+    REPORT.append(rules.profiler_comparison.output.mqc)

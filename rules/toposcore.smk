@@ -50,3 +50,8 @@ rule toposcore:
         label=lambda wc: f"{wc.profiler}, {TOPOSCORE_RANK}",
     script:
         "../scripts/toposcore.py"
+
+
+if TOPOSCORE:
+    TARGETS.extend(expand(rules.toposcore.output.scores, profiler=TOPOSCORE_PROFILER))
+    REPORT.extend(expand(rules.toposcore.output.mqc, profiler=TOPOSCORE_PROFILER))

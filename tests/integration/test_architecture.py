@@ -101,3 +101,39 @@ def test_test_module_basenames_are_unique():
     names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     assert not duplicated, f"test files with the same basename: {duplicated}"
+
+
+def _rule_blocks(text):
+    """(rule name, its text) of every rule / checkpoint of a rules file."""
+    starts = [
+        (m.start(), m.group(2)) for m in re.finditer(r"^\s*(rule|checkpoint) (\w+):", text, re.M)
+    ]
+    ends = [s for s, _ in starts[1:]] + [len(text)] if starts else []
+    return [(name, text[s:e]) for (s, name), e in zip(starts, ends, strict=True)]
+
+
+def test_every_mqc_output_is_registered_by_its_own_stage():
+    """One home per stage: a rule that writes MultiQC custom content (``*_mqc*``) has its output
+    registered in REPORT by its own rules file (``rules.<name>.output``); rules/common.smk and
+    the report rule list no stage's files."""
+    rules_dir = ROOT / "rules"
+    found = 0
+    for smk in sorted(rules_dir.glob("*.smk")):
+        text = smk.read_text()
+        registry = "\n".join(
+            text[m.start() : text.find("\n\n", m.start())]
+            for m in re.finditer(r"REPORT\.(append|extend)\(", text)
+        )
+        for name, block in _rule_blocks(text):
+            out = block.split("output:", 1)[1].split("log:", 1)[0] if "output:" in block else ""
+            if "_mqc" not in out:
+                continue
+            found += 1
+            assert f"rules.{name}.output" in registry, (
+                f"{smk.name}: rule {name}'s _mqc output is not in REPORT"
+            )
+    assert found >= 12
+    common = (rules_dir / "common.smk").read_text()
+    assert "_mqc" not in common and "report_files" not in common
+    report = (rules_dir / "report.smk").read_text()
+    assert "custom=REPORT" in report
