@@ -9,6 +9,13 @@ rule signatures:
         abundance=f"results/taxonomy/{{profiler}}/abundance_{SIGNATURES_RANK}.tsv",
         samples=config["samples"],
         extra=get_signatures_extra_files,
+        # the balance's marker ranks: species, genus and family (those the run has)
+        balance=expand(
+            "results/taxonomy/{{profiler}}/abundance_{rank}.tsv",
+            rank=[r for r in ("species", "genus", "family") if r in RANKS]
+            if config["signatures"]["balance"]
+            else [],
+        ),
     output:
         differential="results/signatures/{profiler}/differential.tsv",
         meta=report(
@@ -26,6 +33,8 @@ rule signatures:
         model="results/signatures/{profiler}/model.pkl",
         model_card="results/signatures/{profiler}/model.yaml",
         figure="results/signatures/{profiler}/signatures.png",
+        balance_markers="results/signatures/{profiler}/balance_markers.tsv",
+        balance_model="results/signatures/{profiler}/balance_model.yaml",
         mqc=multiext(
             "results/signatures/{profiler}/signatures_",
             "meta_mqc.tsv",

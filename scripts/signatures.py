@@ -13,6 +13,7 @@ run_signatures(
     samples_tsv=snakemake.input.samples,
     out_dir=snakemake.params.out_dir,
     extra_tsvs=snakemake.params.extra_tsvs,
+    balance_tsvs=list(snakemake.input.balance),
     label=snakemake.params.label,
     profiler=snakemake.wildcards.profiler,
     rank=snakemake.params.rank,

@@ -152,3 +152,16 @@ def test_frozen_model_of_a_run_applies_to_a_table_without_retraining(run, basic_
     assert proc.returncode != 0
     log = (basic_run / f"logs/apply_frozen_model/{PROFILER}.log").read_text()
     assert "kraken2_model.pkl" in log and "trained on profiler 'kraken2'" in log
+
+
+def test_balance_model_runs_in_the_stage(run):
+    """The nested balance (and its stack with the guild balance / TOPOSCORE) joins the LOCO
+    table, with a row per cohort (held out or skipped with the reason), and the final balance
+    is written as a marker list and a YAML (or an honest placeholder when it cannot be fitted)."""
+    auc = run["auc"]
+    bal = auc[auc["model"] == "balance"]
+    assert set(bal["held_out"]) >= {"C1", "C2"}
+    assert bal.loc[bal["auc"].isna(), "note"].str.len().gt(0).all()
+    assert "stack" in set(auc["model"])  # extra features present: the stack is reported too
+    for name in ("balance_markers.tsv", "balance_model.yaml"):
+        assert (run["sig"] / name).stat().st_size > 0

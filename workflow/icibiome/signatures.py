@@ -60,6 +60,7 @@ OUTPUTS = {
     "loco_auc": "loco_auc.tsv", "loco_predictions": "loco_predictions.tsv",
     "within": "within_cohort_auc.tsv", "survival": "survival.tsv", "km": "km.tsv",
     "model": "model.pkl", "model_card": "model.yaml", "figure": "signatures.png",
+    "balance_markers": "balance_markers.tsv", "balance_model": "balance_model.yaml",
 }  # fmt: skip
 MQC = ("meta_mqc.tsv", "loco_mqc.tsv", "roc_mqc.yaml", "km_mqc.yaml", "figure_mqc.html")
 FROZEN_PERMUTATIONS = 999
@@ -364,12 +365,14 @@ def run_signatures(
     samples_tsv: str | os.PathLike,
     out_dir: str | os.PathLike,
     extra_tsvs: dict[str, str | os.PathLike | None] | None = None,
+    balance_tsvs: Sequence[str | os.PathLike] = (),
     covariates: Sequence[str] = (),
     min_prevalence: float = 0.1,
     min_per_class: int = 5,
     meta_method: str = "DL",
     sensitivity: Sequence[str] = (),
     classifiers: Sequence[str] = ("lasso", "rf"),
+    balance: bool = True,
     transform: str = "log10",
     batch: str = "none",
     within_repeats: int = 5,
@@ -390,6 +393,11 @@ def run_signatures(
     per permutation, :func:`icibiome.predict.permutation_null`), one number for every model or
     ``{model: n}`` (models left out get 0); the AUC table gets ``perm_p``, ``null_mean``,
     ``null_sd``.
+
+    ``balance`` (with ``balance_tsvs``: the standard tables whose taxa may be markers, e.g.
+    species, genus and family): the nested log-ratio balance and, with extra features, the
+    stack (:func:`icibiome.balance.balance_loco`) join the LOCO table; the final balance is
+    written as ``balance_markers.tsv`` + ``balance_model.yaml``.
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -423,6 +431,13 @@ def run_signatures(
                            min_per_class, seed, threads, name, permutations=n_perm)  # fmt: skip
             aucs.append(a)
             preds.append(p)
+    if balance:
+        _run_balance(ab, balance_tsvs, info, extra, permutations, min_prevalence,
+                     min_per_class, seed, paths, aucs, preds)  # fmt: skip
+    else:
+        for key in ("balance_markers", "balance_model"):
+            with atomic_path(paths[key]) as tmp:
+                tmp.write_text("# balance off (signatures.balance: false)\n")
     auc = pd.concat(aucs, ignore_index=True)
     pred = pd.concat(preds, ignore_index=True)
     write_tsv(auc, paths["loco_auc"], float_format="%.6g")
@@ -466,6 +481,30 @@ def run_signatures(
         paths[p.name] = p
     logger.info("signatures done in %.1f s", time.perf_counter() - t0)
     return paths
+
+
+def _run_balance(ab, balance_tsvs, info, extra, permutations, min_prevalence, min_per_class,
+                 seed, paths, aucs, preds) -> None:
+    """The nested balance (and stack) LOCO rows, and the final balance model files."""
+    from icibiome import balance as bl
+
+    tables = [read_abundance(p).reindex(ab.index) for p in balance_tsvs] or [ab]
+    bab = pd.concat(tables, axis=1).fillna(0.0)
+    bab = bab.loc[:, ~bab.columns.duplicated()]
+    n_perm = int(permutations.get("balance", 0) if isinstance(permutations, dict)
+                 else permutations)  # fmt: skip
+    res = bl.balance_loco(bab, info, min_prevalence=min_prevalence, min_per_class=min_per_class,
+                          n_permutations=n_perm, seed=seed, extra=extra)  # fmt: skip
+    aucs.append(res.table)
+    preds.append(res.predictions)
+    try:
+        final = bl.fit_final(bab, info, min_prevalence=min_prevalence, min_per_class=min_per_class)
+        bl.write_model(final, paths["balance_markers"], paths["balance_model"])
+    except bl.BalanceError as err:  # e.g. one class only: an honest placeholder, no model
+        logger.warning("no final balance: %s", err)
+        for key in ("balance_markers", "balance_model"):
+            with atomic_path(paths[key]) as tmp:
+                tmp.write_text(f"# no final balance: {err}\n")
 
 
 def frozen_auc_table(out: pd.DataFrame, fm, n_permutations: int = FROZEN_PERMUTATIONS):
