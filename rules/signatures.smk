@@ -12,9 +12,11 @@ rule signatures:
         # the balance's marker ranks: species, genus and family (those the run has)
         balance=expand(
             "results/taxonomy/{{profiler}}/abundance_{rank}.tsv",
-            rank=[r for r in ("species", "genus", "family") if r in RANKS]
-            if config["signatures"]["balance"]
-            else [],
+            rank=(
+                [r for r in ("species", "genus", "family") if r in RANKS]
+                if config["signatures"]["balance"]
+                else []
+            ),
         ),
     output:
         differential="results/signatures/{profiler}/differential.tsv",
