@@ -194,16 +194,6 @@ FUNCTION_PANEL = (
 )
 # functional profiling of reads (rules/humann.smk)
 HUMANN = config["humann"]["activate"] and len(SHOTGUN) > 0
-# merged HUMAnN tables (rules/humann.smk); each also as _unstratified and _stratified
-HUMANN_TABLES = [
-    "genefamilies_rpk",
-    "genefamilies_cpm",
-    "genefamilies_relab",
-    "pathabundance_rpk",
-    "pathabundance_cpm",
-    "pathabundance_relab",
-    "pathcoverage",
-]
 
 
 def _alternatives(ids):
@@ -270,15 +260,6 @@ def counts_table(rank):
     return f"results/taxonomy/{{profiler}}/counts_{rank}.tsv"
 
 
-def get_kmer_distribution(wildcards):
-    k2 = config["taxonomy"]["kraken2"]
-    if k2["kmer_distribution"]:
-        return k2["kmer_distribution"]
-    if k2["library"]:
-        return f"results/taxonomy/kraken2/database{k2['read_length']}mers.kmer_distrib"
-    return []  # no library: raw Kraken2 counts, no re-estimation
-
-
 def get_report_inputs(wildcards):
     if SHOTGUN.empty:  # a 16S-only run: no shotgun QC or profiler modules
         return {"fastp": [], "sylph": []}
@@ -302,103 +283,11 @@ def get_report_inputs(wildcards):
     return inputs
 
 
-# per-sample rules of each shotgun profiler, whose benchmark files give its time per sample
-PROFILER_STEPS = {
-    "sylph": ["sylph_profile"],
-    "kraken2": ["kraken2_classify", "kraken2_profile"],
-    "metaphlan": ["metaphlan_profile"],
-}
-# the shotgun profilers compared with a known composition (report.truth), species tables only
-COMPARED_PROFILERS = (
-    [p for p in SHOTGUN_PROFILERS if p in PROFILER_STEPS]
-    if config["report"]["truth"] and not IMPORT and len(SHOTGUN) and "species" in RANKS
-    else []
-)
-
-
-def get_amplicon_trimmed(wildcards):
-    # primer-trimmed reads of every 16S sample, one list per mate (R2 empty for single-end)
-    return {
-        mate: expand(
-            "results/amplicon/trimmed/{sample}_{read}.fastq.gz",
-            sample=AMPLICON,
-            read=read,
-        )
-        for mate, read in zip(["r1", "r2"], [AMPLICON_READS[0], AMPLICON_READS[1:]])
-    }
-
-
-def get_amplicon_tracking_inputs(wildcards):
-    # the per-step counts of the 16S read tracking: cutadapt JSONs, vsearch logs or DADA2's table
-    vsearch = config["amplicon"]["denoiser"] == "vsearch"
-    steps = (["merge"] if len(AMPLICON_READS) == 2 else []) + ["filter"]
-    return {
-        "cutadapt": expand(
-            "results/amplicon/cutadapt/{sample}.cutadapt.json", sample=AMPLICON
-        ),
-        "step_logs": (
-            expand(
-                "results/amplicon/filtered/{sample}.{step}.log",
-                sample=AMPLICON,
-                step=steps,
-            )
-            if vsearch
-            else []
-        ),
-        "dada2": [] if vsearch else ["results/amplicon/dada2_tracking.tsv"],
-    }
-
-
-def get_guild_annotation(wildcards):
-    # the optional user list and function table of rule build_guilds (a change re-runs it)
-    guilds = config["guilds"]
-    return [p for p in (guilds["annotation"], guilds["functions"]) if p]
-
-
-def get_toposcore_lists(wildcards):
-    # the SIG list files (or the guild table they come from) and the optional name map
-    tp = config["toposcore"]
-    lists = (
-        [f"results/guilds/{wildcards.profiler}/guilds.tsv"]
-        if TOPOSCORE_GUILDS
-        else [tp["sig1"], tp["sig2"]]
-    )
-    return lists + ([tp["name_map"]] if tp["name_map"] else [])
-
-
-def get_signatures_extra(wildcards):
-    # optional extra per-sample features {name: table}: the guild balance and TOPOSCORE only
-    # when those stages run on the same profiler (config.get: the sections may be absent)
-    sig, prof = config["signatures"], wildcards.profiler
-    extra = {}
-    if sig["use_guilds"] and config.get("networks", {}).get("activate"):
-        if NETWORK_PROFILER == prof:
-            extra["guilds"] = f"results/guilds/{prof}/guild_scores.tsv"
-    if sig["use_toposcore"] and config.get("toposcore", {}).get("activate"):
-        if TOPOSCORE_PROFILER == prof:
-            extra["toposcore"] = f"results/signatures/{prof}/toposcore.tsv"
-    if sig.get("use_functions") and FUNCTION_PANEL:
-        extra["functions"] = "results/functions/panel/features.tsv"
-    for path in sig["extra_features"]:
-        extra[f"file_{Path(path).stem}"] = path
-    return extra
-
-
-def get_signatures_extra_files(wildcards):
-    return list(get_signatures_extra(wildcards).values())
-
-
 def get_function_hits(wildcards):
     # DIAMOND hits of the samples that passed the read checks (shotgun only)
     return expand(
         "results/functions/panel/hits/{sample}.tsv", sample=get_passed_samples()
     )
-
-
-def get_humann_profile(wildcards):
-    # MetaPhlAn profile of the sample for humann --taxonomic-profile; none: --bypass-prescreen
-    pattern = config["humann"]["taxonomic_profile"]
-    return pattern.format(sample=wildcards.sample) if pattern else []
 
 
 def get_humann_tables(kind):

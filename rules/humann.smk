@@ -3,6 +3,25 @@
 # Logic: workflow/icibiome/humann.py (command, merge with the HUMAnN utilities, checks, heatmap).
 
 
+# this stage's input functions and settings (shared ones stay in rules/common.smk)
+# merged HUMAnN tables (rules/humann.smk); each also as _unstratified and _stratified
+HUMANN_TABLES = [
+    "genefamilies_rpk",
+    "genefamilies_cpm",
+    "genefamilies_relab",
+    "pathabundance_rpk",
+    "pathabundance_cpm",
+    "pathabundance_relab",
+    "pathcoverage",
+]
+
+
+def get_humann_profile(wildcards):
+    # MetaPhlAn profile of the sample for humann --taxonomic-profile; none: --bypass-prescreen
+    pattern = config["humann"]["taxonomic_profile"]
+    return pattern.format(sample=wildcards.sample) if pattern else []
+
+
 rule humann:
     input:
         reads=get_clean_reads,
