@@ -68,6 +68,8 @@ DEFAULT_GRID = {"min_agree": (2, 3, 4), "min_effect": (0.25, 0.5, 1.0),
 EPS = 1e-5
 LOW_MARKER_SHARE = 0.5
 EXTRA_COLUMNS = ["perm_p", "null_mean", "n_permutations"]
+TABLE_COLUMNS = list(dict.fromkeys(AUC_COLUMNS + EXTRA_COLUMNS))
+"""The LOCO table's columns: :data:`icibiome.predict.AUC_COLUMNS`, then any of ours it lacks."""
 PRED_COLUMNS = ["sample_id", "cohort", "response", "probability", "score", "model", "features"]
 MARKER_COLUMNS = ["held_out", "feature", "rank", "direction", "pooled_effect", "n_agree",
                   "n_cohorts", "min_agree", "min_effect", "grid_rank", "inner_auc"]  # fmt: skip
@@ -138,7 +140,7 @@ def cohort_effects(
         keep = (sub > 0).mean(axis=0) >= min_prevalence
         if keep.sum() == 0:
             continue
-        Y = da.clr(pd.DataFrame(sub[:, keep])).to_numpy()
+        Y = da.linda_log2clr(pd.DataFrame(sub[:, keep])).to_numpy()
         s_r = lab @ Y  # P x m
         s_all = Y.sum(axis=0)
         m_r = s_r / n_r[:, None]
@@ -777,7 +779,7 @@ def _balance_loco(abundance, info, grid, eps, min_prevalence, min_per_class, n_p
                          "n_NR": int((allp["response"] == "NR").sum()), "auc": a, "ci_low": lo,
                          "ci_high": hi, "note": "all held-out predictions together"}
                         | perm_stats(m, "pooled", pooled))  # fmt: skip
-    tab = pd.DataFrame(rows).reindex(columns=AUC_COLUMNS + EXTRA_COLUMNS)
+    tab = pd.DataFrame(rows).reindex(columns=TABLE_COLUMNS)
     pr = (pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(columns=PRED_COLUMNS))
     return BalanceLoco(tab, pr, pd.DataFrame(marks, columns=MARKER_COLUMNS), null)
 

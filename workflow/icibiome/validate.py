@@ -281,7 +281,7 @@ def fixed_score_loco(score: pd.Series, info: pd.DataFrame, model: str, n_permuta
                  "n_R": int(y[keep].sum()), "n_NR": int((~y[keep]).sum()), "auc": a,
                  "ci_low": lo, "ci_high": hi, "note": "all cohorts together"}
                 | pstat("pooled", pooled))  # fmt: skip
-    return pd.DataFrame(rows).reindex(columns=pr.AUC_COLUMNS + bl.EXTRA_COLUMNS)
+    return pd.DataFrame(rows).reindex(columns=bl.TABLE_COLUMNS)
 
 
 def flag_empty_models(tab: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
