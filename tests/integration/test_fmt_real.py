@@ -40,6 +40,8 @@ def test_fmt_trials_designs_and_engraftment():
     # every AUC has its CI; small trials say so
     assert summary["engraftment_ci_low"].notna().all()
     assert summary.loc[summary["trial"] == "BaruchEN_2021", "note"].str.contains("too few").all()
+    pooled = summary[summary["trial"].str.startswith("pooled")].set_index("resolution")
+    assert pooled.loc["species", "recipients"] == 25 and pooled.loc["species", "R"] == 9
 
 
 def test_sgb_rows_are_finer_than_species():
