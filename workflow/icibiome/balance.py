@@ -210,7 +210,9 @@ def _select(pooled, npos, nneg, grid: _Grid, g: int | None = None):
     return r, nr
 
 
-def balance_score(frac: np.ndarray, r_idx: np.ndarray, nr_idx: np.ndarray, eps: float) -> np.ndarray:
+def balance_score(
+    frac: np.ndarray, r_idx: np.ndarray, nr_idx: np.ndarray, eps: float
+) -> np.ndarray:
     """``log((sum R + eps) / (sum NR + eps))`` per row, each row alone.
 
     The sums add the marker columns one after the other and the log is the scalar libm one, so
@@ -780,7 +782,7 @@ def _balance_loco(abundance, info, grid, eps, min_prevalence, min_per_class, n_p
                          "ci_high": hi, "note": "all held-out predictions together"}
                         | perm_stats(m, "pooled", pooled))  # fmt: skip
     tab = pd.DataFrame(rows).reindex(columns=TABLE_COLUMNS)
-    pr = (pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(columns=PRED_COLUMNS))
+    pr = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(columns=PRED_COLUMNS)
     return BalanceLoco(tab, pr, pd.DataFrame(marks, columns=MARKER_COLUMNS), null)
 
 

@@ -224,7 +224,7 @@ def profiler_comparison_mqc(
     summary: pd.DataFrame, out: str | os.PathLike, truth_label: str = "truth"
 ) -> None:
     """MultiQC custom-content table "Profiler comparison vs demo truth" of :func:`compare_profilers`."""
-    from icibiome.report import _write_mqc_tsv
+    from icibiome.mqc import write_table
 
     cols = ["samples", "bray_curtis_mean", "bray_curtis_max", "precision_mean", "recall_mean",
             "recall_major_mean", "seconds_per_sample"]  # fmt: skip
@@ -256,7 +256,7 @@ def profiler_comparison_mqc(
             "seconds_per_sample": {"title": "Seconds / sample", "format": "{:,.2f}"},
         },
     }
-    _write_mqc_tsv(summary.set_index("profiler")[cols], header, out, index_label="Profiler")
+    write_table(summary.set_index("profiler")[cols], header, out, index_label="Profiler")
 
 
 def profiler_comparison(

@@ -42,6 +42,7 @@ import yaml
 
 from icibiome.differential import bh
 from icibiome.io import atomic_path, read_abundance, write_tsv
+from icibiome.mqc import write_plot, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -586,19 +587,6 @@ def permanova_tests(
     return out
 
 
-def _write_mqc_tsv(df: pd.DataFrame, header: dict, path, index_label: str) -> None:
-    lines = yaml.safe_dump(header, sort_keys=False, width=1000).splitlines()
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        for line in lines:
-            fh.write(f"# {line}\n")
-        df.to_csv(fh, sep="\t", index_label=index_label, float_format="%.4g")
-
-
-def _write_yaml(obj: dict, path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(yaml.safe_dump(obj, sort_keys=False, width=1000))
-
-
 def _cohort_markers(cohorts: Sequence[str], markers: Sequence[str]) -> dict[str, str]:
     levels = sorted(set(cohorts))
     return {c: markers[i % len(markers)] for i, c in enumerate(levels)}
@@ -764,7 +752,7 @@ def write_diversity_mqc(
         },
     }
     p = out_dir / "diversity_alpha_mqc.tsv"
-    _write_mqc_tsv(tab, header, p, index_label="Sample")
+    write_table(tab, header, p, index_label="Sample")
     written.append(p)
 
     groups = alpha.assign(group=alpha["response"] + " · " + alpha["cohort"])
@@ -795,7 +783,7 @@ def write_diversity_mqc(
         "data": datasets,
     }
     p = out_dir / "diversity_alpha_box_mqc.yaml"
-    _write_yaml(box, p)
+    write_plot(box, p)
     written.append(p)
 
     markers = _cohort_markers(alpha["cohort"].tolist(), _MARKERS_PLOTLY)
@@ -845,7 +833,7 @@ def write_diversity_mqc(
         "data": datasets,
     }
     p = out_dir / "diversity_pcoa_mqc.yaml"
-    _write_yaml(scatter, p)
+    write_plot(scatter, p)
     written.append(p)
 
     ptab = perm.copy()
@@ -886,7 +874,7 @@ def write_diversity_mqc(
         },
     }
     p = out_dir / "diversity_permanova_mqc.tsv"
-    _write_mqc_tsv(ptab, header, p, index_label="Test")
+    write_table(ptab, header, p, index_label="Test")
     written.append(p)
 
     png64 = base64.b64encode(Path(figure_png).read_bytes()).decode("ascii")

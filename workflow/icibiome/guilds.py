@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from icibiome.io import UNCLASSIFIED, atomic_path, read_abundance, read_lineages, write_tsv
+from icibiome.mqc import write_table
 from icibiome.network import multi_replace, read_edges, read_samples
 
 logger = logging.getLogger(__name__)
@@ -820,15 +821,6 @@ def guild_table(
     return out
 
 
-def _write_mqc_tsv(df: pd.DataFrame, header: dict, path: Path, index_label: str) -> None:
-    import yaml
-
-    lines = yaml.safe_dump(header, sort_keys=False, width=1000).splitlines()
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        fh.writelines(f"# {line}\n" for line in lines)
-        df.to_csv(fh, sep="\t", index_label=index_label, float_format="%.4g")
-
-
 def write_guilds_mqc(
     guilds: pd.DataFrame,
     scores: pd.DataFrame,
@@ -898,7 +890,7 @@ def write_guilds_mqc(
         },
     }  # fmt: skip
     p = out_dir / "guilds_membership_mqc.tsv"
-    _write_mqc_tsv(tab, header, p, index_label="Taxon")
+    write_table(tab, header, p, index_label="Taxon")
     written.append(p)
 
     resp = (response.reindex(scores.index) if response is not None

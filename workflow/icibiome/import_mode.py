@@ -351,7 +351,8 @@ def import_report_content(
     flag table is dropped from the report when empty. Returns the flagged samples.
     """
     from icibiome.io import read_standard_table
-    from icibiome.report import _write_mqc_tsv, composition_mqc
+    from icibiome.mqc import write_table
+    from icibiome.report import composition_mqc
     from icibiome.report_sections import composition_by_response_mqc
 
     composition_mqc(abundance_tsv, out_composition, top_n=top_n, rank=rank, profiler=profiler)
@@ -361,7 +362,7 @@ def import_report_content(
     )  # fmt: skip
     files = pd.read_csv(manifest_tsv, sep="\t", dtype=str, keep_default_na=False)
     files["file"] = [Path(f).name for f in files["file"]]
-    _write_mqc_tsv(
+    write_table(
         files.set_index("file"),
         {
             "id": "icibiome_import_files",
@@ -406,7 +407,7 @@ def import_report_content(
     )
     # one row per sample (a sample may be all-zero and have filled cells)
     flags = flags.groupby("sample_id", sort=False)["flag"].agg("; ".join).to_frame()
-    _write_mqc_tsv(
+    write_table(
         flags,
         {
             "id": "icibiome_import_flags",
@@ -420,6 +421,7 @@ def import_report_content(
             "plot_type": "table",
         },
         out_flags,
+        index_label="Sample",
     )
     return flags
 

@@ -29,8 +29,14 @@ def write_table(df: pd.DataFrame, header: dict, path: str | os.PathLike, index_l
 
 
 def write_plot(doc: dict, path: str | os.PathLike) -> Path:
-    """A MultiQC custom-content plot (linegraph, heatmap, box ...): ``doc`` as one YAML file."""
+    """A MultiQC custom-content plot (linegraph, heatmap, box ...): ``doc`` as one YAML file.
+
+    A plot whose ``data`` is empty is written as a comment line only, which the report leaves
+    out (:func:`icibiome.report.has_data`): no empty panel."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
+        if "data" in doc and not doc["data"]:
+            tmp.write_text(f"# {doc.get('section_name', 'section')}: no data\n")
+        else:
+            tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
     return path

@@ -20,16 +20,9 @@ import pandas as pd
 import yaml
 
 from icibiome.io import UNCLASSIFIED, atomic_path, read_standard_table
+from icibiome.mqc import write_table
 
 logger = logging.getLogger(__name__)
-
-
-def _write_mqc_tsv(df: pd.DataFrame, header: dict, path, index_label: str = "Sample") -> None:
-    lines = yaml.safe_dump(header, sort_keys=False, width=1000).splitlines()
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        for line in lines:
-            fh.write(f"# {line}\n")
-        df.to_csv(fh, sep="\t", index_label=index_label, float_format="%.4g")
 
 
 # Number formats of statistics in the report's tables, by column name (MultiQC ``format``):
@@ -91,7 +84,7 @@ def read_survival_mqc(tracking_tsv: str | os.PathLike, out: str | os.PathLike) -
             "ylab": "Fragments",
         },
     }
-    _write_mqc_tsv(df, header, out)
+    write_table(df, header, out, index_label="Sample")
     return df
 
 
@@ -139,7 +132,7 @@ def host_stats_mqc(tracking_tsv: str | os.PathLike, out: str | os.PathLike) -> p
             },
         ],
     }
-    _write_mqc_tsv(df, header, out)
+    write_table(df, header, out, index_label="Sample")
     return df
 
 
@@ -176,7 +169,7 @@ def composition_mqc(
             "cpswitch_c_active": False,
         },
     }
-    _write_mqc_tsv(df, header, out)
+    write_table(df, header, out, index_label="Sample")
     return df
 
 
@@ -401,7 +394,7 @@ def zero_hit_mqc(
         ),
         "plot_type": "table",
     }
-    _write_mqc_tsv(df, header, out)
+    write_table(df, header, out, index_label="Sample")
     return df
 
 
@@ -421,7 +414,7 @@ def excluded_samples_mqc(
         ),
         "plot_type": "table",
     }
-    _write_mqc_tsv(df, header, out)
+    write_table(df, header, out, index_label="Sample")
     return df
 
 

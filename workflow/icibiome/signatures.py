@@ -50,6 +50,7 @@ from icibiome import predict as pr
 from icibiome import survival as sv
 from icibiome.errors import UserError
 from icibiome.io import atomic_path, read_abundance, write_tsv
+from icibiome.mqc import write_plot, write_table
 from icibiome.report import stat_headers
 from icibiome.report_sections import km_curves, roc_linegraph, signatures_summary
 
@@ -205,21 +206,6 @@ def signatures_figure(forest: pd.DataFrame, preds: pd.DataFrame, km: pd.DataFram
     plt.close(fig)
 
 
-def _mqc_tsv(df: pd.DataFrame, header: dict, path: Path, index_label: str) -> None:
-    lines = yaml.safe_dump(header, sort_keys=False, width=1000).splitlines()
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        fh.writelines(f"# {ln}\n" for ln in lines)
-        df.to_csv(fh, sep="\t", index_label=index_label, float_format="%.4g")
-
-
-def _mqc_yaml(doc: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        if "data" in doc and not doc["data"]:  # an empty panel: comments only, not in the report
-            tmp.write_text(f"# {doc.get('section_name', 'section')}: no data\n")
-        else:
-            tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
-
-
 def _mean_text(r) -> str:
     """One model's LOCO mean AUC with its CI and permutation reference, for the report."""
     txt = f"{r['model']}/{r['features']}: {r['auc']:.3f}"
@@ -276,7 +262,7 @@ def write_signatures_mqc(
         index=["none"])  # fmt: skip
     mtab.index = [f.split("|")[-1] for f in mtab.index]
     p = out_dir / "signatures_meta_mqc.tsv"
-    _mqc_tsv(mtab, {"id": f"icibiome_signatures_meta{key}", "section_name":
+    write_table(mtab, {"id": f"icibiome_signatures_meta{key}", "section_name":
                     "Meta-analysis of responder-associated taxa", "description":
                     f"Top {top_n} features by meta-analysis p: pooled log2 CLR difference R - NR "
                     "(random effects), 95% CI, BH q, I² and the share of cohorts with the pooled "
@@ -290,7 +276,7 @@ def write_signatures_mqc(
     atab = atab.set_index("row").reindex(columns=["auc", "ci_low", "ci_high", "perm_p", "null_mean",
                                                   "null_sd", "n_features", "n_R", "n_NR", "note"])  # fmt: skip
     p = out_dir / "signatures_loco_mqc.tsv"
-    _mqc_tsv(atab, {"id": f"icibiome_signatures_loco{key}", "section_name":
+    write_table(atab, {"id": f"icibiome_signatures_loco{key}", "section_name":
                     "Leave-one-cohort-out AUC", "description": "AUROC per held-out cohort "
                     "(DeLong 95% CI), the mean over cohorts and the pooled AUC, each with its "
                     "within-cohort label-permutation reference (perm_p = (1 + #null >= "
@@ -309,7 +295,7 @@ def write_signatures_mqc(
             fpr, tpr = _roc((g["response"] == "R").to_numpy(), g["probability"].to_numpy())
             roc[f"{c}"] = roc_linegraph(fpr, tpr)  # vertical steps kept (x keys unique)
     p = out_dir / "signatures_roc_mqc.yaml"
-    _mqc_yaml({"id": f"icibiome_signatures_roc{key}", "section_name": "LOCO ROC curves",
+    write_plot({"id": f"icibiome_signatures_roc{key}", "section_name": "LOCO ROC curves",
                **parent, "description": "ROC of the out-of-cohort predicted probability, one "
                "curve per held-out cohort (species features, first model).",
                "plot_type": "linegraph", "pconfig": {"id": f"icibiome_signatures_roc_plot{key}",
@@ -320,7 +306,7 @@ def write_signatures_mqc(
     written.append(p)
     kmd = km_curves(km)  # one score: its high and low group per endpoint
     p = out_dir / "signatures_km_mqc.yaml"
-    _mqc_yaml({"id": f"icibiome_signatures_km{key}", "section_name": "Kaplan-Meier by score",
+    write_plot({"id": f"icibiome_signatures_km{key}", "section_name": "Kaplan-Meier by score",
                **parent, "description": "Survival by score group (median split within cohort) "
                "of the first score; every score's Cox HR and log-rank p in survival.tsv.",
                "plot_type": "linegraph",
@@ -483,8 +469,19 @@ def run_signatures(
     return paths
 
 
-def _run_balance(ab, balance_tsvs, info, extra, permutations, min_prevalence, min_per_class,
-                 seed, paths, aucs, preds) -> None:
+def _run_balance(
+    ab,
+    balance_tsvs,
+    info,
+    extra,
+    permutations,
+    min_prevalence,
+    min_per_class,
+    seed,
+    paths,
+    aucs,
+    preds,
+) -> None:
     """The nested balance (and stack) LOCO rows, and the final balance model files."""
     from icibiome import balance as bl
 

@@ -48,6 +48,7 @@ import pandas as pd
 from icibiome.errors import UserError
 from icibiome.harmonise import NameMap, normalise_name
 from icibiome.io import UNCLASSIFIED, atomic_path, read_abundance, write_tsv
+from icibiome.mqc import write_table
 
 logger = logging.getLogger(__name__)
 
@@ -1073,18 +1074,6 @@ def _parent(label: str, description: str | None = None) -> dict:
     return out | ({"parent_description": description} if description is not None else {})
 
 
-def _write_mqc_table(tab: pd.DataFrame, head: dict, path: Path, index_label: str) -> Path:
-    """A MultiQC custom-content table; with no rows only the header and column line are
-    written, which the report leaves out (:func:`icibiome.report.has_data`)."""
-    import yaml
-
-    lines = yaml.safe_dump(head, sort_keys=False, width=1000).splitlines()
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        fh.writelines(f"# {line}\n" for line in lines)
-        tab.to_csv(fh, sep="\t", index_label=index_label, float_format="%.4g")
-    return path
-
-
 def _write_mqc(
     scores: pd.DataFrame, response: pd.Series | None, out_dir: Path, label: str, note: str,
     cal: Calibration | None = None, reference: str = "",
@@ -1137,7 +1126,7 @@ def _write_mqc(
     tab = scores[[c for c in cols if c in scores.columns]].assign(response=resp)
     if (~held).any():
         tab["calibration_sample"] = ~held
-    written.append(_write_mqc_table(tab, head, out_dir / "toposcore_table_mqc.tsv", "Sample"))
+    written.append(write_table(tab, head, out_dir / "toposcore_table_mqc.tsv", "Sample"))
     datasets, labels = [], []
     for col, name in (("toposcore", "TOPOSCORE"), ("sig1_score", "SIG1 fraction present"),
                       ("sig2_score", "SIG2 fraction present")):  # fmt: skip
@@ -1179,7 +1168,7 @@ def _write_mqc_endpoints(
     stab = stab.set_index("row")
     stab = stab[["n", "events", "hr", "ci_low", "ci_high", "p_value", "logrank_p", "medians",
                  "note"]]  # fmt: skip
-    written.append(_write_mqc_table(stab, {
+    written.append(write_table(stab, {
         "id": f"icibiome_toposcore_survival{key}", "section_name": "TOPOSCORE and survival",
         "description": "Cox hazard ratio (lifelines, 95% CI, Wald p; stratified by cohort when "
                        "there are several) of predicted non-responders (SIG1+) vs predicted "
@@ -1215,7 +1204,7 @@ def _write_mqc_endpoints(
     written.append(p)
     warn = categories.assign(cut_nr=cal.cut_nr, cut_r=cal.cut_r) if degenerate else (
         categories.iloc[:0])  # fmt: skip
-    written.append(_write_mqc_table(warn, {
+    written.append(write_table(warn, {
         "id": f"icibiome_toposcore_warnings{key}",
         "section_name": "TOPOSCORE warning: degenerate categories",
         "description": f"SIG1 or SIG2 holds less than {DEGENERATE_SHARE:.0%} of the "

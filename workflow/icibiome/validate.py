@@ -296,8 +296,10 @@ def flag_empty_models(tab: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
     per = ~tab["held_out"].isin(["mean", "pooled"])
     hit = per & tab["held_out"].isin(empty)
     tab.loc[hit, ["auc", "ci_low", "ci_high"]] = np.nan
-    tab.loc[hit, "note"] = ("empty model: constant prediction (no feature selected), AUC 0.5 by "
-                            "construction; not counted in the mean or pooled AUC")
+    tab.loc[hit, "note"] = (
+        "empty model: constant prediction (no feature selected), AUC 0.5 by "
+        "construction; not counted in the mean or pooled AUC"
+    )
     done = tab[per & tab["auc"].notna()]
     m = tab["held_out"] == "mean"
     tab.loc[m, "auc"] = done["auc"].mean() if len(done) else np.nan
@@ -418,19 +420,24 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
             return []
         r = lt.loc[(model, what)]
         ci = f" (95% CI {r['ci_low']:.3f}-{r['ci_high']:.3f})" if np.isfinite(r["ci_low"]) else ""
-        pp = (f"; permutation p = {r['perm_p']:.3g} ({int(r['n_permutations'])} permutations, "
-              f"null mean {r['null_mean']:.3f})" if np.isfinite(r.get("perm_p", np.nan)) else "")
+        pp = (
+            f"; permutation p = {r['perm_p']:.3g} ({int(r['n_permutations'])} permutations, "
+            f"null mean {r['null_mean']:.3f})"
+            if np.isfinite(r.get("perm_p", np.nan))
+            else ""
+        )
         return [{"metric": f"LOCO {what} AUC, {label}", "value": float(r["auc"]),
                  "published": PUBLISHED_LOCO_MEAN, "source": f"{r['note']}{ci}{pp}"}]  # fmt: skip
 
     nested = [m for m in ("balance", "stack") if (m, "mean") in lt.index]
     best = max(nested, key=lambda m: lt.loc[(m, "mean"), "auc"]) if nested else None
     extra_rows = []
-    for m, label in (("balance", "nested balance (species+genus+family)"),
-                     ("balance_fixed", "balance, fixed recipe (species, agree >= 2, no inner "
-                                       "choice)"),
-                     ("stack", "stack: balance + TOPOSCORE"),
-                     ("toposcore", "TOPOSCORE alone (published lists, nothing fitted)")):
+    for m, label in (
+        ("balance", "nested balance (species+genus+family)"),
+        ("balance_fixed", "balance, fixed recipe (species, agree >= 2, no inner choice)"),
+        ("stack", "stack: balance + TOPOSCORE"),
+        ("toposcore", "TOPOSCORE alone (published lists, nothing fitted)"),
+    ):
         extra_rows += row(m, "mean", label) + row(m, "pooled", label)
     if best is not None:
         b = lt.loc[(best, "mean")]
@@ -596,8 +603,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--within-repeats", type=int, default=5)
     ap.add_argument("--permutations", type=int, default=2)
-    ap.add_argument("--balance-permutations", type=int, default=100,
-                    help="label permutations of the nested balance/stack null (seeded)")
+    ap.add_argument(
+        "--balance-permutations",
+        type=int,
+        default=100,
+        help="label permutations of the nested balance/stack null (seeded)",
+    )
     ap.add_argument(
         "--pipeline",
         type=Path,
@@ -615,8 +626,9 @@ def main(argv: list[str] | None = None) -> int:
         tab = run_pipeline_validation(a.data, a.pipeline, a.snakefile, a.threads, a.out)
         print(tab.to_string(index=False))
         return 0
-    res = run_validation(a.data, a.out, a.seed, a.within_repeats, a.threads, a.permutations,
-                         a.balance_permutations)
+    res = run_validation(
+        a.data, a.out, a.seed, a.within_repeats, a.threads, a.permutations, a.balance_permutations
+    )
     print(res["summary"].to_string(index=False))
     return 0
 
