@@ -22,10 +22,13 @@ from icibiome.qc import (
     ToolError,
     check_reads,
     fastq_gz_records,
+    passed_samples,
     read_stats,
     run_fastp,
     run_host_removal,
+    sample_gate,
     scan_reads,
+    select_samples,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -383,3 +386,51 @@ def test_bowtie2_killed_by_the_oom_killer_is_named(tmp_path, monkeypatch):
     assert msg.startswith("bowtie2 was killed by SIGKILL (the out-of-memory killer?)"), msg
     assert "about to use lots of memory" in msg
     assert _left_behind(tmp_path / "host") == []
+
+
+# ------------------------------------------------------------------ 5. one sample gate
+
+
+def test_sample_gate_joins_read_check_and_post_qc_decisions(tmp_path):
+    checks = []
+    for sid, st, reason in (
+        ("A", "pass", ""),
+        ("B", "fail", "x.fq.gz: no reads"),
+        ("C", "pass", ""),
+    ):
+        f = tmp_path / f"{sid}.check.json"
+        f.write_text(json.dumps({"sample_id": sid, "status": st, "reason": reason, "fragments": 5}))
+        checks.append(f)
+    select_samples(checks, "exclude", tmp_path / "status.tsv")
+    stats = []
+    for sid, st in (("A", "pass"), ("C", "excluded")):
+        f = tmp_path / f"{sid}.stats.json"
+        reason = "" if st == "pass" else "only 3 fragments left after QC and host removal"
+        f.write_text(json.dumps({"sample_id": sid, "status": st, "reason": reason}))
+        stats.append(f)
+    gate = sample_gate(tmp_path / "status.tsv", stats, tmp_path / "gate.tsv")
+    assert gate.values.tolist() == [
+        ["A", "after QC", "pass", ""],
+        ["B", "read check", "excluded", "x.fq.gz: no reads"],
+        ["C", "after QC", "excluded", "only 3 fragments left after QC and host removal"],
+    ]
+    assert passed_samples(tmp_path / "gate.tsv") == ["A"]
+    # every per-sample stage after QC reads this table through one helper
+    common = (ROOT / "rules" / "common.smk").read_text()
+    for getter in ("get_profiles", "get_function_hits", "get_humann_tables", "get_report_inputs"):
+        body = common.split(f"def {getter}(")[1].split("\ndef ")[0]
+        assert "get_gated_samples()" in body and "get_passed_samples()" not in body, getter
+
+
+def test_no_read_left_after_qc_is_a_bad_sample_even_with_minimum_zero(tmp_path):
+    empty1 = _gz(tmp_path / "e_R1.fq.gz", "")
+    empty2 = _gz(tmp_path / "e_R2.fq.gz", "")
+    fp = tmp_path / "f.json"
+    fp.write_text(json.dumps({"summary": {
+        "before_filtering": {"total_reads": 20, "read2_mean_length": 10},
+        "after_filtering": {"total_reads": 0}}}))  # fmt: skip
+    st = read_stats("E", fp, [empty1, empty2], tmp_path / "s.json", 0, "exclude")
+    assert st["status"] == "excluded" and "only 0 fragments" in st["reason"]
+    with pytest.raises(BadReadsError, match="E: only 0 fragments left"):
+        read_stats("E", fp, [empty1, empty2], tmp_path / "s2.json", 0, "stop")
+    assert not (tmp_path / "s2.json").exists()

@@ -133,7 +133,7 @@ def count_fastq(path: str | os.PathLike) -> int:
 
 
 _IUPAC = b"ACGTUNRYKMSWBDHVacgtunrykmswbdhv"
-_SCAN_BATCH = 16384
+_SCAN_BATCH = 256  # small batches stay in CPU cache: 0.53 s vs 0.98 s CPU at 16384 (300 k pairs)
 _seq = attrgetter("sequence")
 _is_mate = dnaio.SequenceRecord.is_mate
 
