@@ -165,12 +165,16 @@ def test_excluded_after_qc_is_no_column_anywhere_downstream(demo_data, tmp_path)
 
 
 def _tables(results: Path) -> dict[str, str]:
+    """sha256 of every result table; as in test_reruns.py, run_info and the profiler comparison
+    (each profiler's wall seconds per sample) are left out."""
     skip = ("run_info/", "evaluation/")
-    return {
-        p.relative_to(results).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(results.rglob("*.tsv"))
-        if not p.relative_to(results).as_posix().startswith(skip) and "_data/" not in p.as_posix()
-    }
+    timed = {"taxonomy/profiler_comparison.tsv", "report/custom/profiler_comparison_mqc.tsv"}
+    out = {}
+    for p in sorted(results.rglob("*.tsv")):
+        rel = p.relative_to(results).as_posix()
+        if not rel.startswith(skip) and "_data/" not in rel and rel not in timed:
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
 
 
 def test_disk_full_during_fastp_is_loud_and_the_rerun_is_identical(demo_data, tmp_path):
