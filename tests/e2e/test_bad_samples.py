@@ -134,11 +134,6 @@ def test_excluded_after_qc_is_no_column_anywhere_downstream(demo_data, tmp_path)
     wd, bad, good = _case(tmp_path, demo_data, "exclude", bad_kind="few")
     run_snakemake(wd)
     res = wd / "results"
-    gate = pd.read_csv(res / "qc" / "sample_gate.tsv", sep="\t", keep_default_na=False)
-    row = gate.set_index("sample_id").loc[bad]
-    assert (row["stage"], row["status"]) == ("after QC", "excluded"), gate
-    assert "fragments left after QC and host removal (minimum 100)" in row["reason"]
-    assert sorted(gate.loc[gate["status"] == "pass", "sample_id"]) == sorted(good)
     # nothing per-sample ran on it after QC
     assert not (res / "functions" / "panel" / "hits" / f"{bad}.tsv").exists()
     assert not (res / "taxonomy" / "sylph" / "profiles" / f"{bad}.tsv").exists()
@@ -154,6 +149,12 @@ def test_excluded_after_qc_is_no_column_anywhere_downstream(demo_data, tmp_path)
     for rank in ("species", "genus"):
         ab = read_abundance(res / "taxonomy" / "sylph" / f"abundance_{rank}.tsv")
         assert sorted(ab.index) == sorted(good), ab.index
+    # one table holds both decisions
+    gate = pd.read_csv(res / "qc" / "sample_gate.tsv", sep="\t", keep_default_na=False)
+    row = gate.set_index("sample_id").loc[bad]
+    assert (row["stage"], row["status"]) == ("after QC", "excluded"), gate
+    assert "fragments left after QC and host removal (minimum 100)" in row["reason"]
+    assert sorted(gate.loc[gate["status"] == "pass", "sample_id"]) == sorted(good)
     # the report's exclusion table names it with the reason
     excluded = pd.read_csv(
         res / "report" / "custom" / "excluded_samples_mqc.tsv", sep="\t", comment="#"
