@@ -23,7 +23,7 @@ from icibiome.samplesheet import (
     check_resources,
     read_sample_sheet,
 )
-from icibiome.qc import passed_samples
+from icibiome.qc import BadReadsError, check_read_compression, passed_samples
 from icibiome.amplicon import check_assays
 from icibiome.import_mode import plan_import
 from icibiome.databases import verify_databases
@@ -64,6 +64,12 @@ if IMPORT:
     )
 
 SHOTGUN = SAMPLES[SAMPLES["assay"] == "shotgun"]
+# read files: gzip exactly when named .gz (fastp and bowtie2 judge by name), before any job
+if not IMPORT:
+    try:
+        check_read_compression(SAMPLES, config["samples"])
+    except BadReadsError as err:
+        raise WorkflowError(str(err)) from None
 PAIRED = sorted(SHOTGUN.index[SHOTGUN["layout"] == "paired"])
 SINGLE = sorted(SHOTGUN.index[SHOTGUN["layout"] == "single"])
 HOST = config["host_removal"]["activate"]
@@ -245,11 +251,17 @@ def get_read_stats(wildcards):
     return expand("results/qc/stats/{sample}.json", sample=get_passed_samples())
 
 
+def get_gated_samples(wildcards=None):
+    # THE helper of every per-sample stage after QC: samples that passed both the raw-read check
+    # and the post-QC read count (checkpoint sample_gate, results/qc/sample_gate.tsv)
+    return passed_samples(checkpoints.sample_gate.get().output.table)
+
+
 def get_profiles(wildcards):
     return expand(
         "results/taxonomy/{profiler}/profiles/{sample}.tsv",
         profiler=wildcards.profiler,
-        sample=get_passed_samples(),
+        sample=get_gated_samples(),
     )
 
 
@@ -263,7 +275,7 @@ def counts_table(rank):
 def get_report_inputs(wildcards):
     if SHOTGUN.empty:  # a 16S-only run: no shotgun QC or profiler modules
         return {"fastp": [], "sylph": []}
-    samples = get_passed_samples()
+    samples = get_gated_samples()
     inputs = {
         "fastp": expand("results/qc/fastp/{sample}.fastp.json", sample=samples),
         "sylph": (
@@ -284,18 +296,18 @@ def get_report_inputs(wildcards):
 
 
 def get_function_hits(wildcards):
-    # DIAMOND hits of the samples that passed the read checks (shotgun only)
+    # DIAMOND hits of the samples that passed the sample gate (shotgun only)
     return expand(
-        "results/functions/panel/hits/{sample}.tsv", sample=get_passed_samples()
+        "results/functions/panel/hits/{sample}.tsv", sample=get_gated_samples()
     )
 
 
 def get_humann_tables(kind):
-    # per-sample HUMAnN tables of one kind for the samples that passed the read checks
+    # per-sample HUMAnN tables of one kind for the samples that passed the sample gate
     def _tables(wildcards):
         return expand(
             "results/functions/humann/{sample}/{sample}_{kind}.tsv",
-            sample=get_passed_samples(),
+            sample=get_gated_samples(),
             kind=kind,
         )
 

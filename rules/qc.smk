@@ -65,19 +65,19 @@ rule fastp_paired:
     params:
         min_length=config["qc"]["fastp"]["min_length"],
         cut_tail_quality=config["qc"]["fastp"]["cut_tail_quality"],
-        adapters=lambda wc: (
-            f"--adapter_sequence {config['qc']['fastp']['adapter_r1']} "
-            f"--adapter_sequence_r2 {config['qc']['fastp']['adapter_r2']}"
+        adapters=(
+            [
+                "--adapter_sequence",
+                config["qc"]["fastp"]["adapter_r1"],
+                "--adapter_sequence_r2",
+                config["qc"]["fastp"]["adapter_r2"],
+            ]
             if config["qc"]["fastp"]["adapter_r1"]
-            else "--detect_adapter_for_pe"
+            else ["--detect_adapter_for_pe"]
         ),
         extra=config["qc"]["fastp"]["extra"],
-    shell:
-        "fastp --in1 {input.r1:q} --in2 {input.r2:q} --out1 {output.r1:q} --out2 {output.r2:q}"
-        " --json {output.json:q} --html {output.html:q} --report_title {wildcards.sample}"
-        " --thread {threads} --length_required {params.min_length}"
-        " --cut_tail --cut_tail_mean_quality {params.cut_tail_quality}"
-        " {params.adapters} {params.extra} > {log:q} 2>&1"
+    script:
+        "../scripts/fastp_paired.py"
 
 
 rule fastp_single:
@@ -104,18 +104,14 @@ rule fastp_single:
     params:
         min_length=config["qc"]["fastp"]["min_length"],
         cut_tail_quality=config["qc"]["fastp"]["cut_tail_quality"],
-        adapters=lambda wc: (
-            f"--adapter_sequence {config['qc']['fastp']['adapter_r1']}"
+        adapters=(
+            ["--adapter_sequence", config["qc"]["fastp"]["adapter_r1"]]
             if config["qc"]["fastp"]["adapter_r1"]
-            else ""
+            else []
         ),
         extra=config["qc"]["fastp"]["extra"],
-    shell:
-        "fastp --in1 {input.r1:q} --out1 {output.r1:q}"
-        " --json {output.json:q} --html {output.html:q} --report_title {wildcards.sample}"
-        " --thread {threads} --length_required {params.min_length}"
-        " --cut_tail --cut_tail_mean_quality {params.cut_tail_quality}"
-        " {params.adapters} {params.extra} > {log:q} 2>&1"
+    script:
+        "../scripts/fastp_single.py"
 
 
 rule bowtie2_remove_host_paired:
@@ -155,12 +151,10 @@ rule bowtie2_remove_host_paired:
     params:
         index=lambda wc, input: input.index[0].removesuffix(".1.bt2"),
         extra=config["host_removal"]["extra"],
-    # keep a pair only when neither mate aligns to the host (samtools fastq -f 12 -F 256)
-    shell:
-        "(set -o pipefail; bowtie2 -p {threads} -x {params.index:q} -1 {input.r1:q} -2 {input.r2:q}"
-        " {params.extra} 2> {output.bowtie2_log:q}"
-        " | samtools fastq -f 12 -F 256 -c 6 -1 {output.r1:q} -2 {output.r2:q}"
-        " -0 /dev/null -s /dev/null -) > {log:q} 2>&1"
+    # keep a pair only when neither mate aligns to the host (samtools fastq -f 12 -F 256); both
+    # exit statuses checked, bowtie2's stderr in its own file (icibiome.qc.run_host_removal)
+    script:
+        "../scripts/bowtie2_remove_host_paired.py"
 
 
 rule bowtie2_remove_host_single:
@@ -198,10 +192,8 @@ rule bowtie2_remove_host_single:
     params:
         index=lambda wc, input: input.index[0].removesuffix(".1.bt2"),
         extra=config["host_removal"]["extra"],
-    shell:
-        "(set -o pipefail; bowtie2 -p {threads} -x {params.index:q} -U {input.r1:q}"
-        " {params.extra} 2> {output.bowtie2_log:q}"
-        " | samtools fastq -f 4 -F 256 -c 6 -0 {output.r1:q} -) > {log:q} 2>&1"
+    script:
+        "../scripts/bowtie2_remove_host_single.py"
 
 
 rule read_stats:
@@ -221,3 +213,20 @@ rule read_stats:
         on_bad_sample=config["on_bad_sample"],
     script:
         "../scripts/read_stats.py"
+
+
+# the one per-sample decision (raw-read check + reads left after QC): every per-sample stage after
+# QC takes its samples from this table through get_gated_samples (rules/common.smk)
+checkpoint sample_gate:
+    input:
+        status="results/qc/sample_status.tsv",
+        stats=get_read_stats,
+    output:
+        table="results/qc/sample_gate.tsv",
+    log:
+        "logs/sample_gate/all.log",
+    localrule: True
+    conda:
+        "../envs/pylib.yaml"
+    script:
+        "../scripts/sample_gate.py"

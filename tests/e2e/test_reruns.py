@@ -33,6 +33,7 @@ UPSTREAM = {
     "bowtie2_remove_host_paired",
     "bowtie2_remove_host_single",
     "read_stats",
+    "sample_gate",
 }
 
 
