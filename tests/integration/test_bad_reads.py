@@ -10,6 +10,7 @@ import json
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -131,7 +132,11 @@ def _project(tmp_path, reads):
     (wd / "db").mkdir()
     for ext in ("1", "2", "3", "4", "rev.1", "rev.2"):
         (wd / "db" / f"host.{ext}.bt2").write_text("placeholder\n")
-    (wd / "db" / "sylph.syldb").write_text("placeholder\n")
+    # the smallest complete .syldb (one genome sketch without k-mers): databases are checked
+    # for truncation before any job (icibiome.databases)
+    (wd / "db" / "sylph.syldb").write_bytes(
+        struct.pack("<QQB", 1, 0, 0) + struct.pack("<2Q", 0, 0) + struct.pack("<4Q", 200, 31, 1, 30)
+    )
     (wd / "db" / "taxonomy.tsv").write_text("g1\tk__Bacteria|p__P|c__C|o__O|f__F|g__G|s__G_s\n")
     rows = [
         f"{s}\tP{s}\tC1\tbaseline\tshotgun\treads/{default[s, 'fq1'][0]}\t"
@@ -143,6 +148,8 @@ def _project(tmp_path, reads):
         "samples": "samples.tsv",
         "host_removal": {"bowtie2_index": "db/host"},
         "taxonomy": {"sylph": {"database": "db/sylph.syldb", "taxonomy": "db/taxonomy.tsv"}},
+        # 2 samples: too few for beta diversity (checked before any job)
+        "diversity": {"activate": False},
     }
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
     return wd

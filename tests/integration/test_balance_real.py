@@ -72,7 +72,7 @@ def test_frozen_balance_scores_nsclc_profiles(cohorts):
     final = bl.fit_final(multi, info)
     ext = v.external_nsclc(final, TOPO).set_index(["cohort", "model"])
     topo = ext.loc[("NSCLC Disc", "TOPOSCORE (recomputed)")]
-    assert topo["auc"] == pytest.approx(0.660, abs=5e-4)  # methods.md §8 row 8
+    assert topo["auc"] == pytest.approx(0.660, abs=5e-4)  # docs/methods.md §8 row 8
     bal = ext.loc[("NSCLC Disc", "balance (frozen, melanoma)")]
     assert bal["n_R"] + bal["n_NR"] == 230 and bal["markers_found"] > 0.5
     # measured: 0.601 (0.527-0.674) with 68 % of the markers in the NSCLC table

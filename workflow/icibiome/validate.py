@@ -219,7 +219,7 @@ def external_nsclc(model: bl.BalanceModel, topo: Path) -> pd.DataFrame:
                          "ci_high": hi,
                          "markers_found": share if what.startswith("balance") else np.nan,
                          "published": 0.660 if cohort == "Disc" else 0.579,
-                         "published_source": "TOPOSCORE AUC for OS12 (methods.md §8 row "
+                         "published_source": "TOPOSCORE AUC for OS12 (docs/methods.md §8 row "
                          + ("8)" if cohort == "Disc" else "13)")})  # fmt: skip
     return pd.DataFrame(rows)
 
