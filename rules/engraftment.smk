@@ -6,6 +6,10 @@
 from icibiome.engraftment import has_donors
 from icibiome.longitudinal import has_timepoints
 
+
+include: "functions/engraftment.smk"
+
+
 ENGRAFTMENT_PROFILER = config["engraftment"]["profiler"] or PROFILERS[0]
 ENGRAFTMENT = config["engraftment"]["activate"] and has_donors(SAMPLES)
 if ENGRAFTMENT and ENGRAFTMENT_PROFILER not in PROFILERS:
@@ -41,17 +45,6 @@ rule engraftment:
         label=f"{ENGRAFTMENT_PROFILER}, {config['engraftment']['rank']}",
     script:
         "../scripts/engraftment.py"
-
-
-def get_longitudinal_scores(wildcards):
-    scores = {}
-    if DIVERSITY:
-        scores["alpha"] = f"results/diversity/{PROFILERS[0]}/alpha.tsv"
-    if NETWORKS:
-        scores["guilds"] = f"results/guilds/{NETWORK_PROFILER}/guild_scores.tsv"
-    if TOPOSCORE:
-        scores["toposcore"] = f"results/signatures/{TOPOSCORE_PROFILER}/toposcore.tsv"
-    return scores
 
 
 rule longitudinal:

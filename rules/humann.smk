@@ -3,8 +3,10 @@
 # Logic: workflow/icibiome/humann.py (command, merge with the HUMAnN utilities, checks, heatmap).
 
 
-# this stage's input functions and settings (shared ones stay in rules/common.smk)
 # merged HUMAnN tables (rules/humann.smk); each also as _unstratified and _stratified
+include: "functions/humann.smk"
+
+
 HUMANN_TABLES = [
     "genefamilies_rpk",
     "genefamilies_cpm",
@@ -14,12 +16,6 @@ HUMANN_TABLES = [
     "pathabundance_relab",
     "pathcoverage",
 ]
-
-
-def get_humann_profile(wildcards):
-    # MetaPhlAn profile of the sample for humann --taxonomic-profile; none: --bypass-prescreen
-    pattern = config["humann"]["taxonomic_profile"]
-    return pattern.format(sample=wildcards.sample) if pattern else []
 
 
 rule humann:

@@ -3,11 +3,7 @@
 # Logic: workflow/icibiome/network.py and workflow/icibiome/guilds.py.
 
 
-# this stage's input functions and settings (shared ones stay in rules/common.smk)
-def get_guild_annotation(wildcards):
-    # the optional user list and function table of rule build_guilds (a change re-runs it)
-    guilds = config["guilds"]
-    return [p for p in (guilds["annotation"], guilds["functions"]) if p]
+include: "functions/networks.smk"
 
 
 rule build_network:

@@ -1,19 +1,7 @@
 # Read tracking, MultiQC custom content, software versions, and the MultiQC report.
 
 
-# The report's figures as vector files (SVG, journal column width, 6.5-7 pt text) for papers:
-# results/figures/<figure>_<profiler>.svg, one rule per figure (icibiome.report_sections).
-def get_report_figures():
-    figs = []
-    if SIGNATURES:
-        figs.append(f"results/figures/signatures_{SIGNATURES_PROFILER}.svg")
-    if DIVERSITY:
-        figs += expand("results/figures/pcoa_{profiler}.svg", profiler=PROFILERS)
-    if NETWORKS:
-        figs.append(f"results/figures/network_{NETWORK_PROFILER}.svg")
-    if TOPOSCORE:
-        figs.append(f"results/figures/toposcore_{TOPOSCORE_PROFILER}.svg")
-    return figs
+include: "functions/report.smk"
 
 
 rule read_tracking:

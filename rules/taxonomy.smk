@@ -1,17 +1,10 @@
 # Taxonomic profiling of non-host shotgun reads, then the standard rank tables.
 
 
-# this stage's input functions and settings (shared ones stay in rules/common.smk)
-def get_kmer_distribution(wildcards):
-    k2 = config["taxonomy"]["kraken2"]
-    if k2["kmer_distribution"]:
-        return k2["kmer_distribution"]
-    if k2["library"]:
-        return f"results/taxonomy/kraken2/database{k2['read_length']}mers.kmer_distrib"
-    return []  # no library: raw Kraken2 counts, no re-estimation
-
-
 # per-sample rules of each shotgun profiler, whose benchmark files give its time per sample
+include: "functions/taxonomy.smk"
+
+
 PROFILER_STEPS = {
     "sylph": ["sylph_profile"],
     "kraken2": ["kraken2_classify", "kraken2_profile"],

@@ -5,16 +5,7 @@
 # Logic: workflow/icibiome/toposcore.py.
 
 
-# this stage's input functions and settings (shared ones stay in rules/common.smk)
-def get_toposcore_lists(wildcards):
-    # the SIG list files (or the guild table they come from) and the optional name map
-    tp = config["toposcore"]
-    lists = (
-        [f"results/guilds/{wildcards.profiler}/guilds.tsv"]
-        if TOPOSCORE_GUILDS
-        else [tp["sig1"], tp["sig2"]]
-    )
-    return lists + ([tp["name_map"]] if tp["name_map"] else [])
+include: "functions/toposcore.smk"
 
 
 rule toposcore:

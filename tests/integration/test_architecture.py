@@ -137,3 +137,16 @@ def test_every_mqc_output_is_registered_by_its_own_stage():
     assert "_mqc" not in common and "report_files" not in common
     report = (rules_dir / "report.smk").read_text()
     assert "custom=REPORT" in report
+
+
+def test_rules_files_hold_rules_and_functions_files_functions():
+    """snakemake --lint: 'Mixed rules and functions in same snakefile'. A stage's input functions
+    live in rules/functions/<stage>.smk, included by rules/<stage>.smk (its home)."""
+    for smk in (ROOT / "rules").glob("*.smk"):
+        text = smk.read_text()
+        has_rule = re.search(r"^\s*(rule|checkpoint) \w+:", text, re.M)
+        has_def = re.search(r"^def \w+\(", text, re.M)
+        assert not (has_rule and has_def), f"{smk.name} mixes rules and functions"
+    for smk in (ROOT / "rules" / "functions").glob("*.smk"):
+        assert (ROOT / "rules" / smk.name).exists(), f"{smk.name} has no stage file"
+        assert f'include: "functions/{smk.name}"' in (ROOT / "rules" / smk.name).read_text()
