@@ -89,7 +89,12 @@ def test_planted_categories_come_back_in_their_guilds(run):
     g = run["guilds"]
     assert {"category", "guild", "share", "mean_rpkm", "prevalence", "n_taxa"} <= set(g.columns)
     np.testing.assert_allclose(g.groupby("category")["share"].sum(), 1.0, rtol=1e-4)
-    top = g.sort_values("share", ascending=False).drop_duplicates("category")
+    # share among the taxa the run put in a guild: with edges on BH q (issue 13) the 8-sample
+    # basic case leaves one planted foundation member outside the guild modules ('unassigned',
+    # ARI 0.86), so its reads are not a guild's; of what is assigned, the planted guild holds all
+    assigned = g[g["guild"].isin(["foundation", "pathobiont"])].copy()
+    assigned["share"] = assigned["share"] / assigned.groupby("category")["share"].transform("sum")
+    top = assigned.sort_values("share", ascending=False).drop_duplicates("category")
     top = top.set_index("category")
     planted = run["truth"].set_index("category")["guild"]
     for c in ("butyrate_scfa_production", "complex_carbohydrate_degradation"):
