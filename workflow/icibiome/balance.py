@@ -745,8 +745,14 @@ def _balance_loco(abundance, info, grid, eps, min_prevalence, min_per_class, n_p
                 continue
             v = res.get(c)
             if v is None or v[3].g < 0 or v[w] is None:
-                rows.append(base | {"auc": np.nan, "note": "empty model: no markers pass on "
-                                    "the training cohorts (not counted in the mean)"})  # fmt: skip
+                n_train = int(sum(eligible[j] for j in range(len(names)) if j != c))
+                need = int(min(g.k))
+                why = (f"markers must agree in >= {need} training cohorts and only {n_train} "
+                       "has enough R and NR (the balance needs at least "
+                       f"{need + 1} cohorts)" if n_train < need else
+                       "no markers pass on the training cohorts")  # fmt: skip
+                rows.append(base | {"auc": np.nan, "note": f"empty model: {why} (not counted "
+                                    "in the mean)"})  # fmt: skip
                 continue
             rws, p, fit = v[0], v[w], v[3]
             a, _, lo, hi = delong_auc(y[rws], p)
