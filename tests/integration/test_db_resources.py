@@ -7,6 +7,7 @@ written but their sizes): Snakemake's own `input.size_mb` would see the Kraken2 
 import gzip
 import os
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -22,16 +23,40 @@ def _sparse(path: Path, size: int) -> None:
         fh.truncate(size)
 
 
+def _sparse_syldb(path: Path, size: int) -> None:
+    """A sparse .syldb of ``size`` bytes that passes the layout walk: one genome whose k-mer
+    list fills the file (icibiome.databases.check_syldb)."""
+    n_kmers, rest = divmod(size - (8 + 8 + 1 + 8 + 8 + 32), 8)  # the file name takes the rest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<QQ", 1, n_kmers))
+        fh.seek(8 * n_kmers, 1)
+        fh.write(b"\x00" + struct.pack("<Q", rest) + b"g" * rest + struct.pack("<Q", 0))
+        fh.write(struct.pack("<4Q", 200, 31, 1, 30))
+    assert path.stat().st_size == size
+
+
+def _sparse_k2(db: Path, size: int) -> None:
+    """A sparse Kraken2 database whose hash.k2d header agrees with its size."""
+    capacity, rest = divmod(size - 32, 4)
+    assert rest == 0
+    db.mkdir(parents=True, exist_ok=True)
+    with open(db / "hash.k2d", "wb") as fh:
+        fh.write(struct.pack("<4Q", capacity, 0, 15, 17))
+        fh.truncate(size)
+    (db / "taxo.k2d").write_bytes(b"K2TAXDAT")
+    (db / "opts.k2d").write_bytes(b"\x00" * 8)
+
+
 def test_dry_run_memory_from_database_files(tmp_path):
     wd = tmp_path / "wd"
     for ext in (".1.bt2", ".2.bt2", ".3.bt2", ".4.bt2", ".rev.1.bt2", ".rev.2.bt2"):
         _sparse(wd / "db" / "host" / f"host{ext}", 500_000_000)  # 3,000 MB index
     _sparse(wd / "db" / "host" / "host.fa", 3_100_000_000)  # not loaded: not counted
-    _sparse(wd / "db" / "sylph.syldb", 13_000_000_000)
+    # the databases are checked for truncation before any job: headers that fit the sizes
+    _sparse_syldb(wd / "db" / "sylph.syldb", 13_000_000_000)
     (wd / "db" / "taxonomy.tsv").write_text("genome_id\tlineage\ng1\tk__Bacteria\n")
-    _sparse(wd / "db" / "k2" / "hash.k2d", 16_000_000_000)
-    _sparse(wd / "db" / "k2" / "opts.k2d", 0)
-    _sparse(wd / "db" / "k2" / "taxo.k2d", 0)
+    _sparse_k2(wd / "db" / "k2", 16_000_000_000)
     _sparse(wd / "db" / "k2" / "library" / "library.fna", 50_000_000_000)  # not loaded
     rows = ["sample_id\tsubject_id\tcohort\ttimepoint\tassay\tfq1\tfq2\tresponse"]
     for s in ("C1_A", "C1_B"):
