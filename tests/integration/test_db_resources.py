@@ -56,7 +56,7 @@ def test_dry_run_memory_from_database_files(tmp_path):
     # the databases are checked for truncation before any job: headers that fit the sizes
     _sparse_syldb(wd / "db" / "sylph.syldb", 13_000_000_000)
     (wd / "db" / "taxonomy.tsv").write_text("genome_id\tlineage\ng1\tk__Bacteria\n")
-    _sparse_k2(wd / "db" / "k2", 16_000_000_000)
+    _sparse_k2(wd / "db" / "k2", 16_000_000_000 - 16)  # + 8-byte taxo.k2d and opts.k2d
     _sparse(wd / "db" / "k2" / "library" / "library.fna", 50_000_000_000)  # not loaded
     rows = ["sample_id\tsubject_id\tcohort\ttimepoint\tassay\tfq1\tfq2\tresponse"]
     for s in ("C1_A", "C1_B"):
