@@ -98,7 +98,7 @@ def test_stage_with_the_shipped_config_on_pipeline_tables(demo60, tmp_path):
     scores = tmp_path / "guild_scores.tsv"
     truth[["guild_balance"]].rename_axis("sample_id").to_csv(scores, sep="\t")
     settings = _settings()
-    assert settings["permutations"] == {"balance": 100, "lasso": 100, "rf": 20}  # schema default
+    assert settings["permutations"] == {"balance": 100, "lasso": 20, "rf": 5}  # config_demo.yaml
     # fewer CV repeats and permutations: test time
     settings |= {"within_repeats": 1, "permutations": {"balance": 3, "lasso": 3, "rf": 1}}
     assert settings["classifiers"] == ["lasso", "rf"] and settings["min_per_class"] == 5
