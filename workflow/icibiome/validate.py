@@ -552,9 +552,12 @@ def pipeline_inputs(data: Path, wd: Path, threads: int = 2) -> Path:
         "toposcore": {"activate": (topo / "sig1.txt").exists(), "rank": "species",
                       "cancer_type": "melanoma",  # the report's reference: Lee 2022
                       **(sig if (topo / "sig1.txt").exists() else {})},
+        # permutation nulls: the balance's 100 (about a minute here); L1/RF LOCOs take ~100 s
+        # each on these 447 samples, so their nulls come from the library run, not 100 refits
         "signatures": {"activate": True, "min_per_class": 5, "classifiers": ["lasso", "rf"],
                        "within_repeats": 5, "threads": threads, "covariates": [],
-                       "use_guilds": False},
+                       "use_guilds": False,
+                       "permutations": {"balance": 100, "lasso": 0, "rf": 0}},
     }  # fmt: skip
     path = wd / "config" / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
