@@ -39,6 +39,7 @@ import pandas as pd
 
 from icibiome.errors import UserError
 from icibiome.io import write_tsv
+from icibiome.samplesheet import config_value
 
 logger = logging.getLogger(__name__)
 
@@ -73,15 +74,6 @@ CONFIG_KEYS = {
 }
 """The config key of the database each tool reads: the manifest check is of that path (a
 manifest row of the tool must be that file or folder, or the folder holding it)."""
-
-
-def _config_value(config: Mapping, dotted: str):
-    node = config
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _covers(manifest_path: Path, used: Path) -> bool:
@@ -312,7 +304,7 @@ def verify_databases(
         for tool, key in CONFIG_KEYS.items():
             if tools is not None and tool not in tools:
                 continue
-            used = _config_value(config, key)
+            used = config_value(config, key)
             if not used:
                 continue
             used_p = Path(used) if Path(used).is_absolute() else Path(base_dir).absolute() / used

@@ -612,14 +612,7 @@ def _checked_outputs(tool: str, parts: dict, finals: dict, log, check) -> None:
     try:
         check(parts)
     except (ValueError, OSError, KeyError) as exc:
-        space = _no_space(Path(next(iter(finals.values()))).parent)
-        for p in parts.values():
-            Path(p).unlink(missing_ok=True)
-        raise ToolError(
-            f"{tool} exited 0 but left an incomplete output: {exc}"
-            + (f"; {space}" if space else "")
-            + f"; log: {log}"
-        ) from None
+        _fail(f"{tool} exited 0 but left an incomplete output: {exc}", parts, log)
     for key, final in finals.items():
         os.replace(parts[key], final)
 
@@ -638,14 +631,15 @@ def _run(tool: str, argv: list[str], log, parts: dict) -> None:
     with open(log, "ab") as err:
         rc = subprocess.run(argv, stdout=err, stderr=err, check=False).returncode
     if rc:
-        space = _no_space(Path(next(iter(parts.values()))).parent)
-        for p in parts.values():
-            Path(p).unlink(missing_ok=True)
-        raise ToolError(
-            f"{tool} {_status(rc)}: {_tail(log) or 'no message'}"
-            + (f"; {space}" if space else "")
-            + f"; log: {log}"
-        )
+        _fail(f"{tool} {_status(rc)}: {_tail(log) or 'no message'}", parts, log)
+
+
+def _fail(message: str, parts: dict, log) -> None:
+    """Remove the temporary outputs and raise :class:`ToolError`, naming a full disk if any."""
+    space = _no_space(Path(next(iter(parts.values()))).parent)
+    for p in parts.values():
+        Path(p).unlink(missing_ok=True)
+    raise ToolError(message + (f"; {space}" if space else "") + f"; log: {log}") from None
 
 
 def run_fastp(

@@ -26,6 +26,7 @@ import io
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -524,10 +525,11 @@ def check_yaml_file(path: str | os.PathLike) -> None:
         ) from None
 
 
-def _get(config: dict, dotted: str):
+def config_value(config: Mapping, dotted: str):
+    """The value of a dotted config key (``taxonomy.sylph.database``), None when absent."""
     node = config
     for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
+        if not isinstance(node, Mapping) or part not in node:
             return None
         node = node[part]
     return node
@@ -585,7 +587,7 @@ def check_config(
         else:  # minimum/maximum/type/pattern: jsonschema's own message is short and clear
             problems.append(f"key {key!r}: {err.message}")
     for dotted in SHELL_KEYS:
-        value = _get(config, dotted)
+        value = config_value(config, dotted)
         if isinstance(value, str) and not SHELL_SAFE.match(value):
             bad = sorted(set(re.sub(r"[A-Za-z0-9_.,:=/ +-]", "", value)))
             problems.append(
@@ -599,8 +601,8 @@ def check_config(
 def _active(config: dict, when: str) -> bool:
     if ":" in when:
         key, item = when.split(":", 1)
-        return item in (_get(config, key) or [])
-    return bool(_get(config, when))
+        return item in (config_value(config, key) or [])
+    return bool(config_value(config, when))
 
 
 def check_resources(
@@ -627,11 +629,11 @@ def check_resources(
     problems = []
     checked = {}
     for key, kind, when in RESOURCE_KEYS:
-        if when is None and not _get(config, key):
+        if when is None and not config_value(config, key):
             continue  # optional and not given
         if when is not None and not _active(config, when):
             continue
-        value = _get(config, key)
+        value = config_value(config, key)
         if not value:
             problems.append(f"key {key!r}: no path given")
             continue
