@@ -36,7 +36,7 @@ demo-data: setup
 demo: demo-data
 	@start=$$(date +%s); \
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake --cores $(CORES) --configfile config/config_demo.yaml && \
-	$(PY) -m icibiome.evaluate --demo demo --results results && \
+	$(PY) -m icibiome.demo.evaluate --demo demo --results results && \
 	echo "" && echo "Demo finished in $$(( $$(date +%s) - start )) s. Report: $(CURDIR)/results/report/multiqc_report.html"
 
 # the 16S amplicon path on the demo's 16S reads (demo/amplicon/, added to an older demo when
@@ -81,9 +81,9 @@ bench: setup
 # V0/V3 visits -> benchmarks/results/validation_fmt*.tsv, validation_longitudinal.tsv
 validate: setup
 	@mkdir -p benchmarks/results
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate --out benchmarks/results --threads $(CORES)
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate --pipeline results/validation --snakefile Snakefile --out benchmarks/results --threads $(CORES)
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validate_fmt --out benchmarks/results
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validation.cohorts --out benchmarks/results --threads $(CORES)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validation.cohorts --pipeline results/validation --snakefile Snakefile --out benchmarks/results --threads $(CORES)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m icibiome.validation.fmt --out benchmarks/results
 
 # database setup, never part of a run: `make databases` lists the catalogue
 # (config/database_catalogue.yaml); `make databases DB=sylph-gtdb-r220` downloads (resumable),

@@ -5,19 +5,19 @@ seconds_per_sample, seconds_vs_sylph (time relative to sylph in the same run), b
 bray_curtis_max, precision, recall, recall_major (true species >= 0.5 %), plus db_prep_s (one-off
 database work of that profiler in this run: Bracken k-mer distribution, tiny MetaPhlAn database).
 
-* Input: a synthetic demo (:func:`icibiome.demo.make_demo`, seed 1, 6 samples x 20,000 read
+* Input: a synthetic demo (:func:`icibiome.demo.make.make_demo`, seed 1, 6 samples x 20,000 read
   pairs, ``--quick``: 3 x 5,000) made under ``/tmp``; reads as made (with the planted host
   reads: the profilers' databases hold no host genome, as after host removal nothing would
   change but the read count). Truth: the demo's planted cell abundances
   (``truth/abundance_species.tsv``).
 * Profilers, each run for real per sample and timed (wall clock, 2 threads):
-  sylph (pysylph, :func:`icibiome.sylph.profile_sylph`); Kraken2 (the ``kraken2`` binary on the
+  sylph (pysylph, :func:`icibiome.taxonomy.sylph.profile_sylph`); Kraken2 (the ``kraken2`` binary on the
   demo database) then the species tables raw, with the Bracken method
-  (:func:`icibiome.kraken.kraken_to_standard` with the demo's k-mer distribution) and with the
+  (:func:`icibiome.taxonomy.kraken.kraken_to_standard` with the demo's k-mer distribution) and with the
   Bracken method + genome-length normalisation (cells, as the demo config); MetaPhlAn 4 on a tiny
-  MetaPhlAn database built from the demo genomes (:func:`icibiome.metaphlan.build_tiny_db`, as
+  MetaPhlAn database built from the demo genomes (:func:`icibiome.taxonomy.metaphlan.build_tiny_db`, as
   tests/integration/test_metaphlan_run.py). Kraken2 times include the classification.
-* Accuracy: :func:`icibiome.compare.compare_profilers` (Bray-Curtis, precision, recall).
+* Accuracy: :func:`icibiome.taxonomy.compare.compare_profilers` (Bray-Curtis, precision, recall).
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ def _reads(demo: Path, row) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
-    from icibiome.compare import compare_profilers
-    from icibiome.demo import make_demo
-    from icibiome.kraken import build_kmer_distribution, kraken_to_standard
-    from icibiome.metaphlan import build_tiny_db, profile_metaphlan
-    from icibiome.profiles import merge_profiles
-    from icibiome.sylph import profile_sylph
+    from icibiome.demo.make import make_demo
+    from icibiome.taxonomy.compare import compare_profilers
+    from icibiome.taxonomy.kraken import build_kmer_distribution, kraken_to_standard
+    from icibiome.taxonomy.metaphlan import build_tiny_db, profile_metaphlan
+    from icibiome.taxonomy.profiles import merge_profiles
+    from icibiome.taxonomy.sylph import profile_sylph
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 samples x 5,000 pairs (smoke run)")

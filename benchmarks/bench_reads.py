@@ -8,10 +8,10 @@ depends on the other users' load:
 
 * ``pigz -dc`` of both files (the decompression floor, output to /dev/null);
 * ``fastp`` with 2 threads (the tool the pipeline runs on the same reads anyway);
-* ``old_check_reads``: the pure-Python line parser that :func:`icibiome.qc.check_reads` and
-  :func:`icibiome.qc.read_stats` used before (kept here as a reference copy: one
-  :func:`icibiome.qc.count_fastq` per file, so two Python passes per sample per step);
-* ``check_reads``: the one dnaio pass of today's :func:`icibiome.qc.scan_reads` (structure,
+* ``old_check_reads``: the pure-Python line parser that :func:`icibiome.reads.qc.check_reads` and
+  :func:`icibiome.reads.qc.read_stats` used before (kept here as a reference copy: one
+  :func:`icibiome.reads.qc.count_fastq` per file, so two Python passes per sample per step);
+* ``check_reads``: the one dnaio pass of today's :func:`icibiome.reads.qc.scan_reads` (structure,
   IUPAC, counts and mate names); ``read_stats`` runs the same pass on the non-host reads.
 
 Input: 150 bp synthetic pairs (uniform ACGT, Illumina-like qualities, ``/1`` ``/2`` names), a
@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
-from icibiome.qc import count_fastq, scan_reads  # noqa: E402
+from icibiome.reads.qc import count_fastq, scan_reads  # noqa: E402
 
 BLOCK = 50_000
 LEN = 150

@@ -34,8 +34,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
-from icibiome import balance as bl  # noqa: E402
-from icibiome import predict as pr  # noqa: E402
+from icibiome.signatures import balance as bl  # noqa: E402
+from icibiome.signatures import predict as pr  # noqa: E402
 
 
 def synthetic(n: int = 627, n_cohorts: int = 9, n_sp: int = 3000, n_g: int = 500,
@@ -61,7 +61,7 @@ def synthetic(n: int = 627, n_cohorts: int = 9, n_sp: int = 3000, n_g: int = 500
 
 
 def real() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
-    from icibiome import validate as v
+    from icibiome.validation import cohorts as v
 
     if not (v.DEFAULT_DATA / "labels_harmonised.tsv").exists():
         return None

@@ -7,7 +7,7 @@ exclusions, permutations, wall_s, peak_mem_mb, target_s, met, plus ``reference_s
 * Cases (issue 6): SparCC at (taxa, samples) = (100, 200), (300, 300), (500, 500), (1000, 500)
   with 50 iterations x 10 exclusions; 1,000 permutations (5 iterations each) at (300, 300).
   Targets on 2 cores: (500, 500) under 3 s; the permutations under 60 s.
-* Naive reference: :func:`icibiome.network.sparcc_reference`, a per-iteration numpy SparCC
+* Naive reference: :func:`icibiome.ecology.network.sparcc_reference`, a per-iteration numpy SparCC
   with FastSpar's C++ loop structure (D x D solve after every exclusion); timed on fewer
   iterations and scaled per iteration (``--quick`` and large cases) to keep the run short.
 * Each case runs in a fresh child process; peak memory is that child's ``ru_maxrss`` minus the
@@ -47,7 +47,7 @@ def _rss_mb() -> float:
 def _child(spec: dict, conn) -> None:
     import numpy as np
 
-    from icibiome import network as nw
+    from icibiome.ecology import network as nw
 
     rng = np.random.default_rng(1)
     x = rng.negative_binomial(1, 0.01, (spec["samples"], spec["taxa"])).astype(float)

@@ -1,5 +1,5 @@
 # Validation of config and sample sheet, wildcard constraints and input functions.
-# Logic beyond one-liners lives in workflow/icibiome (icibiome.samplesheet, icibiome.qc).
+# Logic beyond one-liners lives in workflow/icibiome (icibiome.config, icibiome.reads.qc).
 import sys
 from pathlib import Path
 
@@ -17,16 +17,8 @@ from icibiome.errors import UserError
 TARGETS = []
 REPORT = []
 
-from icibiome.samplesheet import (
-    check_config,
-    check_design,
-    check_resources,
-    read_sample_sheet,
-)
-from icibiome.qc import BadReadsError, check_read_compression, passed_samples
-from icibiome.amplicon import check_assays
-from icibiome.import_mode import plan_import
-from icibiome.databases import verify_databases
+from icibiome.config import check_config, plan_run
+from icibiome.reads.qc import passed_samples
 from icibiome.resources import db_mem_mb
 
 
@@ -41,165 +33,32 @@ def checked(check, *args, **kwargs):
 
 checked(check_config, config)  # one short line per problem (typos get a suggestion)
 validate(config, schema="../workflow/schemas/config.schema.yaml")  # fills in defaults
-IMPORT = config["import"]["activate"]  # import mode: existing profiles, no reads
-if not IMPORT:  # every database the run will use exists and is readable
-    checked(check_resources, config)
-SAMPLES = checked(read_sample_sheet, config["samples"], reads=not IMPORT)
-
-IMPORT_PLAN = None
-# import mode: the profiles parse and match the sheet (icibiome.import_mode), before any job
-if IMPORT:
-    IMPORT_PLAN = checked(
-        plan_import,
-        config["import"]["profiles"],
-        list(SAMPLES.index),
-        fmt=config["import"]["format"],
-        values=config["import"]["values"],
-        name_map=config["import"]["name_map"],
-        lineages=config["import"]["lineages"],
-        taxonomy=config["import"]["taxonomy"],
-        on_mismatch=config["import"]["on_mismatch"],
-        ranks=config["taxonomy"]["ranks"],
-        missing=config["import"]["missing"],
-    )
-
-SHOTGUN = SAMPLES[SAMPLES["assay"] == "shotgun"]
-# read files: gzip exactly when named .gz (fastp and bowtie2 judge by name), before any job
-if not IMPORT:
-    try:
-        check_read_compression(SAMPLES, config["samples"])
-    except BadReadsError as err:
-        raise WorkflowError(str(err)) from None
-PAIRED = sorted(SHOTGUN.index[SHOTGUN["layout"] == "paired"])
-SINGLE = sorted(SHOTGUN.index[SHOTGUN["layout"] == "single"])
-HOST = config["host_removal"]["activate"]
-PROFILERS = (
-    [config["import"]["profiler"]] if IMPORT else config["taxonomy"]["profilers"]
+# the sheet, the import plan, the cross-key checks and the run's flags (icibiome.config); the
+# database manifest is checked in the main Snakemake process only (not again in cluster jobs)
+PLAN = checked(
+    plan_run,
+    config,
+    verify_manifest=workflow.is_main_process,
+    manifest_cache=".snakemake/icibiome/database_sha256.json",
 )
+SAMPLES, IMPORT, IMPORT_PLAN = PLAN.samples, PLAN.import_mode, PLAN.import_plan
+SHOTGUN, PAIRED, SINGLE, HOST = PLAN.shotgun, PLAN.paired, PLAN.single, PLAN.host
+PROFILERS, SHOTGUN_PROFILERS, RANKS = PLAN.profilers, PLAN.shotgun_profilers, PLAN.ranks
+REPORT_PROFILER, DB_CHECK = PLAN.report_profiler, PLAN.databases
 # 16S samples go through rules/amplicon.smk into the profiler 'amplicon'; shotgun profilers see
-# only shotgun samples, so a mixed sheet gives separate tables per assay (icibiome.amplicon)
-AMPLICON = sorted(SAMPLES.index[SAMPLES["assay"] == "16S"])
-AMPLICON_READS = (
-    ["R1", "R2"]
-    if AMPLICON and SAMPLES.loc[AMPLICON[0], "layout"] == "paired"
-    else ["SE"]
+# only shotgun samples, so a mixed sheet gives separate tables per assay
+AMPLICON, AMPLICON_READS = PLAN.amplicon, PLAN.amplicon_reads
+DIVERSITY, NETWORKS, NETWORK_PROFILER = (
+    PLAN.diversity,
+    PLAN.networks,
+    PLAN.network_profiler,
 )
-SHOTGUN_PROFILERS = [p for p in PROFILERS if p != "amplicon"]
-# profiler of the shotgun read tracking and composition sections
-REPORT_PROFILER = (SHOTGUN_PROFILERS or PROFILERS)[0]
-_assay_problems = (
-    [] if IMPORT else check_assays(SAMPLES["assay"], SAMPLES["layout"], PROFILERS)
-)
-if _assay_problems:
-    raise WorkflowError(
-        "sample sheet and taxonomy.profilers disagree:\n  - "
-        + "\n  - ".join(_assay_problems)
-    )
-# the database manifest (databases.manifest): the databases of the tools this run uses are
-# checked before any job (path, sha256, tool version) and recorded by rule run_info; only in the
-# main Snakemake process (a cluster job re-reading the workflow does not hash them again)
-DB_TOOLS = (
-    (SHOTGUN_PROFILERS + (["bowtie2"] if HOST else [])) if len(SHOTGUN) else []
-) + (["vsearch"] if AMPLICON else [])
-DB_CHECK = []
-if config["databases"]["manifest"] and workflow.is_main_process:
-    DB_CHECK = checked(
-        verify_databases,
-        config["databases"]["manifest"],
-        tools=DB_TOOLS,
-        check_sha256=config["databases"]["sha256"],
-        # digests of unchanged databases (same sizes and mtimes) are not computed again
-        cache=".snakemake/icibiome/database_sha256.json",
-        config=config,  # the check is of the databases the config names
-    ).to_dict("records")
-RANKS = config["taxonomy"]["ranks"]
-DIVERSITY = config["diversity"]["activate"]
-NETWORKS = config["networks"]["activate"]
-NETWORK_PROFILER = config["networks"]["profiler"] or PROFILERS[0]
-if NETWORKS and NETWORK_PROFILER not in PROFILERS:
-    raise WorkflowError(
-        f"networks.profiler {NETWORK_PROFILER!r} is not one of taxonomy.profilers {PROFILERS}"
-    )
-if NETWORKS and config["networks"]["rank"] not in RANKS:
-    raise WorkflowError(
-        f"networks.rank {config['networks']['rank']!r} is not one of taxonomy.ranks {RANKS}"
-    )
-TOPOSCORE = config["toposcore"]["activate"]
-TOPOSCORE_GUILDS = not (config["toposcore"]["sig1"] or config["toposcore"]["sig2"])
-TOPOSCORE_PROFILER = config["toposcore"]["profiler"] or NETWORK_PROFILER
-TOPOSCORE_RANK = config["toposcore"]["rank"] or (
-    config["networks"]["rank"] if TOPOSCORE_GUILDS else "species"
-)
-if TOPOSCORE and not (config["toposcore"]["sig1"] and config["toposcore"]["sig2"]):
-    if not TOPOSCORE_GUILDS:
-        raise WorkflowError(
-            "toposcore: give both sig1 and sig2, or neither (guild lists)"
-        )
-    if not NETWORKS or TOPOSCORE_PROFILER != NETWORK_PROFILER:
-        raise WorkflowError(
-            "toposcore: without sig1/sig2 files the lists come from the guilds, which need "
-            f"networks.activate and toposcore.profiler = networks.profiler ({NETWORK_PROFILER})"
-        )
-if TOPOSCORE and TOPOSCORE_PROFILER not in PROFILERS:
-    raise WorkflowError(
-        f"toposcore.profiler {TOPOSCORE_PROFILER!r} is not one of taxonomy.profilers {PROFILERS}"
-    )
-if TOPOSCORE and TOPOSCORE_RANK not in RANKS:
-    raise WorkflowError(
-        f"toposcore rank {TOPOSCORE_RANK!r} is not one of taxonomy.ranks {RANKS}"
-    )
-if TOPOSCORE:  # sheet-dependent toposcore settings, before any job (icibiome.toposcore)
-    from icibiome.toposcore import check_settings
-
-    checked(
-        check_settings,
-        config["samples"],
-        akkermansia_column=config["toposcore"]["akkermansia_column"],
-        calibration=config["toposcore"]["calibration"],
-        calibration_cohorts=config["toposcore"]["calibration_cohorts"],
-    )
-SIGNATURES = config["signatures"]["activate"]
-SIGNATURES_PROFILER = config["signatures"]["profiler"] or PROFILERS[0]
-SIGNATURES_RANK = config["signatures"]["rank"]
-FROZEN_MODEL = config["signatures"]["frozen_model"]
-if (SIGNATURES or FROZEN_MODEL) and SIGNATURES_PROFILER not in PROFILERS:
-    raise WorkflowError(
-        f"signatures.profiler {SIGNATURES_PROFILER!r} is not one of taxonomy.profilers {PROFILERS}"
-    )
-if (SIGNATURES or FROZEN_MODEL) and SIGNATURES_RANK not in RANKS:
-    raise WorkflowError(
-        f"signatures.rank {SIGNATURES_RANK!r} is not one of taxonomy.ranks {RANKS}"
-    )
-if FROZEN_MODEL and not Path(FROZEN_MODEL).is_file():
-    raise WorkflowError(
-        f"signatures.frozen_model: {FROZEN_MODEL} does not exist or is not a file"
-    )
-# stages the sheet is too small for (diversity, networks, signatures): key and counts
-checked(
-    check_design,
-    {
-        **config,
-        "networks": {**config["networks"], "profiler": NETWORK_PROFILER},
-        "signatures": {**config["signatures"], "profiler": SIGNATURES_PROFILER},
-    },
-    {
-        p: SAMPLES.loc[
-            (
-                IMPORT_PLAN.samples
-                if IMPORT
-                else (AMPLICON if p == "amplicon" else list(SHOTGUN.index))
-            )
-        ]
-        for p in PROFILERS
-    },
-)
-
-# function panels: DIAMOND blastx of reads on a protein panel (rules/functions.smk)
-FUNCTION_PANEL = (
-    config["function_panel"]["activate"] and not IMPORT and len(SHOTGUN) > 0
-)
-# functional profiling of reads (rules/humann.smk)
-HUMANN = config["humann"]["activate"] and len(SHOTGUN) > 0
+TOPOSCORE, TOPOSCORE_GUILDS = PLAN.toposcore, PLAN.toposcore_guilds
+TOPOSCORE_PROFILER, TOPOSCORE_RANK = PLAN.toposcore_profiler, PLAN.toposcore_rank
+SIGNATURES, SIGNATURES_PROFILER = PLAN.signatures, PLAN.signatures_profiler
+SIGNATURES_RANK, FROZEN_MODEL = PLAN.signatures_rank, PLAN.frozen_model
+# function panels (rules/functions.smk) and HUMAnN (rules/humann.smk): shotgun reads only
+FUNCTION_PANEL, HUMANN = PLAN.function_panel, PLAN.humann
 
 
 def _alternatives(ids):
@@ -270,48 +129,6 @@ def counts_table(rank):
     if IMPORT and not IMPORT_PLAN.has_counts:
         return []
     return f"results/taxonomy/{{profiler}}/counts_{rank}.tsv"
-
-
-def get_report_inputs(wildcards):
-    if SHOTGUN.empty:  # a 16S-only run: no shotgun QC or profiler modules
-        return {"fastp": [], "sylph": []}
-    samples = get_gated_samples()
-    inputs = {
-        "fastp": expand("results/qc/fastp/{sample}.fastp.json", sample=samples),
-        "sylph": (
-            expand("results/taxonomy/sylph/profiles/{sample}.sylphmpa", sample=samples)
-            if "sylph" in PROFILERS
-            else []
-        ),
-    }
-    if "kraken2" in PROFILERS:
-        inputs["kraken2"] = expand(
-            "results/taxonomy/kraken2/profiles/{sample}.kreport", sample=samples
-        )
-    if HOST:
-        inputs["bowtie2"] = expand(
-            "results/qc/host/{sample}.bowtie2.log", sample=samples
-        )
-    return inputs
-
-
-def get_function_hits(wildcards):
-    # DIAMOND hits of the samples that passed the sample gate (shotgun only)
-    return expand(
-        "results/functions/panel/hits/{sample}.tsv", sample=get_gated_samples()
-    )
-
-
-def get_humann_tables(kind):
-    # per-sample HUMAnN tables of one kind for the samples that passed the sample gate
-    def _tables(wildcards):
-        return expand(
-            "results/functions/humann/{sample}/{sample}_{kind}.tsv",
-            sample=get_gated_samples(),
-            kind=kind,
-        )
-
-    return _tables
 
 
 def get_final_output():

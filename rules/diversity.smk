@@ -1,5 +1,5 @@
 # Alpha and beta diversity, PCoA and cohort-stratified PERMANOVA of one rank's standard tables.
-# Logic: workflow/icibiome/diversity.py (scikit-bio + restricted-permutation PERMANOVA).
+# Logic: workflow/icibiome/ecology/diversity.py (scikit-bio + restricted-permutation PERMANOVA).
 
 
 rule run_diversity:

@@ -1,10 +1,10 @@
 # FMT donor engraftment and longitudinal dynamics of repeated samples.
-# Logic: workflow/icibiome/engraftment.py, workflow/icibiome/longitudinal.py.
+# Logic: workflow/icibiome/engraftment/donors.py, workflow/icibiome/engraftment/longitudinal.py.
 # This stage decides its own activation from the sample sheet and registers its outputs in
 # TARGETS and REPORT (rules/common.smk), so no other file lists them.
 
-from icibiome.engraftment import has_donors
-from icibiome.longitudinal import has_timepoints
+from icibiome.engraftment.donors import has_donors
+from icibiome.engraftment.longitudinal import has_timepoints
 
 
 include: "functions/engraftment.smk"

@@ -1,5 +1,8 @@
 # Function panels: DIAMOND blastx of non-host reads against a protein panel with categories,
-# RPKM per category and sample, and the categories per guild (icibiome.functions).
+# RPKM per category and sample, and the categories per guild (icibiome.functions.panel).
+
+
+include: "functions/functions.smk"
 
 
 rule diamond_makedb:

@@ -1,6 +1,6 @@
 # Functional profiling with HUMAnN 3 (off by default: humann.activate): per-sample gene families,
 # pathway abundance and coverage, then joined, normalised (CPM, relab) and split tables.
-# Logic: workflow/icibiome/humann.py (command, merge with the HUMAnN utilities, checks, heatmap).
+# Logic: workflow/icibiome/functions/humann.py (command, merge with the HUMAnN utilities, checks, heatmap).
 
 
 # merged HUMAnN tables (rules/humann.smk); each also as _unstratified and _stratified

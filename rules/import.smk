@@ -1,6 +1,6 @@
 # Import mode (config section import): existing profiles + the sample sheet as metadata, instead
 # of reads, into the standard tables of profiler import.profiler. Checked at workflow start in
-# rules/common.smk (icibiome.import_mode.plan_import); logic in workflow/icibiome/import_mode.py.
+# rules/common.smk (icibiome.taxonomy.import_mode.plan_import); logic in workflow/icibiome/taxonomy/import_mode.py.
 
 IMPORT_PROFILER = config["import"]["profiler"]
 

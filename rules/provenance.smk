@@ -1,7 +1,8 @@
 # Run provenance: config snapshot, sample-sheet checksum, tool and package versions, command line.
 # A local job (it runs in the Snakemake process itself, also with --executor slurm), so the
 # recorded command line is the one the user typed, not that of a cluster job.
-from icibiome.provenance import command_line
+from icibiome.report.provenance import command_line
+from icibiome.tools import run_tools
 
 
 rule run_info:
@@ -21,12 +22,11 @@ rule run_info:
     params:
         # the whole effective config: a change of any value re-writes the snapshot
         config=config,
-        tools=["fastp", "bowtie2", "samtools"]
-        + (["cutadapt", "vsearch"] if AMPLICON else []),
+        tools=run_tools(PROFILERS, shotgun=len(SHOTGUN) > 0),
         packages=["icibiome", "snakemake", "multiqc", "pysylph", "pandas", "numpy"],
         # the database check made at workflow start (rules/common.smk, databases.manifest)
         databases=DB_CHECK,
-        # not compared between runs (see icibiome.provenance.command_line)
+        # not compared between runs (see icibiome.report.provenance.command_line)
         cmdline=lambda wc: command_line(),
     script:
         "../scripts/run_info.py"

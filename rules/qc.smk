@@ -152,7 +152,7 @@ rule bowtie2_remove_host_paired:
         index=lambda wc, input: input.index[0].removesuffix(".1.bt2"),
         extra=config["host_removal"]["extra"],
     # keep a pair only when neither mate aligns to the host (samtools fastq -f 12 -F 256); both
-    # exit statuses checked, bowtie2's stderr in its own file (icibiome.qc.run_host_removal)
+    # exit statuses checked, bowtie2's stderr in its own file (icibiome.reads.qc.run_host_removal)
     script:
         "../scripts/bowtie2_remove_host_paired.py"
 

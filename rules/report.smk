@@ -4,6 +4,9 @@
 include: "functions/report.smk"
 
 
+from icibiome.tools import run_tools
+
+
 rule read_tracking:
     input:
         stats=get_read_stats,
@@ -60,10 +63,11 @@ rule software_versions:
         "../envs/pylib.yaml"
     params:
         # cutadapt's version comes with its MultiQC module
-        tools=(["fastp", "bowtie2", "samtools"] if len(SHOTGUN) else [])
-        + (["kraken2"] if "kraken2" in PROFILERS else [])
-        + (["metaphlan"] if "metaphlan" in PROFILERS else [])
-        + (["vsearch"] if AMPLICON else []),
+        tools=[
+            t
+            for t in run_tools(PROFILERS, shotgun=len(SHOTGUN) > 0)
+            if t != "cutadapt"
+        ],
         packages=["icibiome", "snakemake", "multiqc", "pysylph", "pandas", "numpy"],
     script:
         "../scripts/software_versions.py"

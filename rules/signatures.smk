@@ -1,7 +1,7 @@
 # Response signatures: per-cohort differential abundance R vs NR, random-effects meta-analysis,
 # leave-one-cohort-out prediction, survival by score and a frozen model, from one profiler's
 # standard abundance table (optionally with the guild balance and TOPOSCORE as extra features).
-# Logic: workflow/icibiome/signatures.py (differential, meta, predict, survival).
+# Logic: workflow/icibiome/signatures/stage.py (differential, meta, predict, survival).
 
 
 include: "functions/signatures.smk"
@@ -76,7 +76,7 @@ rule signatures:
         },
         label=lambda wc: f"{wc.profiler}, {SIGNATURES_RANK}",
         rank=SIGNATURES_RANK,
-        # the report's published reference sentence (icibiome.references)
+        # the report's published reference sentence (icibiome.signatures.references)
         cancer_type=config.get("toposcore", {}).get("cancer_type"),
     script:
         "../scripts/signatures.py"

@@ -1,15 +1,14 @@
 # Taxonomic profiling of non-host shotgun reads, then the standard rank tables.
 
 
-# per-sample rules of each shotgun profiler, whose benchmark files give its time per sample
 include: "functions/taxonomy.smk"
 
 
-PROFILER_STEPS = {
-    "sylph": ["sylph_profile"],
-    "kraken2": ["kraken2_classify", "kraken2_profile"],
-    "metaphlan": ["metaphlan_profile"],
-}
+from icibiome.tools import PROFILERS as PROFILER_TABLE
+
+# per-sample rules of each shotgun profiler (icibiome.tools.PROFILERS), whose benchmark files
+# give its time per sample
+PROFILER_STEPS = {name: list(p.steps) for name, p in PROFILER_TABLE.items() if p.steps}
 
 
 # the shotgun profilers compared with a known composition (report.truth), species tables only

@@ -1,11 +1,11 @@
-"""Entry point for rule apply_frozen_model (rules/signatures.smk). Logic in icibiome.signatures."""
+"""Entry point for rule apply_frozen_model (rules/signatures.smk). Logic in icibiome.signatures.stage."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.signatures import apply_frozen_model  # noqa: E402
+from icibiome.signatures.stage import apply_frozen_model  # noqa: E402
 
 log_to_file(snakemake.log[0])
 apply_frozen_model(

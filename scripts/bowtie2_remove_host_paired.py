@@ -1,11 +1,11 @@
-"""Entry point for rule bowtie2_remove_host_paired (rules/qc.smk). Logic lives in icibiome.qc."""
+"""Entry point for rule bowtie2_remove_host_paired (rules/qc.smk). Logic lives in icibiome.reads.qc."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.qc import run_host_removal  # noqa: E402
+from icibiome.reads.qc import run_host_removal  # noqa: E402
 
 log_to_file(snakemake.log[0])
 run_host_removal(

@@ -1,10 +1,10 @@
-"""Entry point for rule build_guilds (rules/networks.smk). Logic lives in icibiome.guilds."""
+"""Entry point for rule build_guilds (rules/networks.smk). Logic lives in icibiome.ecology.guilds."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
-from icibiome.guilds import build_guilds  # noqa: E402
+from icibiome.ecology.guilds import build_guilds  # noqa: E402
 from icibiome.logging import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])

@@ -1,11 +1,11 @@
-"""Entry point for rule build_network (rules/networks.smk). Logic lives in icibiome.network."""
+"""Entry point for rule build_network (rules/networks.smk). Logic lives in icibiome.ecology.network."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
+from icibiome.ecology.network import build_network  # noqa: E402
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.network import build_network  # noqa: E402
 
 log_to_file(snakemake.log[0])
 build_network(

@@ -1,10 +1,10 @@
-"""Entry point for rule engraftment (rules/engraftment.smk). Logic lives in icibiome.engraftment."""
+"""Entry point for rule engraftment (rules/engraftment.smk). Logic lives in icibiome.engraftment.donors."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
-from icibiome.engraftment import run_engraftment  # noqa: E402
+from icibiome.engraftment.donors import run_engraftment  # noqa: E402
 from icibiome.logging import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])

@@ -1,11 +1,11 @@
-"""Entry point for rule fastp_single (rules/qc.smk). Logic lives in icibiome.qc."""
+"""Entry point for rule fastp_single (rules/qc.smk). Logic lives in icibiome.reads.qc."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.qc import run_fastp  # noqa: E402
+from icibiome.reads.qc import run_fastp  # noqa: E402
 
 log_to_file(snakemake.log[0])
 run_fastp(

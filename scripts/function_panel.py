@@ -1,10 +1,10 @@
-"""Entry point for rule function_panel (rules/functions.smk). Logic lives in icibiome.functions."""
+"""Entry point for rule function_panel (rules/functions.smk). Logic lives in icibiome.functions.panel."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
-from icibiome.functions import run_function_panel  # noqa: E402
+from icibiome.functions.panel import run_function_panel  # noqa: E402
 from icibiome.logging import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])

@@ -1,10 +1,10 @@
-"""Entry point for rule humann (rules/humann.smk). Logic lives in icibiome.humann."""
+"""Entry point for rule humann (rules/humann.smk). Logic lives in icibiome.functions.humann."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
-from icibiome.humann import run_humann  # noqa: E402
+from icibiome.functions.humann import run_humann  # noqa: E402
 from icibiome.logging import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log.run)

@@ -1,11 +1,11 @@
-"""Entry point for rule import_profiles (rules/import.smk). Logic lives in icibiome.import_mode."""
+"""Entry point for rule import_profiles (rules/import.smk). Logic lives in icibiome.taxonomy.import_mode."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
-from icibiome.import_mode import run_import  # noqa: E402
 from icibiome.logging import log_to_file  # noqa: E402
+from icibiome.taxonomy.import_mode import run_import  # noqa: E402
 
 log_to_file(snakemake.log[0])
 run_import(

@@ -1,11 +1,11 @@
-"""Entry point for rule import_report_content (rules/import.smk). Logic: icibiome.import_mode."""
+"""Entry point for rule import_report_content (rules/import.smk). Logic: icibiome.taxonomy.import_mode."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
-from icibiome.import_mode import import_report_content  # noqa: E402
 from icibiome.logging import log_to_file  # noqa: E402
+from icibiome.taxonomy.import_mode import import_report_content  # noqa: E402
 
 log_to_file(snakemake.log[0])
 import_report_content(

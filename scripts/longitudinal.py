@@ -1,11 +1,11 @@
-"""Entry point for rule longitudinal (rules/engraftment.smk). Logic lives in icibiome.longitudinal."""
+"""Entry point for rule longitudinal (rules/engraftment.smk). Logic lives in icibiome.engraftment.longitudinal."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
+from icibiome.engraftment.longitudinal import run_longitudinal  # noqa: E402
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.longitudinal import run_longitudinal  # noqa: E402
 
 log_to_file(snakemake.log[0])
 run_longitudinal(

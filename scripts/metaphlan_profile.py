@@ -1,11 +1,11 @@
-"""Entry point for rule metaphlan_profile (rules/taxonomy.smk). Logic lives in icibiome.metaphlan."""
+"""Entry point for rule metaphlan_profile (rules/taxonomy.smk). Logic lives in icibiome.taxonomy.metaphlan."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.metaphlan import profile_metaphlan  # noqa: E402
+from icibiome.taxonomy.metaphlan import profile_metaphlan  # noqa: E402
 
 log_to_file(snakemake.log[0])
 profile_metaphlan(

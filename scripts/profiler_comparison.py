@@ -1,11 +1,11 @@
-"""Entry point for rule profiler_comparison (rules/taxonomy.smk). Logic lives in icibiome.compare."""
+"""Entry point for rule profiler_comparison (rules/taxonomy.smk). Logic lives in icibiome.taxonomy.compare."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
-from icibiome.compare import profiler_comparison  # noqa: E402
 from icibiome.logging import log_to_file  # noqa: E402
+from icibiome.taxonomy.compare import profiler_comparison  # noqa: E402
 
 log_to_file(snakemake.log[0])
 profiler_comparison(

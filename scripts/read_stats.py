@@ -1,11 +1,11 @@
-"""Entry point for rule read_stats (rules/qc.smk). Logic lives in icibiome.qc."""
+"""Entry point for rule read_stats (rules/qc.smk). Logic lives in icibiome.reads.qc."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.qc import read_stats  # noqa: E402
+from icibiome.reads.qc import read_stats  # noqa: E402
 
 log_to_file(snakemake.log[0])
 read_stats(

@@ -1,10 +1,10 @@
-"""Entry point for rule run_diversity (rules/diversity.smk). Logic lives in icibiome.diversity."""
+"""Entry point for rule run_diversity (rules/diversity.smk). Logic lives in icibiome.ecology.diversity."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
-from icibiome.diversity import run_diversity  # noqa: E402
+from icibiome.ecology.diversity import run_diversity  # noqa: E402
 from icibiome.logging import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])

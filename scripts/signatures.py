@@ -1,11 +1,11 @@
-"""Entry point for rule signatures (rules/signatures.smk). Logic lives in icibiome.signatures."""
+"""Entry point for rule signatures (rules/signatures.smk). Logic lives in icibiome.signatures.stage."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.signatures import run_signatures  # noqa: E402
+from icibiome.signatures.stage import run_signatures  # noqa: E402
 
 log_to_file(snakemake.log[0])
 run_signatures(

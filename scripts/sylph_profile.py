@@ -1,11 +1,11 @@
-"""Entry point for rule sylph_profile (rules/taxonomy.smk). Logic lives in icibiome.sylph."""
+"""Entry point for rule sylph_profile (rules/taxonomy.smk). Logic lives in icibiome.taxonomy.sylph."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.sylph import profile_sylph  # noqa: E402
+from icibiome.taxonomy.sylph import profile_sylph  # noqa: E402
 
 log_to_file(snakemake.log[0])
 profile_sylph(

@@ -3,7 +3,7 @@
 
 
 # The report's figures as vector files (SVG, journal column width, 6.5-7 pt text) for papers:
-# results/figures/<figure>_<profiler>.svg, one rule per figure (icibiome.report_sections).
+# results/figures/<figure>_<profiler>.svg, one rule per figure (icibiome.report.sections).
 def get_report_figures():
     figs = []
     if SIGNATURES:
@@ -15,3 +15,26 @@ def get_report_figures():
     if TOPOSCORE:
         figs.append(f"results/figures/toposcore_{TOPOSCORE_PROFILER}.svg")
     return figs
+
+
+def get_report_inputs(wildcards):
+    if SHOTGUN.empty:  # a 16S-only run: no shotgun QC or profiler modules
+        return {"fastp": [], "sylph": []}
+    samples = get_gated_samples()
+    inputs = {
+        "fastp": expand("results/qc/fastp/{sample}.fastp.json", sample=samples),
+        "sylph": (
+            expand("results/taxonomy/sylph/profiles/{sample}.sylphmpa", sample=samples)
+            if "sylph" in PROFILERS
+            else []
+        ),
+    }
+    if "kraken2" in PROFILERS:
+        inputs["kraken2"] = expand(
+            "results/taxonomy/kraken2/profiles/{sample}.kreport", sample=samples
+        )
+    if HOST:
+        inputs["bowtie2"] = expand(
+            "results/qc/host/{sample}.bowtie2.log", sample=samples
+        )
+    return inputs

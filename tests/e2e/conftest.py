@@ -28,7 +28,7 @@ def demo_data(tmp_path_factory):
     if missing:
         pytest.skip(f"tools not installed: {', '.join(missing)} (run `make setup`)")
     out = tmp_path_factory.mktemp("demo") / "data"
-    from icibiome.demo import make_demo
+    from icibiome.demo.make import make_demo
 
     make_demo(out, seed=7, n_samples=E2E_SAMPLES, pairs_per_sample=E2E_PAIRS, threads=2)
     return out

@@ -1,7 +1,7 @@
 """End-to-end: the 16S amplicon path of the pipeline on synthetic amplicons of the demo samples.
 
 The session demo's 16S-like loci and true abundances give 2x250 MiSeq-like V4 pairs (primers,
-ART MSv1 errors, ~3 % PCR chimeras; :func:`icibiome.demo_amplicon.simulate_amplicons`) for its 8
+ART MSv1 errors, ~3 % PCR chimeras; :func:`icibiome.demo.amplicon.simulate_amplicons`) for its 8
 samples; the case tests/e2e/amplicon runs the whole pipeline on them with the vsearch denoiser
 (16S-only sheet: no shotgun rule runs) and, when R dada2 is installed, the ASV part again with
 DADA2. Thresholds are measured values with a margin (seed 7, 8 samples x 2,000 pairs):
@@ -25,9 +25,9 @@ from icibiome.amplicon import (
     read_biom,
     read_fasta,
 )
-from icibiome.demo_amplicon import evaluate_asvs, simulate_amplicons
+from icibiome.demo.amplicon import evaluate_asvs, simulate_amplicons
 from icibiome.io import read_abundance, read_standard_table
-from icibiome.profiles import bray_curtis
+from icibiome.taxonomy.profiles import bray_curtis
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("vsearch") is None, reason="vsearch not installed"),

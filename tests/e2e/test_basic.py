@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import run_snakemake
 
-from icibiome.evaluate import evaluate_demo
+from icibiome.demo.evaluate import evaluate_demo
 from icibiome.io import read_abundance
 
 pytestmark = pytest.mark.e2e
@@ -99,7 +99,7 @@ def test_multiqc_report_has_native_and_custom_sections(basic_run):
 
 
 def test_report_reads_from_qc_to_response_signature(basic_run):
-    # top-level sections in reading order (icibiome.report.SECTION_ORDER), whatever the
+    # top-level sections in reading order (icibiome.report.build.SECTION_ORDER), whatever the
     # profiler/rank suffixes of their ids
     html = (basic_run / "results" / "report" / "multiqc_report.html").read_text()
     ids = re.findall(r'<h2[^>]*id="([^"]+)"', html)

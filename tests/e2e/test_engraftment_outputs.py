@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import run_snakemake
 
-from icibiome._demo_genomes import TAXA
+from icibiome.demo.genomes import TAXA
 
 N_DONOR_ONLY = 8  # species only the donors carry
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import make_case, run_snakemake
 
-from icibiome.demo import make_demo
+from icibiome.demo.make import make_demo
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from icibiome.functions import best_hits, read_hits
-from icibiome.signatures import read_extra
+from icibiome.functions.panel import best_hits, read_hits
+from icibiome.signatures.stage import read_extra
 
 pytestmark = pytest.mark.e2e
 

@@ -3,7 +3,7 @@
 Two cases: a generic taxa x samples TSV of read counts made here from the demo's planted ecology
 (runs anywhere), and a subset of three real MetaPhlAn 4 cohort tables (relative abundances, no
 counts) from ../shared/data/ici_mpa4_8cohorts (marked ``shared``; skipped when absent). Each
-checks that the standard tables equal :func:`icibiome.importers.import_profiles`' own output and
+checks that the standard tables equal :func:`icibiome.taxonomy.importers.import_profiles`' own output and
 that diversity, networks/guilds, TOPOSCORE, signatures and the report ran, with no read rule.
 """
 
@@ -15,9 +15,9 @@ import pytest
 import yaml
 from conftest import ROOT, run_snakemake
 
-from icibiome._demo_genomes import TAXA
-from icibiome.demo import plant_ecology
-from icibiome.importers import import_profiles
+from icibiome.demo.genomes import TAXA
+from icibiome.demo.make import plant_ecology
+from icibiome.taxonomy.importers import import_profiles
 
 SHARED = ROOT.parent / "shared" / "data" / "ici_mpa4_8cohorts"
 RANKS = ["species", "genus", "family", "phylum"]

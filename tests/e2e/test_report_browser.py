@@ -38,7 +38,7 @@ import yaml
 from conftest import ROOT, run_snakemake
 
 from icibiome.io import read_abundance
-from icibiome.report import has_data
+from icibiome.report.build import has_data
 
 pytestmark = pytest.mark.e2e
 
@@ -549,7 +549,7 @@ def test_diversity_results_match_the_demo_truth(report_run):
             zip(perm["term"], perm["strata"], strict=True)
         )
         if truth_tab.exists():
-            from icibiome.diversity import bray_curtis
+            from icibiome.ecology.diversity import bray_curtis
 
             truth = read_abundance(truth_tab).loc[bc.index]
             tb = bray_curtis(truth).to_numpy()

@@ -26,7 +26,7 @@ def small_demo(tmp_path_factory):
                if shutil.which(t) is None]  # fmt: skip
     if missing:
         pytest.skip(f"tools not installed: {', '.join(missing)} (run `make setup`)")
-    from icibiome.demo import make_demo
+    from icibiome.demo.make import make_demo
 
     out = tmp_path_factory.mktemp("shipped") / "demo"
     make_demo(out, seed=7, n_samples=8, pairs_per_sample=300, threads=2, amplicon_pairs=300)

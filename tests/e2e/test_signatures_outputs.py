@@ -14,7 +14,7 @@ import yaml
 from conftest import run_snakemake
 
 from icibiome.io import read_abundance
-from icibiome.predict import apply_model, delong_auc, load_model, save_model
+from icibiome.signatures.predict import apply_model, delong_auc, load_model, save_model
 
 pytestmark = pytest.mark.e2e
 

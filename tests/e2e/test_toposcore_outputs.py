@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from icibiome.io import read_abundance
-from icibiome.toposcore import auc
+from icibiome.signatures.toposcore import auc
 
 pytestmark = pytest.mark.e2e
 
@@ -87,7 +87,7 @@ def test_score_ranks_planted_responders_and_is_in_the_report(run):
 def test_survival_calibration_and_warning_files_and_their_report_sections(run):
     """Issue 13: the stage writes the HR of predicted NR vs R (demo sheet: PFS only), the KM
     curves, the cut-offs it used and the category warning; what has data is in the report."""
-    from icibiome.report import has_data
+    from icibiome.report.build import has_data
 
     d, html = run["sig_dir"], run["report"].read_text()
     surv = pd.read_csv(d / "toposcore_survival.tsv", sep="\t")

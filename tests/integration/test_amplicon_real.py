@@ -30,7 +30,7 @@ from icibiome.amplicon import (
     vsearch_sintax,
 )
 from icibiome.io import read_abundance
-from icibiome.profiles import bray_curtis
+from icibiome.taxonomy.profiles import bray_curtis
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "amplicon_16s_tiny"
 EXT = DATA / "dada2_extdata"

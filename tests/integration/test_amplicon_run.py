@@ -1,7 +1,7 @@
 """The 16S amplicon path for real on the synthetic demo amplicons, checked against their truth.
 
-A tiny shotgun demo (:func:`icibiome.demo.make_demo`, 8 genomes, 4 samples) gives the 16S-like
-loci and true abundances; :func:`icibiome.demo_amplicon.simulate_amplicons` makes 2x250 MiSeq
+A tiny shotgun demo (:func:`icibiome.demo.make.make_demo`, 8 genomes, 4 samples) gives the 16S-like
+loci and true abundances; :func:`icibiome.demo.amplicon.simulate_amplicons` makes 2x250 MiSeq
 (ART MSv1) V4 pairs with primers and chimeras; the real cutadapt, vsearch and (when installed)
 DADA2 then run through :func:`icibiome.amplicon.run_amplicon`. Thresholds are set from
 measured values with a margin (measured on seed 3: vsearch recall 1.0 in every sample, no
@@ -31,9 +31,9 @@ from icibiome.amplicon import (
     run_amplicon,
     vsearch_filter,
 )
-from icibiome.demo_amplicon import evaluate_asvs, simulate_amplicons
+from icibiome.demo.amplicon import evaluate_asvs, simulate_amplicons
 from icibiome.io import read_abundance
-from icibiome.profiles import bray_curtis
+from icibiome.taxonomy.profiles import bray_curtis
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("vsearch") is None, reason="vsearch not installed"),
@@ -46,7 +46,7 @@ SEED = 3
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    from icibiome.demo import make_demo
+    from icibiome.demo.make import make_demo
 
     root = tmp_path_factory.mktemp("amp")
     demo = make_demo(

@@ -2,7 +2,7 @@
 field (or config key), and never a Python traceback; no shell injection through ids, paths or
 config values.
 
-Reads are checked by the library (``icibiome.qc.count_fastq`` / ``check_reads``); sample-sheet,
+Reads are checked by the library (``icibiome.reads.qc.count_fastq`` / ``check_reads``); sample-sheet,
 config and database problems through ``snakemake -n`` in a temporary working directory, as a
 user would meet them.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from icibiome.qc import BadReadsError, check_reads, count_fastq
-from icibiome.samplesheet import ConfigError, check_config, check_resources
+from icibiome.config import ConfigError, check_config, check_resources
+from icibiome.reads.qc import BadReadsError, check_reads, count_fastq
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMON = (ROOT / "rules" / "common.smk").read_text()
@@ -328,7 +328,7 @@ def test_check_resources_names_key_and_path(tmp_path):
 
 _NEEDS_LEAD = pytest.mark.skipif(
     "check_resources" not in COMMON or "check_config" not in COMMON,
-    reason="rules/common.smk does not call icibiome.samplesheet.check_config/check_resources "
+    reason="rules/common.smk does not call icibiome.config.check_config/check_resources "
     "yet (the lead adds them; see the robustness report)",
 )
 

@@ -1,6 +1,6 @@
 """Bad reads that must stop the run loudly (issue 12: reads, machine faults, sample exclusion).
 
-Library cases call :mod:`icibiome.qc`; pipeline cases run Snakemake on a tiny project whose
+Library cases call :mod:`icibiome.reads.qc`; pipeline cases run Snakemake on a tiny project whose
 databases are placeholders: every case here must stop before any tool job (fastp, bowtie2) runs,
 so the placeholders are never read.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from icibiome.qc import (
+from icibiome.reads.qc import (
     BadReadsError,
     ToolError,
     check_reads,

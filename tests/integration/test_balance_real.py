@@ -1,4 +1,4 @@
-"""The nested balance (icibiome.balance) on the real melanoma ICI cohorts of
+"""The nested balance (icibiome.signatures.balance) on the real melanoma ICI cohorts of
 ../shared/data/ici_mpa4_8cohorts (species + genus + family of MetaPhlAn 4; skipped without
 that folder), and the frozen balance on the NSCLC TOPOSCORE cohorts (../shared/data/
 toposcore_nsclc).
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from icibiome import balance as bl
-from icibiome import validate as v
+from icibiome.signatures import balance as bl
+from icibiome.validation import cohorts as v
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 MPA4 = SHARED / "ici_mpa4_8cohorts"
@@ -87,8 +87,8 @@ def test_frozen_balance_on_a_gtdb_profile_through_the_name_map(cohorts, caplog):
     """
     import pandas as pd
 
-    from icibiome.harmonise import NameMap
-    from icibiome.importers import read_profile
+    from icibiome.taxonomy.harmonise import NameMap
+    from icibiome.taxonomy.importers import read_profile
 
     if not (TOPO / "sylph_GTDBr220_test_data.tsv").exists():
         pytest.skip(f"TOPOSCORE data not found: {TOPO}")
@@ -100,7 +100,7 @@ def test_frozen_balance_on_a_gtdb_profile_through_the_name_map(cohorts, caplog):
                             for k in ("sig1", "sig2")])[["species_Jan21", "GTDB_r220"]])  # fmt: skip
     plain = final.score_samples(gt)
     share_plain = final.marker_share_
-    with caplog.at_level("WARNING", logger="icibiome.balance"):
+    with caplog.at_level("WARNING", logger="icibiome.signatures.balance"):
         mapped = final.score_samples(gt, name_map=nm)
     assert final.marker_share_ > share_plain > 0.1
     assert "markers are in the profile" in caplog.text

@@ -24,7 +24,7 @@ import yaml
 
 from icibiome.databases import DatabaseError, sha256_path, verify_databases
 from icibiome.dbsetup import DbSetupError, install, sha256_file
-from icibiome.sylph import read_taxonomy
+from icibiome.taxonomy.sylph import read_taxonomy
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = {"kraken2": "2.1.2", "sylph": "0.1.3", "bowtie2": "2.5.0", "diamond": "2.1.3"}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icibiome.demo import make_demo
+from icibiome.demo.make import make_demo
 from icibiome.io import read_abundance
 
 TOOLS = ("art_illumina", "bowtie2", "bowtie2-build", "bowtie2-inspect", "kraken2", "kraken2-build")

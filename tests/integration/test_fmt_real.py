@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from icibiome import validate_fmt as vf
+from icibiome.validation import fmt as vf
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 pytestmark = [

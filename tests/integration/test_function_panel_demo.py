@@ -3,7 +3,7 @@
 A demo without databases (24 genomes, 8 samples x 4000 fragments, seed 5) is made once; every
 sample's reads are searched with ``diamond blastx`` exactly as rule diamond_blastx does (one best
 hit per read, each line prefixed by the mate number), and the hits go through
-:func:`icibiome.functions.run_function_panel` and :func:`~icibiome.functions.run_function_guilds`
+:func:`icibiome.functions.panel.run_function_panel` and :func:`~icibiome.functions.panel.run_function_guilds`
 with the demo's true guilds (``truth/guilds.tsv``) as the guild table. The denominator is each
 sample's microbial reads from the truth (the demo reads are not host-filtered here; host reads
 have no hit). Skipped with a reason where diamond or art_illumina is missing.
@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icibiome.demo import make_demo
-from icibiome.functions import run_function_guilds, run_function_panel
+from icibiome.demo.make import make_demo
+from icibiome.functions.panel import run_function_guilds, run_function_panel
 
 TOOLS = ("diamond", "art_illumina")
 FIELDS = "qseqid sseqid pident length evalue bitscore qlen slen".split()

@@ -15,8 +15,8 @@ in values: tolerances are stated in each test.
 One HUMAnN run (~55-70 s, 3.9 GB RSS) for the module, through Snakemake: the pipeline with
 ``humann.activate: true`` on one paired sample of planted reads (read checks, fastp, rule
 ``humann`` with the mates concatenated, rule ``humann_merge``); then
-:func:`icibiome.humann.merge_humann` once more on that sample and a copy with other depths. The
-staged databases are made by :func:`icibiome.humann.stage_v3_database` (HUMAnN 3.9 does not take
+:func:`icibiome.functions.humann.merge_humann` once more on that sample and a copy with other depths. The
+staged databases are made by :func:`icibiome.functions.humann.stage_v3_database` (HUMAnN 3.9 does not take
 the SGB demo layout as is).
 """
 
@@ -37,7 +37,7 @@ import pytest
 import yaml
 from scipy.stats import spearmanr
 
-from icibiome.humann import (
+from icibiome.functions.humann import (
     check_table,
     merge_humann,
     read_fasta_gz,

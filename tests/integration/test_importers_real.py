@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icibiome.importers import (
+from icibiome.io import read_abundance
+from icibiome.taxonomy.importers import (
     detect_format,
     import_profiles,
     load_profile,
     read_metadata,
     read_profile,
 )
-from icibiome.io import read_abundance
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 MPA4 = SHARED / "ici_mpa4_8cohorts"

@@ -1,6 +1,6 @@
 """Kraken2 + the Bracken method for real: the demo's Kraken2 database, its genomes and ART reads.
 
-Runs the real ``kraken2`` binary (Debian 2.1.2) on a tiny :func:`icibiome.demo.make_demo` data set;
+Runs the real ``kraken2`` binary (Debian 2.1.2) on a tiny :func:`icibiome.demo.make.make_demo` data set;
 checks the rank-code fix on real reports, Bracken's re-estimation against the planted truth, the
 zero-hit path, and the import of the written reports.
 """
@@ -13,23 +13,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icibiome.evaluate import profile_accuracy
-from icibiome.importers import read_profile
-from icibiome.kraken import (
+from icibiome.demo.evaluate import profile_accuracy
+from icibiome.taxonomy.importers import read_profile
+from icibiome.taxonomy.kraken import (
     build_kmer_distribution,
     kraken_to_standard,
     read_kmer_distribution,
     read_report,
     read_taxo_k2d,
 )
-from icibiome.profiles import merge_profiles
+from icibiome.taxonomy.profiles import merge_profiles
 
 pytestmark = pytest.mark.skipif(shutil.which("kraken2") is None, reason="kraken2 not installed")
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from icibiome.demo import make_demo
+    from icibiome.demo.make import make_demo
 
     if shutil.which("art_illumina") is None:
         pytest.skip("art_illumina not installed")

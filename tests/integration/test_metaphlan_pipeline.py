@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from icibiome.evaluate import profile_accuracy
+from icibiome.demo.evaluate import profile_accuracy
 
 ROOT = Path(__file__).resolve().parents[2]
 INDEX = "mpa_vTiny_CHOCOPhlAnSGB_000"
@@ -27,8 +27,8 @@ pytestmark = [
 
 
 def test_metaphlan_profiler_in_pipeline(tmp_path):
-    from icibiome.demo import make_demo
-    from icibiome.metaphlan import build_tiny_db
+    from icibiome.demo.make import make_demo
+    from icibiome.taxonomy.metaphlan import build_tiny_db
 
     demo = make_demo(
         tmp_path / "demo", seed=5, n_samples=3, pairs_per_sample=4000, threads=2, databases=False

@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icibiome.evaluate import profile_accuracy
-from icibiome.importers import detect_format, read_profile
-from icibiome.metaphlan import (
+from icibiome.demo.evaluate import profile_accuracy
+from icibiome.taxonomy.importers import detect_format, read_profile
+from icibiome.taxonomy.metaphlan import (
     build_tiny_db,
     metaphlan_to_standard,
     read_metaphlan_profile,
     run_metaphlan,
 )
-from icibiome.profiles import merge_profiles
+from icibiome.taxonomy.profiles import merge_profiles
 
 INDEX = "mpa_vTiny_CHOCOPhlAnSGB_000"
 
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from icibiome.demo import make_demo
+    from icibiome.demo.make import make_demo
 
     if shutil.which("art_illumina") is None:
         pytest.skip("art_illumina not installed")

@@ -1,11 +1,11 @@
 """The networks stage as the pipeline runs it: the demo config's settings through the rules'
-argument mapping, on pipeline-like tables of a 60-sample demo, scored by icibiome.evaluate.
+argument mapping, on pipeline-like tables of a 60-sample demo, scored by icibiome.demo.evaluate.
 
 The library's own guild-recovery tests (tests/unit/test_guilds.py) use hand-picked parameters
 and pseudo-counts; this one checks that the shipped ``networks:``/``guilds:`` config (schema
 defaults filled in), passed the way rules/networks.smk passes it, recovers the planted guilds
 from read counts at the depth ``make demo`` simulates (8,000 pairs per sample), and that
-``icibiome.evaluate.guild_recovery`` measures it.
+``icibiome.demo.evaluate.guild_recovery`` measures it.
 """
 
 from pathlib import Path
@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from icibiome import guilds as gd
-from icibiome import network as nw
-from icibiome.evaluate import guild_recovery
+from icibiome.demo.evaluate import guild_recovery
+from icibiome.ecology import guilds as gd
+from icibiome.ecology import network as nw
 from icibiome.io import read_standard_table, write_standard_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def _pipeline_tables(truth: Path, out: Path, seed: int) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def demo60(tmp_path_factory):
-    from icibiome.demo import make_demo
+    from icibiome.demo.make import make_demo
 
     out = tmp_path_factory.mktemp("demo60") / "demo"
     make_demo(out, seed=1, n_samples=60, pairs_per_sample=100, threads=1, databases=False)

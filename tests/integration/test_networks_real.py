@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from scipy.stats import fisher_exact
 
-from icibiome import guilds as gd
-from icibiome import network as nw
+from icibiome.ecology import guilds as gd
+from icibiome.ecology import network as nw
 
 pytestmark = pytest.mark.shared
 logger = logging.getLogger(__name__)

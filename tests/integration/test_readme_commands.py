@@ -162,7 +162,7 @@ def small_demo(tmp_path_factory):
     missing = [t for t in ("bowtie2-build", "kraken2-build", "art_illumina") if not shutil.which(t)]
     if missing:
         pytest.skip(f"tools not installed: {', '.join(missing)} (run `make setup`)")
-    from icibiome.demo import make_demo
+    from icibiome.demo.make import make_demo
 
     out = tmp_path_factory.mktemp("readme") / "demo"
     make_demo(out, seed=7, n_samples=8, pairs_per_sample=300, threads=1, amplicon_pairs=300)

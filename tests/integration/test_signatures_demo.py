@@ -1,5 +1,5 @@
 """Ground truth for the signatures stage: the 60-sample demo plants a responder signal through the
-guild balance (icibiome.demo.plant_ecology: foundation members rise, pathobiont members fall with
+guild balance (icibiome.demo.make.plant_ecology: foundation members rise, pathobiont members fall with
 z, and P(R) = logistic(2 z)).
 
 Measured on the planted cell abundances (truth/abundance_species.tsv), covariates age, sex,
@@ -26,18 +26,18 @@ import pytest
 import yaml
 from test_networks_pipeline import _pipeline_tables
 
-from icibiome import differential as da
-from icibiome import meta as mt
-from icibiome import predict as pr
 from icibiome.io import read_abundance
-from icibiome.signatures import OUTPUTS, run_signatures
+from icibiome.signatures import differential as da
+from icibiome.signatures import meta as mt
+from icibiome.signatures import predict as pr
+from icibiome.signatures.stage import OUTPUTS, run_signatures
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def demo60(tmp_path_factory):
-    from icibiome.demo import make_demo
+    from icibiome.demo.make import make_demo
 
     out = tmp_path_factory.mktemp("demo60") / "demo"
     make_demo(out, seed=1, n_samples=60, pairs_per_sample=100, threads=1, databases=False)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from icibiome import differential as da
-from icibiome import meta as mt
-from icibiome import predict as pr
-from icibiome.validate import EXCLUDED, load_cohorts
+from icibiome.signatures import differential as da
+from icibiome.signatures import meta as mt
+from icibiome.signatures import predict as pr
+from icibiome.validation.cohorts import EXCLUDED, load_cohorts
 
 MPA4 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ici_mpa4_8cohorts"
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from test_networks_pipeline import _pipeline_tables
 
-from icibiome import toposcore as tp
+from icibiome.signatures import toposcore as tp
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,7 @@ def _settings() -> dict:
 
 @pytest.fixture(scope="module")
 def demo60(tmp_path_factory):
-    from icibiome.demo import make_demo
+    from icibiome.demo.make import make_demo
 
     out = tmp_path_factory.mktemp("demo60") / "demo"
     make_demo(out, seed=1, n_samples=60, pairs_per_sample=100, threads=1, databases=False)

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icibiome import toposcore as tp
-from icibiome.importers import read_profile
+from icibiome.signatures import toposcore as tp
+from icibiome.taxonomy.importers import read_profile
 
 pytestmark = pytest.mark.shared
 
@@ -156,7 +156,7 @@ def test_example_profiles_score_alike_in_every_naming():
 
 def test_single_column_list_scored_on_gtdb_through_a_name_map(tmp_path):
     """A MetaPhlAn species list plus the lists' own name table scores a GTDB profile."""
-    from icibiome.harmonise import NameMap
+    from icibiome.taxonomy.harmonise import NameMap
 
     sig = {}
     for k in ("sig1", "sig2"):
@@ -263,7 +263,7 @@ def test_pipeline_stage_gives_the_published_endpoint(discovery, tmp_path):
     import yaml
 
     from icibiome.io import write_standard_table
-    from icibiome.report import has_data
+    from icibiome.report.build import has_data
 
     clin, ab, scores, _ = discovery
     table = ab.T.rename_axis("clade_name").reset_index()
@@ -333,9 +333,17 @@ def _cmd_inputs(tmp_path: Path, studies=CMD_STUDIES) -> tuple[Path, Path]:
         m = pd.read_csv(CMD / f"{meta}_metadata.tsv", sep="\t").set_index("NCBI_accession")
         resp = m["ORR"].map({"yes": "R", "no": "NR"}) if "ORR" in m else pd.Series(dtype=str)
         parts.append(t)
-        sheets.append(pd.DataFrame({"sample_id": t.columns, "subject_id": t.columns,
-                                    "cohort": study, "timepoint": "baseline",
-                                    "response": resp.reindex(t.columns).fillna("").to_numpy()}))
+        sheets.append(
+            pd.DataFrame(
+                {
+                    "sample_id": t.columns,
+                    "subject_id": t.columns,
+                    "cohort": study,
+                    "timepoint": "baseline",
+                    "response": resp.reindex(t.columns).fillna("").to_numpy(),
+                }
+            )
+        )
     from icibiome.io import write_standard_table
 
     table = pd.concat(parts, axis=1).fillna(0).rename_axis("clade_name").reset_index()
@@ -356,12 +364,12 @@ def test_published_cut_offs_collapse_on_metaphlan3_tables_and_calibration_helps(
 
     import yaml
 
-    from icibiome.report import has_data
+    from icibiome.report.build import has_data
 
     ab, sheet = _cmd_inputs(tmp_path)
     kw = {"samples_tsv": sheet, "sig1": _need("sig1.txt"), "sig2": _need("sig2.txt"),
           "label": "cmd-mpa3, species"}  # fmt: skip
-    with caplog.at_level(logging.WARNING, logger="icibiome.toposcore"):
+    with caplog.at_level(logging.WARNING, logger="icibiome.signatures.toposcore"):
         pub = tp.run_toposcore(ab, tmp_path / "published", **kw)
     assert "SIG1 113 (42.5%), Gray 153 (57.5%), SIG2 0 (0.0%)" in caplog.text
     assert has_data(pub["toposcore_warnings_mqc"])

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from icibiome.validate import DEFAULT_DATA, pipeline_inputs
+from icibiome.validation.cohorts import DEFAULT_DATA, pipeline_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 

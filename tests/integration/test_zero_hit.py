@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from icibiome.io import UNCLASSIFIED, read_standard_table
-from icibiome.profiles import merge_profiles
-from icibiome.report import has_data, zero_hit_mqc
+from icibiome.report.build import has_data, zero_hit_mqc
+from icibiome.taxonomy.profiles import merge_profiles
 
 pysylph = pytest.importorskip("pysylph")
-from icibiome.sylph import profile_sylph  # noqa: E402
+from icibiome.taxonomy.sylph import profile_sylph  # noqa: E402
 
 LIN = "k__Bacteria|p__P|c__C|o__O|f__F|g__G|s__G_x"
 

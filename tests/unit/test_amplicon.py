@@ -384,7 +384,7 @@ def test_run_dada2_validates_arguments(tmp_path, monkeypatch):
 
 
 def test_check_assays_pairs_each_assay_with_its_profilers():
-    from icibiome.amplicon import check_assays
+    from icibiome.config import check_assays
 
     assert check_assays(["16S"] * 2, ["paired"] * 2, ["amplicon"]) == []
     assert check_assays(["shotgun", "16S"], ["single", "paired"], ["sylph", "amplicon"]) == []

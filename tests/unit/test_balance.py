@@ -1,12 +1,12 @@
-"""Nested log-ratio balance (icibiome.balance) on synthetic cohorts."""
+"""Nested log-ratio balance (icibiome.signatures.balance) on synthetic cohorts."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from icibiome import balance as bl
-from icibiome import differential as da
-from icibiome.harmonise import NameMap
+from icibiome.signatures import balance as bl
+from icibiome.signatures import differential as da
+from icibiome.taxonomy.harmonise import NameMap
 
 
 def _cohorts(n_cohorts=5, n=40, n_feat=60, signal=4.0, seed=0):
@@ -145,7 +145,10 @@ def test_several_ranks_and_stack():
     assert st > 0.75
     m = bl.StackModel().fit(both, info["response"] == "R", info["cohort"],
                             pd.DataFrame({"x": 0.0}, index=info.index))  # fmt: skip
-    assert m.predict_proba(both.iloc[:3], pd.DataFrame({"x": 0.0}, index=both.index)).shape == (3, 2)
+    assert m.predict_proba(both.iloc[:3], pd.DataFrame({"x": 0.0}, index=both.index)).shape == (
+        3,
+        2,
+    )
 
 
 def test_harmonised_names_score_like_the_original(data, caplog):
@@ -164,8 +167,8 @@ def test_harmonised_names_score_like_the_original(data, caplog):
 
 
 def test_validate_leaves_empty_l1_folds_out_of_the_mean():
-    from icibiome.predict import AUC_COLUMNS
-    from icibiome.validate import flag_empty_models
+    from icibiome.signatures.predict import AUC_COLUMNS
+    from icibiome.validation.cohorts import flag_empty_models
 
     tab = pd.DataFrame([
         {"model": "lasso", "held_out": "A", "n_R": 2, "n_NR": 2, "auc": 1.0, "ci_low": 1.0,
@@ -184,7 +187,7 @@ def test_validate_leaves_empty_l1_folds_out_of_the_mean():
 
 
 def test_validate_fixed_score_table_has_ci_and_seeded_null(data):
-    from icibiome.validate import fixed_score_loco
+    from icibiome.validation.cohorts import fixed_score_loco
 
     frac, info = data
     score = np.log(frac["s__f0"] + 1e-5) - np.log(frac["s__f3"] + 1e-5)

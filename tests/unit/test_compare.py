@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from icibiome.compare import (
+from icibiome.io import write_standard_table
+from icibiome.taxonomy.compare import (
     bray_curtis_matrix,
     compare_profilers,
     compare_to_truth,
@@ -15,7 +16,6 @@ from icibiome.compare import (
     seconds_per_sample,
     step_benchmarks,
 )
-from icibiome.io import write_standard_table
 
 
 def _std(path, data):

@@ -207,7 +207,7 @@ def test_kraken2_database_files_sizes_and_magic(tmp_path):
 
 @pytest.mark.skipif(not shutil.which("kraken2-build"), reason="kraken2-build not installed")
 def test_real_kraken2_database_and_a_truncated_copy(tmp_path):
-    from icibiome._demo_databases import build_kraken2
+    from icibiome.demo.databases import build_kraken2
 
     genomes = _genomes(2, 5_000)
     tax = pd.DataFrame(

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from icibiome.databases import PACKAGE_TOOLS, VERSION_COMMANDS
 from icibiome.dbsetup import DbSetupError, read_catalogue, write_manifest_row
 from icibiome.errors import UserError
+from icibiome.tools import TOOLS
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "config" / "database_catalogue.yaml"
@@ -41,7 +41,7 @@ def test_catalogue_covers_the_pipeline_databases():
     for name, e in dbs.items():
         for key in e["config"]:
             assert _schema_has(key), f"{name}: {key} is not a config key"
-        assert e["tool"] in VERSION_COMMANDS or e["tool"] in PACKAGE_TOOLS, name
+        assert e["tool"] in TOOLS, name
         assert e.get("disk") and e.get("ram"), f"{name}: cost not documented"
         names = [x["manifest_name"] for x in dbs.values()]
         assert len(names) == len(set(names))

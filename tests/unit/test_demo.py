@@ -1,4 +1,4 @@
-"""Unit tests of the synthetic demo (icibiome.demo): determinism, truth tables, planted ecology, reads.
+"""Unit tests of the synthetic demo (icibiome.demo.make): determinism, truth tables, planted ecology, reads.
 
 Tiny demos (4-6 genomes, a few hundred fragments) are made with the real art_illumina; the tests
 are skipped with a reason where it is not installed.
@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icibiome._demo_databases import _zero_opts_padding, kraken2_taxonomy
-from icibiome._demo_genomes import (
+from icibiome.demo.databases import _zero_opts_padding, kraken2_taxonomy
+from icibiome.demo.genomes import (
     PRIMER_SITES,
     TAXA,
     make_genomes,
@@ -28,8 +28,7 @@ from icibiome._demo_genomes import (
     revcomp,
     select_taxa,
 )
-from icibiome._demo_reads import ADAPTER_R1, ADAPTER_R2
-from icibiome.demo import (
+from icibiome.demo.make import (
     SHEET_COLUMNS,
     TRUTH_RANKS,
     cohorts_for,
@@ -39,6 +38,7 @@ from icibiome.demo import (
     single_end_samples,
     standard_table,
 )
+from icibiome.demo.reads import ADAPTER_R1, ADAPTER_R2
 from icibiome.io import read_abundance, read_standard_table
 
 TOOLS = ("art_illumina", "bowtie2-build", "kraken2-build")

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 from skbio.stats.composition import clr as skbio_clr
 
-from icibiome import differential as da
-from icibiome import predict
+from icibiome.signatures import differential as da
+from icibiome.signatures import predict
 
 
 def test_linda_log2clr_is_log2_clr_with_half_min_pseudocount_and_winsorising():

@@ -1,4 +1,4 @@
-"""Unit tests of icibiome.diversity and icibiome.report_sections: hand-worked cases, invariants,
+"""Unit tests of icibiome.ecology.diversity and icibiome.report.sections: hand-worked cases, invariants,
 restricted permutations, power and null calibration of the stratified PERMANOVA."""
 
 import math
@@ -14,7 +14,7 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from icibiome.diversity import (
+from icibiome.ecology.diversity import (
     aitchison,
     all_restricted_assignments,
     alpha_diversity,
@@ -26,7 +26,7 @@ from icibiome.diversity import (
     restricted_permutations,
     run_diversity,
 )
-from icibiome.report_sections import composition_by_response_mqc, group_mean_composition
+from icibiome.report.sections import composition_by_response_mqc, group_mean_composition
 
 
 def _df(rows, samples=None, taxa=None):

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icibiome import engraftment as en
-from icibiome import longitudinal as lg
+from icibiome.engraftment import donors as en
+from icibiome.engraftment import longitudinal as lg
 
 
 def _fmt_cohort(seed=0, n_rec=12, n_taxa=300, n_donor_only=60, days=(0, 14, 42, 84)):

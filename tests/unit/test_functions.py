@@ -1,4 +1,4 @@
-"""Unit tests of icibiome.functions (function panels) and the demo's planted function genes."""
+"""Unit tests of icibiome.functions.panel (function panels) and the demo's planted function genes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icibiome._demo_functions import CATEGORIES, GENE_STARTS, plant_function_genes
-from icibiome._demo_genomes import LOCUS_POS, TAXA, make_genomes, revcomp
-from icibiome.functions import (
+from icibiome.demo.functions import CATEGORIES, GENE_STARTS, plant_function_genes
+from icibiome.demo.genomes import LOCUS_POS, TAXA, make_genomes, revcomp
+from icibiome.functions.panel import (
     NOT_IN_GUILDS,
     best_hits,
     category_rpkm,
@@ -223,7 +223,7 @@ def test_planted_genes_keep_lengths_and_other_sequence():
 
 
 def test_panel_files_are_checked_before_any_job(tmp_path):
-    from icibiome.samplesheet import ConfigError, check_resources
+    from icibiome.config import ConfigError, check_resources
 
     cfg = {"function_panel": {"activate": True, "proteins": "p.faa", "categories": "c.tsv"}}
     with pytest.raises(ConfigError) as exc:

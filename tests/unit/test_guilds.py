@@ -10,8 +10,8 @@ from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
 from sklearn.metrics import adjusted_rand_score
 
-from icibiome import guilds as gd
-from icibiome import network as nw
+from icibiome.ecology import guilds as gd
+from icibiome.ecology import network as nw
 from icibiome.io import read_abundance
 
 # Guild-recovery threshold: ARI >= 0.7. Measured while writing this test (B = 200 nulls):
@@ -208,7 +208,7 @@ def test_planted_guilds_recovered(seed):
 # ---------------------------------------------------------------- the demo's truth, end to end
 @pytest.fixture(scope="module")
 def demo_truth(tmp_path_factory):
-    demo = pytest.importorskip("icibiome.demo")
+    demo = pytest.importorskip("icibiome.demo.make")
     out = tmp_path_factory.mktemp("demo") / "demo"
     demo.make_demo(out, seed=1, n_samples=60, pairs_per_sample=100, threads=1, databases=False)
     return out / "truth"
@@ -266,7 +266,7 @@ def test_demo_leiden_alternative(demo_truth):
 def test_guild_direction_does_not_use_the_response_labels(demo_truth, tmp_path):
     """Random labels -> in-sample guild-balance AUC centred on 0.5 (old code, oriented by the
     responder association of the same labels: mean 0.559, > 0.5 in 91 % of runs)."""
-    from icibiome.predict import delong_auc
+    from icibiome.signatures.predict import delong_auc
 
     net = nw.build_network(demo_truth / "abundance_species.tsv", None, demo_truth / "samples.tsv",
                            tmp_path / "net", min_prevalence=0.5, permutations=200, alpha=0.01,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icibiome.harmonise import (
+from icibiome.taxonomy.harmonise import (
     HarmoniseError,
     NameMap,
     harmonise_table,

@@ -1,4 +1,4 @@
-"""icibiome.humann without HUMAnN: command line, read concatenation, table reading/checks, heatmap."""
+"""icibiome.functions.humann without HUMAnN: command line, read concatenation, table reading/checks, heatmap."""
 
 import gzip
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from icibiome.humann import (
+from icibiome.functions.humann import (
     HumannError,
     check_table,
     concatenate_reads,

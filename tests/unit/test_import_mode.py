@@ -1,10 +1,10 @@
-"""Import mode planning (icibiome.import_mode) and the sample sheet without read columns."""
+"""Import mode planning (icibiome.taxonomy.import_mode) and the sample sheet without read columns."""
 
 import pandas as pd
 import pytest
 
-from icibiome.import_mode import ImportModeError, plan_import, run_import
 from icibiome.samplesheet import SampleSheetError, read_sample_sheet
+from icibiome.taxonomy.import_mode import ImportModeError, plan_import, run_import
 
 LIN = "k__Bacteria|p__Bacillota|c__C|o__O|f__F|g__G|s__G_"
 
@@ -81,7 +81,7 @@ def test_sheet_without_read_columns(tmp_path):
 
 
 def test_report_flags_excluded_and_zero_hit_samples(tmp_path):
-    from icibiome.import_mode import import_report_content
+    from icibiome.taxonomy.import_mode import import_report_content
 
     prof = _table(tmp_path / "p.tsv", ["S1", "S2", "S3", "X"])
     df = pd.read_csv(prof, sep="\t", index_col=0)
@@ -119,7 +119,7 @@ def test_plan_finds_bare_names_that_cannot_reach_the_ranks(tmp_path):
 
 
 def test_report_flags_filled_cells(tmp_path):
-    from icibiome.import_mode import import_report_content
+    from icibiome.taxonomy.import_mode import import_report_content
 
     prof = tmp_path / "p.tsv"
     prof.write_text(f"taxon\tA\tB\n{LIN}a\t10\tNA\n{LIN}b\t30\t5\n")

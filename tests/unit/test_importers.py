@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icibiome.importers import (
+from icibiome.io import read_abundance, read_standard_table
+from icibiome.taxonomy.importers import (
     ImportError_,
     detect_format,
     import_profiles,
@@ -17,7 +18,6 @@ from icibiome.importers import (
     read_metadata,
     read_profile,
 )
-from icibiome.io import read_abundance, read_standard_table
 
 K = "k__Bacteria|p__Firmicutes|c__Clostridia|o__Eubacteriales"
 LX = f"{K}|f__Lachnospiraceae|g__Blautia|s__Blautia_wexlerae"
@@ -394,7 +394,7 @@ def test_leaf_table_invariants(rows, rnd):
     lin = [f"k__B|p__P{g % 2}|c__C|o__O|f__F|g__G{g}|s__G{g}_s{s}" for g, s, _ in rows]
     vals = [v for *_, v in rows]
     tmp = pd.DataFrame({"A": vals, "B": vals[::-1]}, index=lin)
-    from icibiome.importers import ImportedProfile, to_rank
+    from icibiome.taxonomy.importers import ImportedProfile, to_rank
 
     prof = ImportedProfile(tmp.groupby(level=0).sum(), None, False, "generic", "x")
     order = list(prof.relative.index)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icibiome.kraken import (
+from icibiome.taxonomy.kraken import (
     BRACKEN_COLUMNS,
     KrakenReportError,
     fix_report_rank_codes,

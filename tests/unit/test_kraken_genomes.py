@@ -10,7 +10,7 @@ species with many genomes was counted once per genome.
 
 import pytest
 
-from icibiome.kraken import rank_code, read_report, reestimate
+from icibiome.taxonomy.kraken import rank_code, read_report, reestimate
 
 # 1 root > 2 Bacteria > 100 > 200 > 300 > 400 (family) > 500 genus G
 #   > 1001 species A > 9001 strain A1, 9002 strain A2   (two reference genomes of A)
@@ -49,7 +49,9 @@ def _write(tmp_path):
             x, depth = parent[x], depth + 1
         code = "U" if t == 0 else rank_code(t, parent, rank)
         name = "unclassified" if t == 0 else NAMES[t]
-        out.append(f"{100 * clade / 300:6.2f}\t{clade}\t{direct}\t{code}\t{t}\t{'  ' * depth}{name}\n")
+        out.append(
+            f"{100 * clade / 300:6.2f}\t{clade}\t{direct}\t{code}\t{t}\t{'  ' * depth}{name}\n"
+        )
     (tmp_path / "r.k2report").write_text("".join(out))
     return read_report(tmp_path / "r.k2report", nodes=tmp_path / "nodes.dmp")
 

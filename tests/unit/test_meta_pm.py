@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.meta_analysis import combine_effects
 
-from icibiome import meta as mt
+from icibiome.signatures import meta as mt
 
 
 def _cases(n, seed):
@@ -93,7 +93,7 @@ def test_reml_converges_where_fisher_scoring_stalls_and_flags_failures(monkeypat
     )  # fmt: skip
     da = pd.DataFrame({"cohort": [f"c{i}" for i in range(len(b))], "feature": "s__Stalled",
                        "effect": b, "se": np.sqrt(v), "q_value": 0.5})  # fmt: skip
-    with caplog.at_level(logging.WARNING, logger="icibiome.meta"):
+    with caplog.at_level(logging.WARNING, logger="icibiome.signatures.meta"):
         out = mt.meta_analysis(da, "REML")
     assert not out.loc[0, "converged"]
     assert "s__Stalled" in caplog.text and "did not converge" in caplog.text

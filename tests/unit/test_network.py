@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
-from icibiome import network as nw
+from icibiome.ecology import network as nw
 from icibiome.io import write_standard_table
 
 

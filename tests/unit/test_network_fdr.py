@@ -11,10 +11,10 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from icibiome import differential as da
-from icibiome import meta as mt
-from icibiome import network as nw
+from icibiome.ecology import network as nw
 from icibiome.io import write_standard_table
+from icibiome.signatures import differential as da
+from icibiome.signatures import meta as mt
 
 P_TAXA = 30  # 435 pairs
 
@@ -87,7 +87,7 @@ def test_build_network_states_the_edge_call_and_expected_false_edges(tmp_path, c
     edges = pd.read_csv(q_paths["edges"], sep="\t")
     assert (nodes["edge_call"] == "BH q < 0.05").all()
     assert len(edges) == 0 and (nodes["expected_false_edges"] == 0).all()
-    with caplog.at_level(logging.WARNING, logger="icibiome.network"):
+    with caplog.at_level(logging.WARNING, logger="icibiome.ecology.network"):
         p_paths = nw.build_network(*args, tmp_path / "p", edge_test="p", alpha=0.01, **kw)
     nodes = pd.read_csv(p_paths["nodes"], sep="\t")
     edges = pd.read_csv(p_paths["edges"], sep="\t")

@@ -8,14 +8,19 @@ import pandas as pd
 import pytest
 
 from icibiome.io import read_abundance, read_standard_table
-from icibiome.profiles import bray_curtis, merge_passing, merge_profiles, write_sample_profile
-from icibiome.qc import (
+from icibiome.reads.qc import (
     BadReadsError,
     check_reads,
     count_fastq,
     excluded_samples,
     passed_samples,
     select_samples,
+)
+from icibiome.taxonomy.profiles import (
+    bray_curtis,
+    merge_passing,
+    merge_profiles,
+    write_sample_profile,
 )
 
 L = "k__Bacteria|p__Bacillota|c__Clostridia|o__Eubacteriales|f__Lachnospiraceae"

@@ -6,7 +6,7 @@ import sys
 
 import yaml
 
-from icibiome.provenance import RUN_INFO_FILES, command_line, sha256_file, write_run_info
+from icibiome.report.provenance import RUN_INFO_FILES, command_line, sha256_file, write_run_info
 
 
 def test_sha256_matches_hashlib_on_a_multi_chunk_file(tmp_path):

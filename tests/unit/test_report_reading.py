@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from icibiome import signatures as sg
-from icibiome import toposcore as tp
-from icibiome.report import STAT_FORMATS, run_multiqc, stat_headers
-from icibiome.report_sections import km_curves, signatures_summary, toposcore_prediction_note
+from icibiome.report.build import STAT_FORMATS, run_multiqc, stat_headers
+from icibiome.report.sections import km_curves, signatures_summary, toposcore_prediction_note
+from icibiome.signatures import stage as sg
+from icibiome.signatures import toposcore as tp
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ def _tables():
             "n_cohorts": [3, 3, 3],
             "direction_consistency": [1.0, 1.0, 0.67],
         }
-    ).sort_values("p_value")  # as icibiome.meta writes it
+    ).sort_values("p_value")  # as icibiome.signatures.meta writes it
     auc = pd.DataFrame(
         {
             "model": ["lasso"] * 4,

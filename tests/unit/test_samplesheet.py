@@ -227,7 +227,7 @@ def test_crlf_and_bom_sheets_parse(tmp_path, reads):
 
 
 def test_yaml_syntax_errors_name_file_line_and_column(tmp_path, capsys):
-    from icibiome.samplesheet import ConfigError, check_yaml_file, main
+    from icibiome.config import ConfigError, check_yaml_file, main
 
     cfg = tmp_path / "my_config.yaml"
     cfg.write_text("samples: s.tsv\ntaxonomy:\n  ranks: [species]\n\tprofilers: [sylph]\n")
@@ -245,7 +245,7 @@ def test_yaml_syntax_errors_name_file_line_and_column(tmp_path, capsys):
 
 def test_outcomes_only_at_baseline_for_the_response_analyses(tmp_path):
     from icibiome.samplesheet import outcomes_at_baseline
-    from icibiome.signatures import sample_info
+    from icibiome.signatures.stage import sample_info
 
     rows = [
         "D1\tDON1\tT1\tdonor\t\tdonor\t\t0",

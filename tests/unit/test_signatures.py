@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from scipy import optimize
 
-from icibiome import differential as da
-from icibiome import meta as mt
-from icibiome import predict as pr
-from icibiome import survival as sv
+from icibiome.signatures import differential as da
+from icibiome.signatures import meta as mt
+from icibiome.signatures import predict as pr
+from icibiome.signatures import survival as sv
 
 
 def _cohorts(n_cohorts=3, n=40, p=30, effect=1.5, signal=(0, 1, 2), seed=0, alternate=True):
@@ -381,7 +381,7 @@ def test_batch_models_score_a_cohort_among_others_and_refuse_single_patients(bat
 def test_frozen_extra_features_are_rebuilt_from_the_stored_guilds():
     """The guild balance is computed by the model from its stored memberships and direction:
     a scoring run whose guilds flipped direction (or whose table is missing) changes nothing."""
-    from icibiome.guilds import guild_scores
+    from icibiome.ecology.guilds import guild_scores
 
     ab, info = _cohorts(n_cohorts=3, n=30, p=20, effect=1.5, seed=9)
     fnd, pth = ["s__t0", "s__t2", "s__t4"], ["s__t1", "s__t3", "s__t5"]
@@ -473,7 +473,7 @@ def test_lasso_grid_is_widened_when_its_upper_edge_is_chosen(caplog, monkeypatch
     rng = np.random.default_rng(0)
     X = rng.normal(0, 1, (200, 30))
     y = (X[:, :20].sum(axis=1) + 2 * rng.normal(size=200) > 0).astype(int)
-    with caplog.at_level("INFO", logger="icibiome.predict"):
+    with caplog.at_level("INFO", logger="icibiome.signatures.predict"):
         mdl, info = pr.fit_model(X, y, "lasso")
     assert "upper edge of the C grid" in caplog.text  # old code: the edge kept silently
     assert info["C"] > grid[-1] and info["n_features"] >= 10
@@ -546,9 +546,9 @@ def test_held_out_labels_do_not_leak_into_their_predictions(model, extra):
 
 
 def test_extra_specs_from_the_run_files_reproduce_guild_balance_and_toposcore(tmp_path):
-    from icibiome import toposcore as tp
-    from icibiome.guilds import guild_scores
-    from icibiome.signatures import extra_specs
+    from icibiome.ecology.guilds import guild_scores
+    from icibiome.signatures import toposcore as tp
+    from icibiome.signatures.stage import extra_specs
 
     ab, _ = _cohorts(n_cohorts=1, n=30, p=20, seed=2)
     ab.loc[ab.index[:10], ["s__t3", "s__t8"]] = 0.0
@@ -575,7 +575,7 @@ def test_extra_specs_from_the_run_files_reproduce_guild_balance_and_toposcore(tm
 def test_frozen_model_auc_table_has_a_ci_and_a_permutation_reference():
     from types import SimpleNamespace
 
-    from icibiome.signatures import frozen_auc_table
+    from icibiome.signatures.stage import frozen_auc_table
 
     rng = np.random.default_rng(3)
     y = np.array(["R", "NR"] * 20)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from icibiome import survival as sv
+from icibiome.signatures import survival as sv
 
 
 def test_one_stratum_equals_lifelines_logrank():

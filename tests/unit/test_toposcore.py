@@ -1,4 +1,4 @@
-"""TOPOSCORE (icibiome.toposcore) on hand-worked tiny examples.
+"""TOPOSCORE (icibiome.signatures.toposcore) on hand-worked tiny examples.
 
 Lists of 4 (SIG1) and 5 (SIG2) entries; scores worked out by hand from
 s = (n2/5 - n1/4 + 1)/2, cut-offs 0.5351 / 0.7911, Akkermansia Zero / Low (< 4.799 %) / High.
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icibiome import toposcore as tp
-from icibiome.harmonise import NameMap
+from icibiome.signatures import toposcore as tp
+from icibiome.taxonomy.harmonise import NameMap
 
 SIG1 = ["Veillonella_parvula", "Streptococcus_oralis", "Hungatella_hathewayi", "Proteus_mirabilis"]
 SIG2 = ["Roseburia_hominis", "Dorea_longicatena", "Gemmiger_formicilis",

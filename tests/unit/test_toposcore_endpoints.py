@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from icibiome import toposcore as tp
 from icibiome.io import write_standard_table
-from icibiome.report import has_data
+from icibiome.report.build import has_data
+from icibiome.signatures import toposcore as tp
 
 SIG1 = ["Veillonella_parvula", "Streptococcus_oralis", "Hungatella_hathewayi", "Proteus_mirabilis"]
 SIG2 = ["Roseburia_hominis", "Dorea_longicatena", "Gemmiger_formicilis",
@@ -135,7 +135,9 @@ def test_bad_akkermansia_value_or_column_names_row_column_and_key(tmp_path):
     assert "samples.tsv: row 3 (sample s2): column 'akk_qpcr'" in msg
     assert "'positive' is not one of Zero, Low, High" in msg and "1 more row" in msg
     assert "\n" not in msg and isinstance(err.value, tp.UserError)
-    with pytest.raises(tp.ToposcoreError, match=r"toposcore.akkermansia_column: .* no column 'akk'"):
+    with pytest.raises(
+        tp.ToposcoreError, match=r"toposcore.akkermansia_column: .* no column 'akk'"
+    ):
         tp.run_toposcore(ab, tmp_path / "o", akkermansia_column="akk", **kw)
 
 
@@ -159,7 +161,7 @@ def test_degenerate_categories_warn_in_the_log_and_the_report(tmp_path, caplog):
     # 40 samples: 37 Gray, 3 SIG1, 0 SIG2 (another profiler's depth: SIG2 never reached)
     rows = {f"s{i:02d}": _row(1, 3) if i >= 3 else _row(4, 0) for i in range(40)}
     ab, kw = _inputs(tmp_path, rows, pd.DataFrame({"response": [""] * 40}))
-    with caplog.at_level(logging.WARNING, logger="icibiome.toposcore"):
+    with caplog.at_level(logging.WARNING, logger="icibiome.signatures.toposcore"):
         paths = tp.run_toposcore(ab, tmp_path / "o", **kw)
     assert "degenerate" in caplog.text and "SIG2 0 (0.0%)" in caplog.text
     assert "SIG1 3 (7.5%)" in caplog.text and "Gray 37 (92.5%)" in caplog.text
@@ -173,7 +175,7 @@ def test_degenerate_categories_warn_in_the_log_and_the_report(tmp_path, caplog):
     ab, kw = _inputs(tmp_path / "ok" if (tmp_path / "ok").mkdir() is None else None, rows,
                      pd.DataFrame({"response": [""] * 30}))  # fmt: skip
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="icibiome.toposcore"):
+    with caplog.at_level(logging.WARNING, logger="icibiome.signatures.toposcore"):
         paths = tp.run_toposcore(ab, tmp_path / "ok" / "o", **kw)
     assert not has_data(paths["toposcore_warnings_mqc"]) and "degenerate" not in caplog.text
 
@@ -268,7 +270,7 @@ def test_reference_text_depends_on_cancer_type_and_endpoints(tmp_path):
 
 
 def _signatures_mqc(tmp_path, cancer_type, auc_value, km):
-    from icibiome.signatures import write_signatures_mqc
+    from icibiome.signatures.stage import write_signatures_mqc
 
     fig = tmp_path / "fig.png"
     fig.write_bytes(b"\x89PNG\r\n\x1a\n")
@@ -280,8 +282,12 @@ def _signatures_mqc(tmp_path, cancer_type, auc_value, km):
     preds = pd.DataFrame(columns=["model", "features", "cohort", "response", "probability"])
     out = tmp_path / str(cancer_type)
     out.mkdir()
-    paths = {p.name: p for p in write_signatures_mqc(meta, auc, preds, km, fig, out,
-                                                     "x, species", cancer_type=cancer_type)}
+    paths = {
+        p.name: p
+        for p in write_signatures_mqc(
+            meta, auc, preds, km, fig, out, "x, species", cancer_type=cancer_type
+        )
+    }
     head = [ln[2:] for ln in paths["signatures_loco_mqc.tsv"].read_text().splitlines()
             if ln.startswith("# ")]  # fmt: skip
     desc = yaml.safe_load("\n".join(head))
@@ -291,8 +297,16 @@ def _signatures_mqc(tmp_path, cancer_type, auc_value, km):
 def test_signatures_reference_sentence_per_cancer_type_and_no_empty_panels(tmp_path):
     """The melanoma Lee 2022 sentence only on a melanoma run with response labels; an RCC
     survival run gets none; empty ROC / KM panels are left out of the report."""
-    km = pd.DataFrame({"group": ["high", "high"], "time": [0.0, 5.0], "survival": [1.0, 0.5],
-                       "at_risk": [10, 5], "score": ["toposcore"] * 2, "endpoint": ["OS"] * 2})
+    km = pd.DataFrame(
+        {
+            "group": ["high", "high"],
+            "time": [0.0, 5.0],
+            "survival": [1.0, 0.5],
+            "at_risk": [10, 5],
+            "score": ["toposcore"] * 2,
+            "endpoint": ["OS"] * 2,
+        }
+    )
     paths, desc = _signatures_mqc(tmp_path, "melanoma", 0.61, km.iloc[:0])
     assert "Lee et al. 2022" in desc and "0.59-0.60" in desc
     assert not has_data(paths["signatures_km_mqc.yaml"])  # no survival data: no KM panel
@@ -317,7 +331,7 @@ def test_within_cohort_cv_is_not_described_as_the_optimistic_contrast():
     for text in (cfg, desc):
         assert "optimistic contrast" not in text
     assert "shuffled within cohorts" in desc and "below 0.5" in desc
-    block = cfg[cfg.index("  within_repeats:") - 400: cfg.index("  within_repeats:")]
+    block = cfg[cfg.index("  within_repeats:") - 400 : cfg.index("  within_repeats:")]
     assert "shuffled within cohorts" in block
 
 

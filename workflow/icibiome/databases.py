@@ -30,50 +30,31 @@ import hashlib
 import logging
 import os
 import re
-import shutil
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from icibiome.config import config_value
 from icibiome.errors import UserError
 from icibiome.io import write_tsv
-from icibiome.samplesheet import config_value
+from icibiome.tools import PROFILERS, TOOLS, tool_version
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("tool", "name", "version", "path", "sha256", "compatible_tool_versions")
-
-VERSION_COMMANDS = {
-    "kraken2": ["kraken2", "--version"],
-    "bracken": None,  # the Bracken method is in the library (icibiome.kraken)
-    "metaphlan": ["metaphlan", "--version"],
-    "bowtie2": ["bowtie2", "--version"],
-    "humann": ["humann", "--version"],
-    "diamond": ["diamond", "version"],
-    "vsearch": ["vsearch", "--version"],
-    "fastp": ["fastp", "--version"],
-}
-"""How to ask each tool for its version (first version-like token of stdout+stderr)."""
-
-PACKAGE_TOOLS = {"sylph": "pysylph"}
-"""Tools the pipeline runs through a Python package: their version is the package's."""
-
 
 class DatabaseError(UserError):
     """One or more databases fail the manifest check; the message names each of them."""
 
 
 CONFIG_KEYS = {
-    "sylph": "taxonomy.sylph.database",
-    "kraken2": "taxonomy.kraken2.database",
-    "metaphlan": "taxonomy.metaphlan.db_dir",
+    **{p.manifest[0]: p.manifest[1] for p in PROFILERS.values()},
     "bowtie2": "host_removal.bowtie2_index",
-    "vsearch": "amplicon.sintax.reference",
 }
-"""The config key of the database each tool reads: the manifest check is of that path (a
-manifest row of the tool must be that file or folder, or the folder holding it)."""
+"""The config key of the database each tool reads (the profilers' from
+:data:`icibiome.tools.PROFILERS`): the manifest check is of that path (a manifest row of the tool
+must be that file or folder, or the folder holding it)."""
 
 
 def _covers(manifest_path: Path, used: Path) -> bool:
@@ -190,26 +171,6 @@ def sha256_cached(path: str | os.PathLike, cache: str | os.PathLike | None = Non
     tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
     os.replace(tmp, cache)
     return digest
-
-
-def tool_version(tool: str) -> str | None:
-    """The installed version of ``tool`` (``None`` when it is not installed or not known)."""
-    if tool in PACKAGE_TOOLS:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version(PACKAGE_TOOLS[tool])
-        except PackageNotFoundError:
-            return None
-    cmd = VERSION_COMMANDS.get(tool, [tool, "--version"])
-    if cmd is None or shutil.which(cmd[0]) is None:
-        return None
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    m = re.search(r"(\d+\.\d+(?:\.\d+)*)", res.stdout + res.stderr)
-    return m.group(1) if m else None
 
 
 def version_compatible(version: str, spec: str) -> bool:
@@ -353,7 +314,7 @@ def verify_databases(
         ver = versions[tool]
         rec["tool_version"] = ver or ""
         spec = row["compatible_tool_versions"]
-        if ver is None and VERSION_COMMANDS.get(tool, []) is not None:
+        if ver is None and (tool not in TOOLS or TOOLS[tool].command or TOOLS[tool].package):
             if spec not in ("", "*", "any"):
                 issues.append(f"{tool} is not installed (needs {spec})")
         elif ver is not None and not version_compatible(ver, spec):

@@ -32,7 +32,7 @@ def write_plot(doc: dict, path: str | os.PathLike) -> Path:
     """A MultiQC custom-content plot (linegraph, heatmap, box ...): ``doc`` as one YAML file.
 
     A plot whose ``data`` is empty is written as a comment line only, which the report leaves
-    out (:func:`icibiome.report.has_data`): no empty panel."""
+    out (:func:`icibiome.report.build.has_data`): no empty panel."""
     path = Path(path)
     with atomic_path(path) as tmp:
         if "data" in doc and not doc["data"]:

@@ -1,0 +1,1 @@
+"""Stage ecology: diversity, co-abundance networks and guilds (rules/diversity.smk, rules/networks.smk)."""

@@ -1,0 +1,1 @@
+"""Stage engraftment: FMT donor engraftment and longitudinal dynamics (rules/engraftment.smk)."""

@@ -1,0 +1,1 @@
+"""Stage functions: DIAMOND protein panels and HUMAnN (rules/functions.smk, rules/humann.smk)."""
