@@ -39,11 +39,11 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-# a YAML syntax error in the config names file, line and column (icibiome.samplesheet)
+# a YAML syntax error in the config names file, line and column (icibiome.config)
 import sys
 
 sys.path.insert(0, f"{workflow.basedir}/workflow")
-from icibiome.samplesheet import ConfigError, check_yaml_file
+from icibiome.config import ConfigError, check_yaml_file
 
 try:
     check_yaml_file("config/config.yaml")
@@ -58,17 +58,39 @@ report: "workflow/report/workflow.rst"
 
 
 include: "rules/common.smk"
-include: "rules/qc.smk"
-include: "rules/taxonomy.smk"
-include: "rules/import.smk"
-include: "rules/amplicon.smk"
-include: "rules/diversity.smk"
-include: "rules/networks.smk"
-include: "rules/toposcore.smk"
-include: "rules/signatures.smk"
-include: "rules/humann.smk"
-include: "rules/functions.smk"
-include: "rules/engraftment.smk"
+
+
+# One home per stage: each rules file decides its own activation and registers its final
+# outputs and report sections (TARGETS, REPORT in rules/common.smk). The stages below run in
+# pipeline order; any other rules/<stage>.smk (a new stage, see CONTRIBUTING.md) is included
+# after them, then provenance and the report, which read the registries.
+from pathlib import Path
+
+STAGES = [
+    "qc",
+    "taxonomy",
+    "import",
+    "amplicon",
+    "diversity",
+    "networks",
+    "toposcore",
+    "signatures",
+    "humann",
+    "functions",
+    "engraftment",
+]
+_rules_dir = Path(workflow.current_basedir) / "rules"
+STAGES += sorted(
+    {p.stem for p in _rules_dir.glob("*.smk")}
+    - {*STAGES, "common", "provenance", "report"}
+)
+
+
+for _stage in STAGES:
+
+    include: f"rules/{_stage}.smk"
+
+
 include: "rules/provenance.smk"
 include: "rules/report.smk"
 
