@@ -61,6 +61,7 @@ if IMPORT:
         on_mismatch=config["import"]["on_mismatch"],
         ranks=config["taxonomy"]["ranks"],
         missing=config["import"]["missing"],
+        leaf=config["import"]["leaf"],
     )
 
 SHOTGUN = SAMPLES[SAMPLES["assay"] == "shotgun"]
@@ -113,6 +114,15 @@ if config["databases"]["manifest"] and workflow.is_main_process:
         config=config,  # the check is of the databases the config names
     ).to_dict("records")
 RANKS = config["taxonomy"]["ranks"]
+# rank leaf (t__: MAGs, OGUs, SGBs) exists only in tables imported with import.leaf: keep
+LEAF_KEPT = IMPORT and config["import"]["leaf"] == "keep"
+if "leaf" in RANKS and not LEAF_KEPT:
+    raise WorkflowError(
+        "taxonomy.ranks: rank 'leaf' needs import mode with import.leaf: keep"
+        " (the read-based profilers write species and above)"
+    )
+if LEAF_KEPT and "leaf" not in RANKS:
+    RANKS = [*RANKS, "leaf"]
 DIVERSITY = config["diversity"]["activate"]
 NETWORKS = config["networks"]["activate"]
 NETWORK_PROFILER = config["networks"]["profiler"] or PROFILERS[0]
