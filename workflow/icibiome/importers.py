@@ -507,7 +507,7 @@ def import_profiles(
 
 
 def check_leaf(profs: Sequence[ImportedProfile], leaf: str, lineages: bool) -> list[str]:
-    """Problems of ``leaf="keep"`` (one message per file): bare ids without ``lineages``.
+    """Problems of ``leaf="keep"`` (one message per file): tables of bare ids, no ``lineages``.
 
     Without a lineage map a bare id would be read as a species of its own name (what ``keep``
     is there to avoid), so it is an error before any job.
@@ -518,7 +518,7 @@ def check_leaf(profs: Sequence[ImportedProfile], leaf: str, lineages: bool) -> l
         f"{p.source}: import.leaf: keep needs import.lineages (leaf id -> lineage) for its "
         f"bare ids (e.g. {_bare(next(x for x in _base(p).index if '|' not in x))})"
         for p in profs
-        if any("|" not in x for x in _base(p).index)
+        if len(_base(p)) and all("|" not in x for x in _base(p).index)
     ]
 
 
