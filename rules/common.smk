@@ -42,6 +42,13 @@ def checked(check, *args, **kwargs):
 checked(check_config, config)  # one short line per problem (typos get a suggestion)
 validate(config, schema="../workflow/schemas/config.schema.yaml")  # fills in defaults
 IMPORT = config["import"]["activate"]  # import mode: existing profiles, no reads
+# rank leaf (t__: MAGs, OGUs, SGBs) exists only in tables imported with import.leaf: keep
+LEAF_KEPT = IMPORT and config["import"]["leaf"] == "keep"
+if "leaf" in config["taxonomy"]["ranks"] and not LEAF_KEPT:
+    raise WorkflowError(
+        "taxonomy.ranks: rank 'leaf' needs import mode with import.leaf: keep"
+        " (the read-based profilers write species and above)"
+    )
 if not IMPORT:  # every database the run will use exists and is readable
     checked(check_resources, config)
 SAMPLES = checked(read_sample_sheet, config["samples"], reads=not IMPORT)
@@ -114,13 +121,6 @@ if config["databases"]["manifest"] and workflow.is_main_process:
         config=config,  # the check is of the databases the config names
     ).to_dict("records")
 RANKS = config["taxonomy"]["ranks"]
-# rank leaf (t__: MAGs, OGUs, SGBs) exists only in tables imported with import.leaf: keep
-LEAF_KEPT = IMPORT and config["import"]["leaf"] == "keep"
-if "leaf" in RANKS and not LEAF_KEPT:
-    raise WorkflowError(
-        "taxonomy.ranks: rank 'leaf' needs import mode with import.leaf: keep"
-        " (the read-based profilers write species and above)"
-    )
 if LEAF_KEPT and "leaf" not in RANKS:
     RANKS = [*RANKS, "leaf"]
 DIVERSITY = config["diversity"]["activate"]
