@@ -49,6 +49,7 @@ rule import_profiles:
         value_kind=config["import"]["values"],
         on_mismatch=config["import"]["on_mismatch"],
         missing=config["import"]["missing"],
+        leaf=config["import"]["leaf"],
     script:
         "../scripts/import_profiles.py"
 

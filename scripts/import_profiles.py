@@ -20,4 +20,5 @@ run_import(
     taxonomy=snakemake.input.taxonomy or None,
     on_mismatch=snakemake.params.on_mismatch,
     missing=snakemake.params.missing,
+    leaf=snakemake.params.leaf,
 )

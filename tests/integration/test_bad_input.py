@@ -513,6 +513,28 @@ def test_import_bare_names_with_default_ranks_stop_before_any_job(tmp_path):
     assert rc == 0, out
 
 
+def test_import_leaf_keep_runs_and_leaf_rank_needs_it(tmp_path):
+    # import.leaf: keep: bare MAG ids with import.lineages -> abundance_leaf.tsv under their
+    # lineage; without import.lineages, or rank leaf outside keep, the run stops before any job
+    table = "taxon\tS1\tS2\tS3\tS4\nMAG1\t1\t2\t3\t4\nMAG2\t4\t3\t2\t1\n"
+    wd = _import_project(tmp_path, table=table, config_extra={"import.leaf": "keep"})
+    rc, out = _snakemake(wd, "-n")
+    _assert_clean_failure(rc, out, "import.leaf: keep needs import.lineages", "(e.g. MAG1)")
+    (wd / "lineages.tsv").write_text(
+        f"clade\tlineage\nMAG1\t{LIN}Blautia_a\nMAG2\t{LIN}Blautia_a\n"
+    )
+    cfg = yaml.safe_load((wd / "config" / "config.yaml").read_text())
+    cfg["import"]["lineages"] = "lineages.tsv"
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    rc, out = _snakemake(wd, "results/taxonomy/imported/import_manifest.tsv")
+    assert rc == 0, out
+    leaf = (wd / "results" / "taxonomy" / "imported" / "abundance_leaf.tsv").read_text()
+    assert f"t__MAG1\t{LIN}Blautia_a|t__MAG1\t20" in leaf, leaf
+    wd2 = _import_project(tmp_path / "b", config_extra={"taxonomy.ranks": ["species", "leaf"]})
+    rc, out = _snakemake(wd2, "-n")
+    _assert_clean_failure(rc, out, "rank 'leaf' needs import mode with import.leaf: keep")
+
+
 def test_import_mode_dry_run_has_no_empty_path_warnings(tmp_path):
     # before: six 'Empty file path encountered' warnings (function panel, Bracken library)
     rc, out = _snakemake(_import_project(tmp_path), "-n")

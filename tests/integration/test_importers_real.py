@@ -170,3 +170,21 @@ def test_estimated_reads_samples_by_taxa_table_via_transpose(tmp_path):
         p, rank="genus", lineages=SHARED / "ici_mpa_7cohorts_counts" / "mpa.taxonomy.nreads.tsv"
     )
     assert "g__Bacteroides" in set(ge["clade_name"])
+
+
+def test_metaphlan4_sgbs_kept_as_leaf_rank(tmp_path):
+    """import.leaf: keep on a real MetaPhlAn 4 table: every SGB (t__) row is a leaf, each species
+    has one, and each species' value is the sum of its SGBs (so nothing is lost or invented)."""
+    path = _need(MPA4 / "Lee_merged_table.txt")
+    prof = load_profile(path, leaf="keep")
+    rel = prof.relative
+    sgb = rel[[x.split("|")[-1].startswith("t__") for x in rel.index]]
+    species = rel[[x.split("|")[-1].startswith("s__") for x in rel.index]]
+    out = import_profiles([path], tmp_path, ranks=["species", "leaf"], leaf="keep")
+    leaf = out["leaf"]
+    assert len(leaf) == len(sgb) and leaf["clade_name"].str.startswith("t__").all()
+    parent = sgb.groupby([x.rsplit("|", 1)[0] for x in sgb.index]).sum()
+    assert set(parent.index) == set(species.index)  # no species without an SGB row
+    np.testing.assert_allclose(parent.loc[species.index], species, atol=1e-3)
+    notes = pd.read_csv(tmp_path / "import_manifest.tsv", sep="\t").loc[0, "notes"]
+    assert "no leaf row" not in str(notes)

@@ -157,3 +157,37 @@ def test_malformed_files_are_user_errors_naming_the_file(tmp_path):
     bad_map.write_text('a\n"b\tc\n')
     with pytest.raises(ImportModeError, match=r"import\.name_map: .*names\.tsv: not a readable"):
         plan_import([good], ["A", "B"], fmt="generic", name_map=bad_map)
+
+
+def test_leaf_keep_plan_and_run(tmp_path):
+    # import.leaf: keep: bare MAG ids need import.lineages (before any job), then the run
+    # writes abundance_leaf.tsv (rank leaf added) with every MAG under its lineage
+    prof = tmp_path / "mags.tsv"
+    prof.write_text("taxon\tA\tB\nMAG1\t10\t20\nMAG2\t5\t6\n")
+    with pytest.raises(ImportModeError) as err:
+        plan_import([prof], ["A", "B"], fmt="generic", ranks=["species"], leaf="keep")
+    assert "import.leaf: keep needs import.lineages" in str(err.value)
+    lin = tmp_path / "lin.tsv"
+    lin.write_text(f"clade\tlineage\nMAG1\t{LIN}a\nMAG2\t{LIN}a\n")
+    sheet = _sheet(tmp_path / "s.tsv", ["A", "B"])
+    out = tmp_path / "out"
+    run_import([prof], sheet, out, ["species", "genus"], fmt="generic", lineages=lin, leaf="keep")
+    leaf = pd.read_csv(out / "abundance_leaf.tsv", sep="\t")
+    assert list(leaf["lineage"]) == [f"{LIN}a|t__MAG1", f"{LIN}a|t__MAG2"]
+    sp = pd.read_csv(out / "abundance_species.tsv", sep="\t")
+    assert list(sp["clade_name"]) == ["s__G_a"] and sp["A"].tolist() == [100.0]
+    manifest = pd.read_csv(out / "import_manifest.tsv", sep="\t")
+    assert manifest.loc[0, "naming"].startswith("lineages from lin.tsv")  # not "unknown"
+    # the default sums the two MAGs into their species and says so in the manifest
+    run_import([prof], sheet, tmp_path / "sum", ["species"], fmt="generic", lineages=lin)
+    notes = pd.read_csv(tmp_path / "sum" / "import_manifest.tsv", sep="\t").loc[0, "notes"]
+    assert "MAG1 + MAG2 -> s__G_a" in notes
+    assert not (tmp_path / "sum" / "abundance_leaf.tsv").exists()
+
+
+def test_leaf_keep_plan_needs_leaf_rows(tmp_path):
+    prof = _table(tmp_path / "p.tsv", ["A", "B"])  # full lineages, no t__ rows
+    with pytest.raises(ImportModeError) as err:
+        plan_import([prof], ["A", "B"], ranks=["species"], leaf="keep")
+    assert "import.leaf: keep:" in str(err.value) and "no leaf rows" in str(err.value)
+    assert "or set import.leaf: species" in str(err.value)

@@ -17,6 +17,7 @@ from icibiome.taxonomy.importers import (
     read_lineage_map,
     read_metadata,
     read_profile,
+    to_rank,
 )
 
 K = "k__Bacteria|p__Firmicutes|c__Clostridia|o__Eubacteriales"
@@ -500,3 +501,101 @@ def test_missing_bracken_count_is_an_error(tmp_path):
         read_profile(p)
     assert f"{p}: 1 missing value(s) in column 'new_est_reads': line(s) [3]" in str(exc.value)
     assert "Blautia wexlerae" in str(exc.value)
+
+
+# --- import.leaf: leaf ids (MAGs, OGUs, SGBs) kept below their lineage, or summed with a note ---
+_GB = LX.rsplit("|", 1)[0]  # ...|g__Blautia
+
+
+def _mags(tmp_path):
+    p = tmp_path / "mags.tsv"
+    p.write_text("taxon\tA\tB\nMAG1\t10\t1\nMAG2\t30\t3\nMAG3\t60\t0\nMAG9\t0\t6\n")
+    lin = tmp_path / "mag_lineages.tsv"
+    lin.write_text(
+        f"clade\tlineage\nMAG1\t{_GB}|s__Blautia_wexlerae\nMAG2\t{_GB}|s__Blautia_wexlerae\n"
+        f"MAG3\t{_GB}|s__Blautia_obeum\nMAG9\t{_GB}|s__Blautia_obeum|t__MAG9\n"
+    )
+    return p, lin
+
+
+def test_leaf_keep_keeps_mags_below_their_lineage(tmp_path):
+    p, lin = _mags(tmp_path)
+    out = tmp_path / "out"
+    res = import_profiles(
+        [p], out, ranks=["species", "leaf"], fmt="generic", lineages=lin, leaf="keep"
+    )
+    leaf = res["leaf"].set_index("clade_name")
+    assert list(leaf.index) == ["t__MAG1", "t__MAG2", "t__MAG3", "t__MAG9"]
+    assert leaf.loc["t__MAG2", "lineage"] == f"{_GB}|s__Blautia_wexlerae|t__MAG2"
+    assert leaf.loc["t__MAG9", "lineage"] == f"{_GB}|s__Blautia_obeum|t__MAG9"  # as mapped
+    assert leaf["A"].tolist() == pytest.approx([10, 30, 60, 0])
+    # species = sums of their leaves, nothing lost
+    sp = res["species"].set_index("clade_name")
+    assert sp.loc["s__Blautia_wexlerae", ["A", "B"]].tolist() == pytest.approx([40, 40])
+    assert sp.loc["s__Blautia_obeum", ["A", "B"]].tolist() == pytest.approx([60, 60])
+    assert (out / "abundance_leaf.tsv").is_file()
+    man = pd.read_csv(out / "import_manifest.tsv", sep="\t")
+    assert man.loc[0, "naming"] == "lineages from mag_lineages.tsv"
+    assert "summed" not in str(man.loc[0, "notes"])
+
+
+def test_leaf_species_sums_mags_and_says_so(tmp_path, caplog):
+    p, lin = _mags(tmp_path)
+    out = tmp_path / "out"
+    res = import_profiles([p], out, ranks=["species"], fmt="generic", lineages=lin)
+    sp = res["species"].set_index("clade_name")
+    assert sp.loc["s__Blautia_wexlerae", "A"] == pytest.approx(40)
+    notes = pd.read_csv(out / "import_manifest.tsv", sep="\t").loc[0, "notes"]
+    assert "2 row(s) summed into 1 taxa by the lineage map" in notes
+    assert "MAG1 + MAG2 -> s__Blautia_wexlerae" in notes
+    assert "import.leaf: keep" in notes
+    assert "summed into 1 taxa" in caplog.text
+
+
+def test_leaf_keep_unmapped_id_is_named(tmp_path):
+    p, lin = _mags(tmp_path)
+    lin.write_text("\n".join(lin.read_text().splitlines()[:-1]) + "\n")  # MAG9 unmapped
+    out = tmp_path / "out"
+    res = import_profiles(
+        [p], out, ranks=["species", "leaf"], fmt="generic", lineages=lin, leaf="keep"
+    )
+    assert res["leaf"].set_index("clade_name").loc["t__MAG9", "lineage"] == "t__MAG9"
+    notes = pd.read_csv(out / "import_manifest.tsv", sep="\t").loc[0, "notes"]
+    assert "1 of 4 clade(s) not in the lineage map (e.g. MAG9); they are leaf rows only" in notes
+    assert "no leaf row" not in notes
+
+
+def test_leaf_keep_without_lineages_is_an_error(tmp_path):
+    p, _ = _mags(tmp_path)
+    with pytest.raises(ImportError_, match="import.leaf: keep needs import.lineages"):
+        import_profiles([p], tmp_path / "out", ranks=["species"], fmt="generic", leaf="keep")
+
+
+def test_leaf_rank_of_metaphlan4_sgbs(tmp_path):
+    # SGB rows become the leaf table; a species without a t__ row is named, not dropped silently
+    p = tmp_path / "mpa4.tsv"
+    p.write_text(
+        "#mpa_vOct22_CHOCOPhlAnSGB_202212\nclade_name\tA\n"
+        f"{K}\t100\n{_GB}\t100\n"
+        f"{LX}\t70\n{LX}|t__SGB4583\t50\n{LX}|t__SGB4584\t20\n"
+        f"{_GB}|s__Blautia_obeum\t30\n"
+    )
+    out = tmp_path / "out"
+    res = import_profiles([p], out, ranks=["species", "leaf"], leaf="keep")
+    leaf = res["leaf"].set_index("clade_name")
+    assert list(leaf.index) == ["t__SGB4583", "t__SGB4584"]
+    assert leaf["A"].tolist() == pytest.approx([50 / 0.7, 20 / 0.7])
+    assert res["species"].set_index("clade_name").loc["s__Blautia_obeum", "A"] == 30
+    notes = pd.read_csv(out / "import_manifest.tsv", sep="\t").loc[0, "notes"]
+    assert "no leaf row (t__) for 1 taxa, left out of abundance_leaf" in notes
+    assert "s__Blautia_obeum" in notes
+
+
+def test_leaf_rank_needs_leaf_rows(tmp_path):
+    p = tmp_path / "mpa.tsv"
+    p.write_text(f"clade_name\tA\n{K}\t100\n{LX}\t100\n")
+    prof = load_profile(p)
+    with pytest.raises(ImportError_, match="no leaf rows"):
+        to_rank(prof, "leaf")
+    with pytest.raises(ValueError, match="leaf must be one of"):
+        load_profile(p, leaf="strain")

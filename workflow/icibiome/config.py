@@ -494,6 +494,15 @@ def plan_run(
     """
     imp, tax = config["import"], config["taxonomy"]
     import_mode = bool(imp["activate"])
+    # rank leaf (t__: MAGs, OGUs, SGBs) exists only in tables imported with import.leaf: keep
+    leaf_kept = import_mode and imp["leaf"] == "keep"
+    if "leaf" in tax["ranks"] and not leaf_kept:
+        _check(
+            [
+                "taxonomy.ranks: rank 'leaf' needs import mode with import.leaf: keep"
+                " (the read-based profilers write species and above)"
+            ]
+        )
     if not import_mode:
         check_resources(config)
     samples = read_sample_sheet(config["samples"], reads=not import_mode)
@@ -512,6 +521,7 @@ def plan_run(
             on_mismatch=imp["on_mismatch"],
             ranks=tax["ranks"],
             missing=imp["missing"],
+            leaf=imp["leaf"],
         )
     else:  # gzip exactly when named .gz (fastp and bowtie2 judge by name)
         from icibiome.reads.qc import check_read_compression
@@ -519,6 +529,8 @@ def plan_run(
         check_read_compression(samples, config["samples"])
     profilers = [imp["profiler"]] if import_mode else list(tax["profilers"])
     ranks = list(tax["ranks"])
+    if leaf_kept and "leaf" not in ranks:
+        ranks.append("leaf")
     net, topo, sig = config["networks"], config["toposcore"], config["signatures"]
     network_profiler = net["profiler"] or profilers[0]
     toposcore_guilds = not (topo["sig1"] or topo["sig2"])

@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("tool", "name", "version", "path", "sha256", "compatible_tool_versions")
 
+
 class DatabaseError(UserError):
     """One or more databases fail the manifest check; the message names each of them."""
 

@@ -31,8 +31,10 @@ import pandas as pd
 from icibiome.errors import UserError
 from icibiome.io import write_tsv
 from icibiome.taxonomy.importers import (
+    LEAF_RANK,
     ImportError_,
     _borrow_lineages,
+    check_leaf,
     import_profiles,
     load_profile,
     to_rank,
@@ -87,6 +89,18 @@ class ImportPlan:
         return pd.DataFrame(rows, columns=["sample_id", "reason"])
 
 
+def with_leaf(ranks: Sequence[str], leaf: str) -> list[str]:
+    """``ranks`` with :data:`~icibiome.taxonomy.importers.LEAF_RANK` added when ``leaf`` is ``keep``.
+
+    >>> with_leaf(["species", "genus"], "keep")
+    ['species', 'genus', 'leaf']
+    """
+    ranks = list(ranks)
+    if leaf == "keep" and LEAF_RANK not in ranks:
+        ranks.append(LEAF_RANK)
+    return ranks
+
+
 def read_name_map(path: str | os.PathLike) -> dict[str, str]:
     """Read a ``profile column -> sample_id`` map (TSV/CSV with a header, first two columns).
 
@@ -123,6 +137,7 @@ def _load(
     taxonomy: str | os.PathLike | None,
     ranks: Sequence[str] = (),
     missing: str = "error",
+    leaf: str = "species",
 ) -> tuple[list[str], bool, list[str]]:
     """Sample ids (renamed), whether all files hold counts, and the problems found.
 
@@ -138,7 +153,13 @@ def _load(
     for p in paths:
         try:
             prof = load_profile(
-                p, fmt=fmt, values=values, lineages=lineages, taxonomy=taxonomy, missing=missing
+                p,
+                fmt=fmt,
+                values=values,
+                lineages=lineages,
+                taxonomy=taxonomy,
+                missing=missing,
+                leaf=leaf,
             )
         except ImportError_ as exc:  # names the file
             problems.append(f"import.profiles: {exc}")
@@ -155,6 +176,7 @@ def _load(
         counts &= prof.counts is not None
         for s in prof.samples:
             ids.append((name_map or {}).get(s, s))
+    problems += [f"import.profiles: {p}" for p in check_leaf(profs, leaf, lineages is not None)]
     if lineages is None:
         _borrow_lineages(profs)  # as import_profiles does
     for prof in profs:
@@ -163,8 +185,11 @@ def _load(
             try:
                 to_rank(prof, rank)
                 reached.append(rank)
-            except ImportError_:
-                failed.append(rank)
+            except ImportError_ as exc:
+                if rank == LEAF_RANK:
+                    problems.append(f"import.leaf: keep: {exc}; or set import.leaf: species")
+                else:
+                    failed.append(rank)
         if failed:
             problems.append(
                 f"import.profiles: {prof.source}: no taxa at rank(s) {', '.join(failed)} of "
@@ -190,6 +215,7 @@ def plan_import(
     on_mismatch: str = "error",
     ranks: Sequence[str] = (),
     missing: str = "error",
+    leaf: str = "species",
 ) -> ImportPlan:
     """Check the profiles against the sample sheet before any job runs.
 
@@ -212,6 +238,9 @@ def plan_import(
         ``import.lineages``).
     missing : {"error", "zero"}
         ``import.missing``: empty/NA cells stop the run naming them, or are read as 0.
+    leaf : {"species", "keep"}
+        ``import.leaf``: leaf ids (MAGs, OGUs) with a lineage map summed into their species, or
+        kept as rank ``leaf`` (``t__<id>`` rows; needs ``import.lineages`` for bare ids).
 
     Raises
     ------
@@ -221,9 +250,10 @@ def plan_import(
     """
     if on_mismatch not in ON_MISMATCH:
         raise ValueError(f"on_mismatch must be one of {ON_MISMATCH}")
+    ranks = with_leaf(ranks, leaf)
     nmap = read_name_map(name_map) if name_map else None
     ids, has_counts, problems = _load(
-        paths, fmt, values, nmap, lineages, taxonomy, ranks=ranks, missing=missing
+        paths, fmt, values, nmap, lineages, taxonomy, ranks=ranks, missing=missing, leaf=leaf
     )
     if problems:
         raise ImportModeError(problems)
@@ -280,6 +310,7 @@ def run_import(
     taxonomy: str | os.PathLike | None = None,
     on_mismatch: str = "error",
     missing: str = "error",
+    leaf: str = "species",
 ) -> ImportPlan:
     """Write the standard tables of the imported profiles for the sheet's samples.
 
@@ -305,12 +336,13 @@ def run_import(
         on_mismatch=on_mismatch,
         ranks=ranks,
         missing=missing,
+        leaf=leaf,
     )
     rename = read_name_map(name_map) if name_map else None
     import_profiles(
         list(paths),
         out_dir,
-        ranks=list(ranks),
+        ranks=with_leaf(ranks, leaf),
         fmt=fmt,
         metadata=samples_tsv,
         id_column="sample_id",
@@ -320,6 +352,7 @@ def run_import(
         taxonomy=taxonomy,
         rename=rename,
         missing=missing,
+        leaf=leaf,
     )
     write_tsv(plan.excluded(), Path(out_dir) / "excluded_samples.tsv")
     logger.info("import: %d sample(s) from %d file(s)", len(plan.samples), len(plan.files))

@@ -89,6 +89,15 @@ FORMATS = (
 
 DEFAULT_RANKS = ("species", "genus", "family", "phylum")
 
+LEAF_RANK = "leaf"
+"""The rank below species that ``leaf="keep"`` writes: MAGs, OGUs, MetaPhlAn SGBs (``t__``)."""
+IMPORT_RANKS = (*RANKS, LEAF_RANK)
+"""Ranks :func:`to_rank` cuts to: :data:`icibiome.RANKS` and :data:`LEAF_RANK`."""
+LEAF_MODES = ("species", "keep")
+"""``leaf=``: ``species`` reads leaf ids as today (a bare id is a species; ids with a lineage
+map are summed into the species of their lineage, with a warning); ``keep`` keeps each leaf id as
+a ``t__<id>`` row below its lineage (rank :data:`LEAF_RANK`), the higher ranks summing leaves."""
+
 SAMPLE_PREFIXES = ("metaphlan4d_", "metaphlan4_", "metaphlan3_", "metaphlan_", "profiled_")
 """Column-name prefixes stripped from MetaPhlAn merged-table sample names (seen in the
 omicsEye re-processing of the ICI melanoma cohorts)."""
@@ -100,6 +109,11 @@ _NON_SAMPLE_COLUMNS = {"ncbi_tax_id", "clade_taxid", "taxid", "tax_id", "taxonom
 _DEPTH = {p: i for i, p in enumerate(RANK_PREFIX.values())}
 _DEPTH["t__"] = len(_DEPTH)
 _SILVA = {f"D_{i}__": p for i, p in enumerate(RANK_PREFIX.values())}
+
+
+def _prefix(rank: str) -> str:
+    """Clade prefix of ``rank`` (``t__`` for :data:`LEAF_RANK`)."""
+    return "t__" if rank == LEAF_RANK else RANK_PREFIX[rank]
 
 
 class ImportError_(UserError):
@@ -165,6 +179,7 @@ def read_profile(
     strip_affixes: bool = True,
     counts: bool = False,
     missing: str = "error",
+    leaf: str = "species",
 ) -> pd.DataFrame:
     """Read one profile file of any supported format as a standard table at ``rank``.
 
@@ -175,7 +190,8 @@ def read_profile(
     fmt : str
         One of :data:`FORMATS`, or ``"auto"``.
     rank : str
-        ``species``, ``genus``, ``family``, ``phylum`` (or any of :data:`icibiome.RANKS`).
+        ``species``, ``genus``, ``family``, ``phylum`` (or any of :data:`icibiome.RANKS`), or
+        ``leaf`` (:data:`LEAF_RANK`: MetaPhlAn ``t__`` rows, or leaf ids kept by ``leaf="keep"``).
     values : {"auto", "relative", "counts"}
         What the numbers are; ``auto`` infers it (see :func:`infer_values`).
     lineages : mapping or path, optional
@@ -191,6 +207,10 @@ def read_profile(
     counts : bool
         Return the counts table (with an ``UNCLASSIFIED`` row) instead of the abundance table;
         raises when the input holds no counts.
+    leaf : {"species", "keep"}
+        Bare leaf ids (MAGs, OGUs) given a lineage by ``lineages``: summed into the species of
+        their lineage (``species``, with a warning), or kept as ``t__<id>`` rows below it
+        (``keep``); see :data:`LEAF_MODES`.
 
     Returns
     -------
@@ -218,6 +238,7 @@ def read_profile(
         taxon_rank=taxon_rank,
         strip_affixes=strip_affixes,
         missing=missing,
+        leaf=leaf,
     )
     abund, cnt = to_rank(prof, rank)
     if counts:
@@ -237,6 +258,7 @@ def load_profile(
     taxon_rank: str = "species",
     strip_affixes: bool = True,
     missing: str = "error",
+    leaf: str = "species",
 ) -> ImportedProfile:
     """Read one file into an :class:`ImportedProfile` (all ranks; see :func:`read_profile`).
 
@@ -259,6 +281,8 @@ def load_profile(
     reader = _READERS[fmt]
     if missing not in MISSING:
         raise ValueError(f"missing must be one of {MISSING}, not {missing!r}")
+    if leaf not in LEAF_MODES:
+        raise ValueError(f"leaf must be one of {LEAF_MODES}, not {leaf!r}")
     kwargs = {"values": values, "strip_affixes": strip_affixes, "taxon_rank": taxon_rank}
     kwargs["missing"] = missing
     if fmt == "sylph":
@@ -266,8 +290,8 @@ def load_profile(
     prof = reader(path, **kwargs)
     if lineages is not None:
         before = prof.naming
-        prof = _apply_lineage_map(prof, _as_map(lineages, "lineages"))
-        if before == "unknown":  # the names came from the map: say so in the manifest
+        applied = _apply_lineage_map(prof, _as_map(lineages, "lineages"), leaf=leaf)
+        if before == "unknown" and applied:  # the names came from the map: say so
             found = _naming(_base(prof).index)
             source = Path(lineages).name if not isinstance(lineages, Mapping) else "a mapping"
             prof.naming = f"lineages from {source}" + (f" ({found})" if found != "unknown" else "")
@@ -284,12 +308,17 @@ def to_rank(prof: ImportedProfile, rank: str) -> tuple[pd.DataFrame, pd.DataFram
     :func:`icibiome.taxonomy.profiles.merge_profiles`). Abundance is renormalised to percent of the
     taxa resolved at ``rank``.
     """
-    if rank not in RANKS:
-        raise ValueError(f"unknown rank {rank!r}; expected one of {RANKS}")
+    if rank not in IMPORT_RANKS:
+        raise ValueError(f"unknown rank {rank!r}; expected one of {IMPORT_RANKS}")
     base = prof.relative if prof.relative is not None else prof.counts
     rel_at = _values_at_rank(base, rank, prof.hierarchical)
     if rel_at.empty and len(base):
         deepest = sorted({_last_prefix(x) for x in base.index}, key=lambda p: _DEPTH.get(p, -1))
+        if rank == LEAF_RANK:
+            raise ImportError_(
+                f"{prof.source}: no leaf rows (t__: MetaPhlAn SGBs, or leaf ids kept by "
+                f"import.leaf: keep with import.lineages); row lineages end at {deepest}"
+            )
         raise ImportError_(
             f"{prof.source}: no taxa at rank {rank} (row lineages end at {deepest}); "
             "a table of bare clades needs a clade -> lineage map to reach higher ranks "
@@ -331,6 +360,7 @@ def import_profiles(
     strip_affixes: bool = True,
     rename: Mapping[str, str] | None = None,
     missing: str = "error",
+    leaf: str = "species",
 ) -> dict[str, pd.DataFrame]:
     """Import several profile files (one cohort table or one file per sample) into standard tables.
 
@@ -359,6 +389,10 @@ def import_profiles(
         As in :func:`read_profile`.
     rename : mapping, optional
         ``profile column -> sample id`` (after affix stripping); names not in it are kept.
+    leaf : {"species", "keep"}
+        As in :func:`read_profile`; ``keep`` needs ``lineages`` for files of bare ids. Rank
+        ``leaf`` in ``ranks`` writes ``abundance_leaf.tsv``; taxa without a leaf row are named in
+        the manifest's notes (and a warning).
 
     Returns
     -------
@@ -385,9 +419,13 @@ def import_profiles(
             taxon_rank=taxon_rank,
             strip_affixes=strip_affixes,
             missing=missing,
+            leaf=leaf,
         )
         for p, f in zip(paths, fmts, strict=True)
     ]
+    problems = check_leaf(profs, leaf, lineages is not None)
+    if problems:
+        raise ImportError_("; ".join(problems))
     if lin_map is None:
         _borrow_lineages(profs)
     elif not isinstance(lineages, Mapping):  # name the lineage file in the manifest
@@ -418,6 +456,8 @@ def import_profiles(
     for rank in ranks:
         parts_a, parts_c = [], []
         for prof in profs:
+            if rank == LEAF_RANK:
+                _note_without_leaf(prof)
             a, c = to_rank(prof, rank)
             parts_a.append(a.set_index(["clade_name", "lineage"]))
             if have_counts:
@@ -464,6 +504,36 @@ def import_profiles(
     write_tsv(samples, out_dir / "samples.tsv")
     result["samples"] = samples
     return result
+
+
+def check_leaf(profs: Sequence[ImportedProfile], leaf: str, lineages: bool) -> list[str]:
+    """Problems of ``leaf="keep"`` (one message per file): tables of bare ids, no ``lineages``.
+
+    Without a lineage map a bare id would be read as a species of its own name (what ``keep``
+    is there to avoid), so it is an error before any job.
+    """
+    if leaf != "keep" or lineages:
+        return []
+    return [
+        f"{p.source}: import.leaf: keep needs import.lineages (leaf id -> lineage) for its "
+        f"bare ids (e.g. {_bare(next(x for x in _base(p).index if '|' not in x))})"
+        for p in profs
+        if len(_base(p)) and all("|" not in x for x in _base(p).index)
+    ]
+
+
+def _note_without_leaf(prof: ImportedProfile) -> None:
+    """Name (warning + manifest note) the taxa the leaf table leaves out, once per profile."""
+    missing = _without_leaf(prof)
+    if not missing or any(n.startswith("no leaf row") for n in prof.notes):
+        return
+    msg = (
+        f"no leaf row (t__) for {len(missing)} taxa, left out of abundance_leaf (its percent is"
+        f" of the leaf-resolved abundance): {', '.join(x.split('|')[-1] for x in missing[:5])}"
+        + (" ..." if len(missing) > 5 else "")
+    )
+    logger.warning("%s: %s", prof.source, msg)
+    prof.notes.append(msg)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1175,7 +1245,7 @@ def _is_hierarchical(index: Iterable[str]) -> bool:
 
 
 def _values_at_rank(mat: pd.DataFrame, rank: str, hierarchical: bool) -> pd.DataFrame:
-    prefix = RANK_PREFIX[rank]
+    prefix = _prefix(rank)
     if mat.empty:
         return mat.copy()
     if hierarchical:
@@ -1196,6 +1266,20 @@ def _values_at_rank(mat: pd.DataFrame, rank: str, hierarchical: bool) -> pd.Data
     out = mat[ok].groupby(cut_s[ok].to_numpy(), sort=False).sum()
     out.index.name = None
     return out
+
+
+def _without_leaf(prof: ImportedProfile) -> list[str]:
+    """Taxa with abundance but no leaf (``t__``) row: what the leaf table cannot hold.
+
+    Hierarchical tables: species rows with no ``t__`` row below them; leaf tables: rows whose
+    lineage has no ``t__`` element.
+    """
+    base = _base(prof)
+    present = base.index[(base > 0).any(axis=1).to_numpy()]
+    if prof.hierarchical:
+        parents = {x.rsplit("|", 1)[0] for x in base.index if _last_prefix(x) == "t__"}
+        return [x for x in present if _last_prefix(x) == "s__" and x not in parents]
+    return [x for x in present if "|t__" not in x and not x.startswith("t__")]
 
 
 def _total(mat: pd.DataFrame, hierarchical: bool) -> pd.Series:
@@ -1221,44 +1305,73 @@ def infer_values(mat: pd.DataFrame, hierarchical: bool = False) -> str:
     return "relative"
 
 
-def _apply_lineage_map(prof: ImportedProfile, lmap: Mapping[str, str]) -> ImportedProfile:
-    """Replace single-clade rows by their full lineage (the table then becomes a leaf table)."""
+def _apply_lineage_map(
+    prof: ImportedProfile, lmap: Mapping[str, str], leaf: str = "species"
+) -> bool:
+    """Replace single-clade rows by their full lineage (the table then becomes a leaf table).
+
+    Changes ``prof`` in place; returns whether it had single-clade rows to map. With
+    ``leaf="species"`` rows mapped to one lineage are summed (a warning and a manifest note name
+    them); with ``leaf="keep"`` each row becomes ``<lineage>|t__<id>`` (kept apart; a lineage
+    that already ends at ``t__`` is used as it is). Rows not in the map are named in a warning
+    and a manifest note: they count as unresolved above their own rank (with ``keep``: they
+    are ``t__<id>`` rows of the leaf table only).
+    """
+    before = _base(prof)
+    single = [x for x in before.index if "|" not in x]
+    if not single:
+        return False
+    new = []
+    unmapped = []
+    for x in before.index:
+        if "|" in x:
+            new.append(x)
+            continue
+        lin = lmap.get(x) or lmap.get(_bare(x))
+        if lin is None:
+            unmapped.append(x)
+        if leaf == "keep":
+            leaf_id = "t__" + _bare(x)
+            if lin is None:
+                lin = leaf_id
+            elif _last_prefix(lin) != "t__":
+                lin = f"{lin}|{leaf_id}"
+        new.append(lin or x)
+    merged = pd.Series(before.index, index=new).groupby(level=0, sort=False).agg(list)
+    merged = merged[merged.map(len) > 1]
 
     def remap(df):
         if df is None:
             return None
-        new = []
-        for x in df.index:
-            if "|" in x:
-                new.append(x)
-                continue
-            new.append(lmap.get(x) or lmap.get(_bare(x)) or x)
         out = df.copy()
         out.index = new
         out = out.groupby(level=0, sort=False).sum()
         out.index.name = None
         return out
 
-    before = prof.relative if prof.relative is not None else prof.counts
-    single = [x for x in before.index if "|" not in x]
-    if not single:
-        return prof
     prof.relative = remap(prof.relative)
     prof.counts = remap(prof.counts)
-    after = prof.relative if prof.relative is not None else prof.counts
-    unmapped = [x for x in after.index if "|" not in x]
-    if unmapped:
-        logger.warning(
-            "%s: %d of %d clade(s) not in the lineage map (e.g. %s); they count as unresolved "
-            "above their own rank",
-            prof.source,
-            len(unmapped),
-            len(single),
-            unmapped[0],
+    if len(merged):
+        eg = "; ".join(
+            f"{' + '.join(map(_bare, v))} -> {k.split('|')[-1]}" for k, v in merged[:3].items()
         )
-    prof.hierarchical = _is_hierarchical(after.index) and not single
+        msg = (
+            f"{sum(map(len, merged))} row(s) summed into {len(merged)} taxa by the lineage map"
+            f" (e.g. {eg}); import.leaf: keep keeps them apart"
+        )
+        logger.warning("%s: %s", prof.source, msg)
+        prof.notes.append(msg)
+    if unmapped:
+        where = "are leaf rows only" if leaf == "keep" else "count as unresolved above their rank"
+        msg = (
+            f"{len(unmapped)} of {len(single)} clade(s) not in the lineage map"
+            f" (e.g. {', '.join(map(_bare, unmapped[:3]))}); they {where}"
+        )
+        logger.warning("%s: %s", prof.source, msg)
+        prof.notes.append(msg)
+    prof.hierarchical = False
     prof.notes.append(f"lineages from map for {len(single) - len(unmapped)} clade(s)")
-    return prof
+    return True
 
 
 def _borrow_lineages(profs: list[ImportedProfile]) -> None:
