@@ -15,8 +15,8 @@ from icibiome import RANK_PREFIX, RANKS
 logger = logging.getLogger(__name__)
 
 ACGT = np.frombuffer(b"ACGT", dtype=np.uint8)
-_COMP_LUT = np.zeros(256, dtype=np.uint8)
-_COMP_LUT[list(b"ACGTN")] = list(b"TGCAN")
+COMP_LUT = np.zeros(256, dtype=np.uint8)
+COMP_LUT[list(b"ACGTN")] = list(b"TGCAN")
 
 # 515F (GTGYCAGCMGCCGCGGTAA) and the reverse complement of 806R (GGACTACNVGGGTWTCTAAT), degenerate
 # bases resolved; placed at their E. coli 16S coordinates so the amplicon is the usual ~290 bp V4.
@@ -107,7 +107,7 @@ def revcomp(seq: str) -> str:
     >>> revcomp("AACGTN")
     'NACGTT'
     """
-    return _COMP_LUT[np.frombuffer(seq.encode(), dtype=np.uint8)[::-1]].tobytes().decode()
+    return COMP_LUT[np.frombuffer(seq.encode(), dtype=np.uint8)[::-1]].tobytes().decode()
 
 
 def random_seq(rng: np.random.Generator, n: int, gc: float) -> np.ndarray:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from icibiome.demo.genomes import _COMP_LUT, ACGT, write_fasta
+from icibiome.demo.genomes import COMP_LUT, ACGT, write_fasta
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def _readthrough(rng: np.random.Generator, r: Reads, rows: np.ndarray, paired: b
         insert = r.seq1[row, :n].copy()
         r.seq1[row] = np.concatenate([insert, a1, junk[j, 0]])[:READ_LEN]
         if paired:
-            r.seq2[row] = np.concatenate([_COMP_LUT[insert[::-1]], a2, junk[j, 1]])[:READ_LEN]
+            r.seq2[row] = np.concatenate([COMP_LUT[insert[::-1]], a2, junk[j, 1]])[:READ_LEN]
 
 
 def _degrade_tails(rng: np.random.Generator, seq: np.ndarray, qual: np.ndarray, rows: np.ndarray):
