@@ -422,8 +422,10 @@ def test_sample_gate_joins_read_check_and_post_qc_decisions(tmp_path):
         ["C", "after QC", "excluded", "only 3 fragments left after QC and host removal"],
     ]
     assert passed_samples(tmp_path / "gate.tsv") == ["A"]
-    # every per-sample stage after QC reads this table through one helper
-    common = (ROOT / "rules" / "common.smk").read_text()
+    # every per-sample stage after QC reads this table through one helper (the input functions
+    # live in rules/common.smk and in each stage's rules/functions/<stage>.smk)
+    files = [ROOT / "rules" / "common.smk", *sorted((ROOT / "rules" / "functions").glob("*.smk"))]
+    common = "\n".join(f.read_text() for f in files)
     for getter in ("get_profiles", "get_function_hits", "get_humann_tables", "get_report_inputs"):
         body = common.split(f"def {getter}(")[1].split("\ndef ")[0]
         assert "get_gated_samples()" in body and "get_passed_samples()" not in body, getter

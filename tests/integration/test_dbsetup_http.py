@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from icibiome.databases import DatabaseError, sha256_path, verify_databases
-from icibiome.dbsetup import DbSetupError, install, sha256_file
+from icibiome.dbsetup import DbSetupError, install
+from icibiome.io import sha256_file
 from icibiome.taxonomy.sylph import read_taxonomy
 
 ROOT = Path(__file__).resolve().parents[2]

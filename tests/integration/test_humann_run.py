@@ -40,12 +40,12 @@ from scipy.stats import spearmanr
 from icibiome.functions.humann import (
     check_table,
     merge_humann,
-    read_fasta_gz,
     read_humann_table,
     sgb_taxa,
     split_stratified,
     stage_v3_database,
 )
+from icibiome.io import read_fasta
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "humann_demo_db"
@@ -95,7 +95,7 @@ def planted(tmp_path_factory):
     reactions = _reaction_unirefs()
     pairs, truth = [], []
     for sgb, depth in DEPTH.items():
-        genes = read_fasta_gz(SHARED / "chocophlan_DEMO" / f"{sgb}_pangenome90.fna.gz")
+        genes = read_fasta(SHARED / "chocophlan_DEMO" / f"{sgb}_pangenome90.fna.gz")
         for header, seq in genes.items():
             uniref90, length = header.split("|")[2], len(seq)
             if uniref90 not in reactions or length < FRAGMENT:

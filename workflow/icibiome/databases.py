@@ -37,7 +37,7 @@ import pandas as pd
 
 from icibiome.config import config_value
 from icibiome.errors import UserError
-from icibiome.io import write_tsv
+from icibiome.io import sha256_file, write_tsv
 from icibiome.tools import PROFILERS, TOOLS, tool_version
 
 logger = logging.getLogger(__name__)
@@ -118,11 +118,7 @@ def sha256_path(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """
     path = Path(path)
     if path.is_file():
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while block := fh.read(chunk):
-                h.update(block)
-        return h.hexdigest()
+        return sha256_file(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())
         h = hashlib.sha256()

@@ -45,7 +45,6 @@ Catalogue entries (YAML mapping ``databases: {name: entry}``)
 from __future__ import annotations
 
 import gzip
-import hashlib
 import http.client
 import json
 import logging
@@ -65,6 +64,7 @@ import yaml
 
 from icibiome.databases import MANIFEST_COLUMNS, manifest_entry, read_manifest
 from icibiome.errors import UserError
+from icibiome.io import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -130,15 +130,6 @@ def _is_hex(s: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------- download
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def download(

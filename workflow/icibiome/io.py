@@ -22,6 +22,7 @@ Analyses take a samples x taxa matrix: :func:`read_abundance` gives that.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import tempfile
@@ -123,3 +124,52 @@ def read_abundance(path: str | os.PathLike, drop_unclassified: bool = True) -> p
 def read_lineages(path: str | os.PathLike) -> pd.Series:
     """Return the ``clade_name -> lineage`` mapping of a standard table."""
     return read_standard_table(path)["lineage"]
+
+
+# --------------------------------------------------------------------------------------------
+# files: one gzip rule, one digest, one FASTA reader
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
+    """Whether a file is gzip-compressed, by its content (magic bytes ``1f 8b``), not its name.
+
+    >>> import gzip, tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.txt").write_text("x"); (d / "b.gz").write_bytes(gzip.compress(b"x")) > 0
+    True
+    >>> is_gzip(d / "a.txt"), is_gzip(d / "b.gz")
+    (False, True)
+    """
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (:func:`hashlib.file_digest`).
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"
+    >>> _ = p.write_bytes(b"abc")
+    >>> sha256_file(p)[:16]
+    'ba7816bf8f01cfea'
+    """
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def read_fasta(path: str | os.PathLike) -> dict[str, str]:
+    """Sequences of a FASTA file (plain or gzip, by content) by header line without ``>``.
+
+    Parsed by dnaio (cutadapt's C parser); a later record with the same header replaces an
+    earlier one, as a dict does.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.fa"
+    >>> _ = p.write_text(">a first\\nAC\\nGT\\n>b\\nTT\\n")
+    >>> read_fasta(p)
+    {'a first': 'ACGT', 'b': 'TT'}
+    """
+    import dnaio
+
+    with dnaio.open(path, fileformat="fasta", mode="r") as reader:
+        return {rec.name: rec.sequence for rec in reader}

@@ -33,6 +33,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from icibiome.errors import UserError
+from icibiome.io import is_gzip
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def _typed_row(raw: dict[str, str], props: dict) -> tuple[dict, list[tuple[str, 
 
 
 def _first_read_name(path: Path) -> str | None:
-    opener = gzip.open if _is_gzip(path) else open
+    opener = gzip.open if is_gzip(path) else open
     with opener(path, "rt") as fh:
         line = fh.readline().strip()
     if not line.startswith("@"):
@@ -113,11 +114,6 @@ def _first_read_name(path: Path) -> str | None:
     if name.endswith(("/1", "/2")):
         name = name[:-2]
     return name
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
 
 
 def _check_reads(row: dict, base: Path, col: _Collector, rown: int) -> None:
@@ -144,7 +140,7 @@ def _check_reads(row: dict, base: Path, col: _Collector, rown: int) -> None:
         if p1.resolve() == p2.resolve():
             col.add("fq2 is the same file as fq1", rown, sid, "fq2")
             return
-        if _is_gzip(p1) != _is_gzip(p2):
+        if is_gzip(p1) != is_gzip(p2):
             col.add("fq1 and fq2 differ in compression (one gzipped, one not)", rown, sid, "fq2")
             return
         try:

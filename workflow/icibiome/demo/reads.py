@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from icibiome.demo.genomes import COMP_LUT, ACGT, write_fasta
+from icibiome.demo.genomes import ACGT, COMP_LUT, write_fasta
 
 logger = logging.getLogger(__name__)
 

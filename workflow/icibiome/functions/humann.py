@@ -36,7 +36,7 @@ import pandas as pd
 import yaml
 
 from icibiome.errors import UserError
-from icibiome.io import atomic_path
+from icibiome.io import atomic_path, is_gzip, read_fasta
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def concatenate_reads(reads: Sequence[str | os.PathLike], out: str | os.PathLike
     reads = [Path(r) for r in reads]
     if not reads:
         raise HumannError("no read files given")
-    gz = {_is_gzip(r) for r in reads}
+    gz = {is_gzip(r) for r in reads}
     if len(gz) > 1:
         raise HumannError(f"mixed gzip and plain read files: {[str(r) for r in reads]}")
     with atomic_path(out) as tmp, open(tmp, "wb") as dst:
@@ -146,11 +146,6 @@ def concatenate_reads(reads: Sequence[str | os.PathLike], out: str | os.PathLike
             with open(r, "rb") as src:
                 shutil.copyfileobj(src, dst, length=1 << 20)
     return Path(out)
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
 
 
 def run_humann(
@@ -180,7 +175,7 @@ def run_humann(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{sample}.humann.", dir=out_dir.parent))
     try:
-        ext = ".fastq.gz" if _is_gzip(Path(reads[0])) else ".fastq"
+        ext = ".fastq.gz" if is_gzip(Path(reads[0])) else ".fastq"
         if len(reads) == 1:
             joined = Path(reads[0]).resolve()
         else:
@@ -539,7 +534,7 @@ def stage_v3_database(
         if out.exists():
             continue
         with atomic_path(out) as tmp, gzip.open(tmp, "wt") as dst:
-            for header, seq in read_fasta_gz(f).items():
+            for header, seq in read_fasta(f).items():
                 fields = header.split("|")
                 fields[1] = taxon
                 dst.write(">" + "|".join(fields) + "\n" + seq + "\n")
@@ -549,19 +544,3 @@ def stage_v3_database(
             os.symlink(f.resolve(), prot / name)
     logger.info("staged HUMAnN 3 databases in %s", dest)
     return nuc, prot
-
-
-def read_fasta_gz(path: str | os.PathLike) -> dict[str, str]:
-    """Sequences of a (gzipped) FASTA file by header (without ``>``)."""
-    opener = gzip.open if _is_gzip(Path(path)) else open
-    seqs: dict[str, list[str]] = {}
-    name = None
-    with opener(path, "rt") as fh:
-        for line in fh:
-            line = line.strip()
-            if line.startswith(">"):
-                name = line[1:]
-                seqs[name] = []
-            elif name is not None:
-                seqs[name].append(line)
-    return {k: "".join(v) for k, v in seqs.items()}

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from icibiome.io import atomic_path, write_tsv
+from icibiome.io import atomic_path, read_fasta, write_tsv
 
 logger = logging.getLogger(__name__)
 
@@ -84,17 +84,9 @@ def best_hits(hits: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_fasta_lengths(path: str | os.PathLike) -> pd.Series:
-    """``protein_id -> length`` (residues) of a FASTA file; the id is the header's first word."""
-    lengths: dict[str, int] = {}
-    name = None
-    with open(path) as fh:
-        for line in fh:
-            line = line.strip()
-            if line.startswith(">"):
-                name = line[1:].split()[0]
-                lengths[name] = 0
-            elif name is not None:
-                lengths[name] += len(line.rstrip("*"))
+    """``protein_id -> length`` (residues, a final ``*`` stop not counted) of a FASTA file; the
+    id is the header's first word (:func:`icibiome.io.read_fasta`)."""
+    lengths = {name.split()[0]: len(seq.rstrip("*")) for name, seq in read_fasta(path).items()}
     return pd.Series(lengths, name="length_aa", dtype=int)
 
 

@@ -21,7 +21,7 @@ import dnaio
 import pandas as pd
 
 from icibiome.errors import UserError
-from icibiome.io import atomic_path, write_tsv
+from icibiome.io import atomic_path, is_gzip, write_tsv
 
 logger = logging.getLogger(__name__)
 
@@ -236,11 +236,6 @@ def scan_reads(
         raise _diagnose(paths, exc) from None
 
 
-def _is_gzip(path: str | os.PathLike) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
 def _sheet_rows(sheet: str | os.PathLike) -> dict[str, int]:
     # sample id -> line number as an editor shows it (header = 1; as icibiome.samplesheet counts)
     rows: dict[str, int] = {}
@@ -280,7 +275,7 @@ def check_read_compression(samples: pd.DataFrame, sheet: str | os.PathLike) -> N
                 continue  # missing files are the sample sheet's check
             named_gz = str(path).endswith(".gz")
             try:
-                is_gz = _is_gzip(path)
+                is_gz = is_gzip(path)
             except OSError:
                 continue
             if named_gz == is_gz:

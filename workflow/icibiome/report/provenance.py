@@ -38,7 +38,7 @@ from types import SimpleNamespace
 import pandas as pd
 import yaml
 
-from icibiome.io import atomic_path
+from icibiome.io import atomic_path, sha256_file
 from icibiome.report.build import python_version
 from icibiome.tools import tool_version
 
@@ -66,24 +66,6 @@ DATABASE_FIELDS = (
     "status",
 )
 """Columns of ``databases.tsv`` (from :func:`icibiome.databases.verify_databases`)."""
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file's bytes.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"
-    >>> _ = p.write_bytes(b"abc")
-    >>> sha256_file(p)[:16]
-    'ba7816bf8f01cfea'
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def command_line(argv: Sequence[str] | None = None) -> SimpleNamespace:
