@@ -60,7 +60,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "kraken2_classify": ("tool", "kraken2, 2 threads"),
     "kraken2_profile": (
         "python",
-        "icibiome.taxonomy.kraken.kraken_to_standard: Bracken method on the report (reads not read)",
+        "icibiome.taxonomy.bracken.kraken_to_standard: Bracken method on the report (reads not read)",
     ),
     "diamond_blastx": ("tool", "diamond blastx --fast, both mates"),
 }

@@ -13,7 +13,7 @@ database work of that profiler in this run: Bracken k-mer distribution, tiny Met
 * Profilers, each run for real per sample and timed (wall clock, 2 threads):
   sylph (pysylph, :func:`icibiome.taxonomy.sylph.profile_sylph`); Kraken2 (the ``kraken2`` binary on the
   demo database) then the species tables raw, with the Bracken method
-  (:func:`icibiome.taxonomy.kraken.kraken_to_standard` with the demo's k-mer distribution) and with the
+  (:func:`icibiome.taxonomy.bracken.kraken_to_standard` with the demo's k-mer distribution) and with the
   Bracken method + genome-length normalisation (cells, as the demo config); MetaPhlAn 4 on a tiny
   MetaPhlAn database built from the demo genomes (:func:`icibiome.taxonomy.metaphlan.build_tiny_db`, as
   tests/integration/test_metaphlan_run.py). Kraken2 times include the classification.
@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from icibiome.demo.make import make_demo
+    from icibiome.taxonomy.bracken import build_kmer_distribution, kraken_to_standard
     from icibiome.taxonomy.compare import compare_profilers
-    from icibiome.taxonomy.kraken import build_kmer_distribution, kraken_to_standard
     from icibiome.taxonomy.metaphlan import build_tiny_db, profile_metaphlan
     from icibiome.taxonomy.profiles import merge_profiles
     from icibiome.taxonomy.sylph import profile_sylph

@@ -1,11 +1,11 @@
-"""Entry point for rule bracken_kmer_distribution (rules/taxonomy.smk). Logic: icibiome.taxonomy.kraken."""
+"""Entry point for rule bracken_kmer_distribution (rules/taxonomy.smk). Logic: icibiome.taxonomy.bracken."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.taxonomy.kraken import build_kmer_distribution  # noqa: E402
+from icibiome.taxonomy.bracken import build_kmer_distribution  # noqa: E402
 
 log_to_file(snakemake.log[0])
 build_kmer_distribution(

@@ -1,11 +1,11 @@
-"""Entry point for rule kraken2_profile (rules/taxonomy.smk). Logic lives in icibiome.taxonomy.kraken."""
+"""Entry point for rule kraken2_profile (rules/taxonomy.smk). Logic lives in icibiome.taxonomy.bracken."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.taxonomy.kraken import kraken_to_standard  # noqa: E402
+from icibiome.taxonomy.bracken import kraken_to_standard  # noqa: E402
 
 log_to_file(snakemake.log[0])
 kraken_to_standard(

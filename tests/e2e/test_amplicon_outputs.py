@@ -18,13 +18,9 @@ import pandas as pd
 import pytest
 from conftest import E2E_SAMPLES, make_case, run_snakemake
 
-from icibiome.amplicon import (
-    TRACKING_COLUMNS,
-    dada2_available,
-    read_asv_table,
-    read_biom,
-    read_fasta,
-)
+from icibiome.amplicon.dada2 import dada2_available
+from icibiome.amplicon.sequences import read_fasta
+from icibiome.amplicon.tables import TRACKING_COLUMNS, read_asv_table, read_biom
 from icibiome.demo.amplicon import evaluate_asvs, simulate_amplicons
 from icibiome.io import read_abundance, read_standard_table
 from icibiome.taxonomy.profiles import bray_curtis

@@ -16,19 +16,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from icibiome.amplicon import (
-    PRIMERS_V4,
-    TRACKING_COLUMNS,
-    dada2_available,
-    primer_regex,
-    read_asv_table,
-    read_fasta,
+from icibiome.amplicon.dada2 import dada2_available
+from icibiome.amplicon.sequences import PRIMERS_V4, primer_regex, read_fasta
+from icibiome.amplicon.sintax import (
     read_sintax,
-    run_amplicon,
     sintax_lineages,
     sintax_reference_from_dada2,
     vsearch_sintax,
 )
+from icibiome.amplicon.stage import run_amplicon
+from icibiome.amplicon.tables import TRACKING_COLUMNS, read_asv_table
 from icibiome.io import read_abundance
 from icibiome.taxonomy.profiles import bray_curtis
 

@@ -3,7 +3,7 @@
 A tiny shotgun demo (:func:`icibiome.demo.make.make_demo`, 8 genomes, 4 samples) gives the 16S-like
 loci and true abundances; :func:`icibiome.demo.amplicon.simulate_amplicons` makes 2x250 MiSeq
 (ART MSv1) V4 pairs with primers and chimeras; the real cutadapt, vsearch and (when installed)
-DADA2 then run through :func:`icibiome.amplicon.run_amplicon`. Thresholds are set from
+DADA2 then run through :func:`icibiome.amplicon.stage.run_amplicon`. Thresholds are set from
 measured values with a margin (measured on seed 3: vsearch recall 1.0 in every sample, no
 spurious ASV, ASV Bray-Curtis <= 0.014; DADA2 recall 0.63-1.0, ASV Bray-Curtis <= 0.034).
 """
@@ -19,18 +19,12 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_array_equal
 
-from icibiome.amplicon import (
-    PRIMERS_V4,
-    TRACKING_COLUMNS,
-    AmpliconToolError,
-    dada2_available,
-    primer_regex,
-    read_asv_table,
-    read_biom,
-    read_fasta,
-    run_amplicon,
-    vsearch_filter,
-)
+from icibiome.amplicon.dada2 import dada2_available
+from icibiome.amplicon.denoise import vsearch_filter
+from icibiome.amplicon.runner import AmpliconToolError
+from icibiome.amplicon.sequences import PRIMERS_V4, primer_regex, read_fasta
+from icibiome.amplicon.stage import run_amplicon
+from icibiome.amplicon.tables import TRACKING_COLUMNS, read_asv_table, read_biom
 from icibiome.demo.amplicon import evaluate_asvs, simulate_amplicons
 from icibiome.io import read_abundance
 from icibiome.taxonomy.profiles import bray_curtis

@@ -11,13 +11,8 @@ import pandas as pd
 import pytest
 
 from icibiome.io import read_abundance
-from icibiome.taxonomy.importers import (
-    detect_format,
-    import_profiles,
-    load_profile,
-    read_metadata,
-    read_profile,
-)
+from icibiome.taxonomy.import_formats import detect_format
+from icibiome.taxonomy.importers import import_profiles, load_profile, read_metadata, read_profile
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 MPA4 = SHARED / "ici_mpa4_8cohorts"

@@ -14,14 +14,13 @@ import pandas as pd
 import pytest
 
 from icibiome.demo.evaluate import profile_accuracy
-from icibiome.taxonomy.importers import read_profile
-from icibiome.taxonomy.kraken import (
+from icibiome.taxonomy.bracken import (
     build_kmer_distribution,
     kraken_to_standard,
     read_kmer_distribution,
-    read_report,
-    read_taxo_k2d,
 )
+from icibiome.taxonomy.importers import read_profile
+from icibiome.taxonomy.kraken import read_report, read_taxo_k2d
 from icibiome.taxonomy.profiles import merge_profiles
 
 pytestmark = pytest.mark.skipif(shutil.which("kraken2") is None, reason="kraken2 not installed")

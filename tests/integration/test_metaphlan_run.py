@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from icibiome.demo.evaluate import profile_accuracy
-from icibiome.taxonomy.importers import detect_format, read_profile
+from icibiome.taxonomy.import_formats import detect_format
+from icibiome.taxonomy.importers import read_profile
 from icibiome.taxonomy.metaphlan import (
     build_tiny_db,
     metaphlan_to_standard,

@@ -13,24 +13,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from icibiome.amplicon import (
-    TRACKING_COLUMNS,
-    asv_table_to_standard,
+from icibiome.amplicon.dada2 import run_dada2
+from icibiome.amplicon.denoise import parse_filter_log, parse_merge_log
+from icibiome.amplicon.primers import parse_cutadapt_json
+from icibiome.amplicon.sequences import (
     extract_amplicon,
-    parse_cutadapt_json,
-    parse_filter_log,
-    parse_merge_log,
     primer_regex,
-    read_asv_table,
-    read_biom,
     read_fasta,
-    read_sintax,
-    read_tracking,
     reverse_complement,
-    run_dada2,
+)
+from icibiome.amplicon.sintax import (
+    read_sintax,
     sintax_lineages,
     sintax_reference_from_dada2,
     sintax_reference_from_taxonomy,
+)
+from icibiome.amplicon.tables import (
+    TRACKING_COLUMNS,
+    asv_table_to_standard,
+    read_asv_table,
+    read_biom,
+    read_tracking,
     write_biom,
     write_tracking_mqc,
 )
@@ -371,7 +374,8 @@ def test_sintax_reference_from_dada2(tmp_path):
 
 
 def test_run_dada2_validates_arguments(tmp_path, monkeypatch):
-    import icibiome.amplicon as amp
+    import icibiome.amplicon.dada2 as amp
+    from icibiome.amplicon.runner import AmpliconToolError
 
     monkeypatch.setattr(amp, "dada2_available", lambda: (True, ""))
     with pytest.raises(ValueError, match="differ in length"):
@@ -379,7 +383,7 @@ def test_run_dada2_validates_arguments(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="pool"):
         run_dada2(["a"], ["x"], tmp_path, pool="maybe")
     monkeypatch.setattr(amp, "dada2_available", lambda: (False, "no R"))
-    with pytest.raises(amp.AmpliconToolError, match="no R"):
+    with pytest.raises(AmpliconToolError, match="no R"):
         run_dada2(["a"], ["x"], tmp_path)
 
 

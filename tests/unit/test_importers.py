@@ -7,17 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from icibiome.io import read_abundance, read_standard_table
+from icibiome.taxonomy.import_formats import detect_format
+from icibiome.taxonomy.import_model import ImportError_, infer_values, to_rank
 from icibiome.taxonomy.importers import (
-    ImportError_,
-    detect_format,
     import_profiles,
-    infer_values,
     join_metadata,
     load_profile,
     read_lineage_map,
     read_metadata,
     read_profile,
-    to_rank,
 )
 
 K = "k__Bacteria|p__Firmicutes|c__Clostridia|o__Eubacteriales"
@@ -395,7 +393,7 @@ def test_leaf_table_invariants(rows, rnd):
     lin = [f"k__B|p__P{g % 2}|c__C|o__O|f__F|g__G{g}|s__G{g}_s{s}" for g, s, _ in rows]
     vals = [v for *_, v in rows]
     tmp = pd.DataFrame({"A": vals, "B": vals[::-1]}, index=lin)
-    from icibiome.taxonomy.importers import ImportedProfile, to_rank
+    from icibiome.taxonomy.import_model import ImportedProfile, to_rank
 
     prof = ImportedProfile(tmp.groupby(level=0).sum(), None, False, "generic", "x")
     order = list(prof.relative.index)

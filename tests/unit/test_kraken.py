@@ -6,16 +6,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icibiome.taxonomy.kraken import (
+from icibiome.taxonomy.bracken import (
     BRACKEN_COLUMNS,
-    KrakenReportError,
-    fix_report_rank_codes,
     kraken_to_standard,
-    rank_code,
     read_kmer_distribution,
-    read_report,
     reestimate,
     write_bracken,
+)
+from icibiome.taxonomy.kraken import (
+    KrakenReportError,
+    fix_report_rank_codes,
+    rank_code,
+    read_report,
 )
 
 # taxonomy: 1 root > 2 Bacteria (superkingdom) > 100 phylum > 200 class > 300 order > 400 family

@@ -10,7 +10,8 @@ species with many genomes was counted once per genome.
 
 import pytest
 
-from icibiome.taxonomy.kraken import rank_code, read_report, reestimate
+from icibiome.taxonomy.bracken import reestimate
+from icibiome.taxonomy.kraken import rank_code, read_report
 
 # 1 root > 2 Bacteria > 100 > 200 > 300 > 400 (family) > 500 genus G
 #   > 1001 species A > 9001 strain A1, 9002 strain A2   (two reference genomes of A)

@@ -37,7 +37,7 @@ TOOLS: dict[str, Tool] = {
     "samtools": Tool(("samtools", "--version")),
     "sylph": Tool(package="pysylph"),
     "kraken2": Tool(("kraken2", "--version")),
-    "bracken": Tool(),  # the Bracken method is in the library (icibiome.taxonomy.kraken)
+    "bracken": Tool(),  # the Bracken method is in the library (icibiome.taxonomy.bracken)
     "metaphlan": Tool(("metaphlan", "--version")),
     "cutadapt": Tool(("cutadapt", "--version")),
     # vsearch prints its paper's DOI before its version

@@ -39,12 +39,8 @@ import numpy as np
 import pandas as pd
 
 from icibiome import RANKS
-from icibiome.amplicon import (
-    PRIMERS_V4,
-    extract_amplicon,
-    read_fasta,
-    sintax_reference_from_taxonomy,
-)
+from icibiome.amplicon.sequences import PRIMERS_V4, extract_amplicon, read_fasta
+from icibiome.amplicon.sintax import sintax_reference_from_taxonomy
 from icibiome.io import atomic_path, read_standard_table, write_standard_table, write_tsv
 
 logger = logging.getLogger(__name__)
@@ -351,7 +347,7 @@ def evaluate_asvs(
     (Callahan et al. 2016; Edgar 2016 UNOISE2 paper): an ASV one base off the truth counts as
     spurious, and the true ASV as missed.
     """
-    from icibiome.amplicon import read_asv_table
+    from icibiome.amplicon.tables import read_asv_table
     from icibiome.taxonomy.profiles import bray_curtis
 
     truth_dir = Path(truth_dir)

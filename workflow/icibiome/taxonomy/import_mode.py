@@ -30,15 +30,14 @@ import pandas as pd
 
 from icibiome.errors import UserError
 from icibiome.io import write_tsv
-from icibiome.taxonomy.importers import (
+from icibiome.taxonomy.import_model import (
     LEAF_RANK,
     ImportError_,
-    _borrow_lineages,
+    borrow_lineages,
     check_leaf,
-    import_profiles,
-    load_profile,
     to_rank,
 )
+from icibiome.taxonomy.importers import import_profiles, load_profile
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ class ImportPlan:
 
 
 def with_leaf(ranks: Sequence[str], leaf: str) -> list[str]:
-    """``ranks`` with :data:`~icibiome.taxonomy.importers.LEAF_RANK` added when ``leaf`` is ``keep``.
+    """``ranks`` with :data:`~icibiome.taxonomy.import_model.LEAF_RANK` added when ``leaf`` is ``keep``.
 
     >>> with_leaf(["species", "genus"], "keep")
     ['species', 'genus', 'leaf']
@@ -178,7 +177,7 @@ def _load(
             ids.append((name_map or {}).get(s, s))
     problems += [f"import.profiles: {p}" for p in check_leaf(profs, leaf, lineages is not None)]
     if lineages is None:
-        _borrow_lineages(profs)  # as import_profiles does
+        borrow_lineages(profs)  # as import_profiles does
     for prof in profs:
         reached, failed = [], []
         for rank in ranks:

@@ -142,8 +142,8 @@ def merge_profiles(
             abund[s], counts[s] = a, c
         a_df = pd.DataFrame(abund).reindex(columns=list(sample_ids)).fillna(0.0)
         c_df = pd.DataFrame(counts).reindex(columns=list(sample_ids)).fillna(0.0)
-        a_df = _with_ids(a_df)
-        c_df = _with_ids(c_df.apply(round_preserving_sum))
+        a_df = with_ids(a_df)
+        c_df = with_ids(c_df.apply(round_preserving_sum))
         write_standard_table(a_df, out_dir / f"abundance_{rank}.tsv")
         write_standard_table(c_df, out_dir / f"counts_{rank}.tsv")
         logger.info("%s: %d taxa over %d samples", rank, len(a_df), len(sample_ids))
@@ -167,7 +167,12 @@ def round_preserving_sum(values: pd.Series) -> pd.Series:
     return pd.Series(out, index=values.index)
 
 
-def _with_ids(df: pd.DataFrame) -> pd.DataFrame:
+def with_ids(df: pd.DataFrame) -> pd.DataFrame:
+    """Lineage-indexed taxa x samples -> a standard table: ``clade_name``, ``lineage``, samples.
+
+    ``clade_name`` is the last lineage element, qualified with its parent (``parent;clade``)
+    where two lineages end in the same name.
+    """
     lineage = pd.Series(df.index, index=df.index)
     clade = lineage.str.split("|").str[-1]
     if clade.duplicated().any():

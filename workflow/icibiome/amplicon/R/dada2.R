@@ -1,4 +1,4 @@
-# DADA2 denoising for icibiome (called by icibiome.amplicon.run_dada2; not meant to be run by hand).
+# DADA2 denoising for icibiome (called by icibiome.amplicon.dada2.run_dada2; not meant to be run by hand).
 #
 # Usage: Rscript --vanilla dada2.R manifest.tsv params.tsv out_dir log_file
 #   manifest.tsv  columns sample, fq1, fq2 (fq2 empty for single-end), primer-trimmed reads
