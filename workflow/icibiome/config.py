@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -326,6 +327,43 @@ def check_design(config: dict, sheets: dict[str, pd.DataFrame], source: str = "c
             )
     if problems:
         raise ConfigError(source, problems)
+
+
+# --------------------------------------------------------------------------------------------
+# Typed settings: a stage's config section as the argument of its library entry point
+
+
+class Settings:
+    """Base of the per-stage settings (frozen dataclasses, e.g.
+    :class:`icibiome.ecology.settings.NetworkSettings`).
+
+    A settings class has exactly the keys of its config section ``section`` that its library
+    entry point takes (the section less ``routing``, the keys the rules themselves read), with the
+    schema's defaults; ``tests/unit/test_settings.py`` checks both against the schema, so a new
+    schema key or a changed default cannot drift from the library. The rules pass the section,
+    the script builds the settings with :meth:`from_config`, and :func:`plan_run` builds them once
+    before any job, so a key the library does not know stops the run there, naming the key.
+    """
+
+    section: ClassVar[str] = ""
+    routing: ClassVar[tuple[str, ...]] = ("activate", "profiler", "rank")
+
+    @classmethod
+    def from_config(cls, values: Mapping):
+        """The settings of a config section (lists become tuples; routing keys are left out)."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names - set(cls.routing))
+        if unknown:
+            raise ConfigError(
+                "config",
+                [
+                    f"key {cls.section}.{k}: not a setting of the {cls.section} stage"
+                    for k in unknown
+                ],
+            )
+        return cls(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
+        )
 
 
 # --------------------------------------------------------------------------------------------
