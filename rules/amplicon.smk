@@ -111,17 +111,15 @@ else:
         threads: 2
         params:
             samples=AMPLICON,
-            options={
-                "trunc_len": AMP["dada2"]["trunc_len"],
-                "max_ee": AMP["dada2"]["max_ee"],
-                "trunc_q": AMP["dada2"]["trunc_q"],
-                "min_len": AMP["dada2"]["min_length"],
-                "min_overlap": AMP["dada2"]["min_overlap"],
-                "max_mismatch": AMP["dada2"]["max_mismatch"],
-                "pool": AMP["dada2"]["pool"],
-                "chimera_method": AMP["dada2"]["chimera_method"],
-                "seed": AMP["dada2"]["seed"],
-            },
+            trunc_len=AMP["dada2"]["trunc_len"],
+            max_ee=AMP["dada2"]["max_ee"],
+            trunc_q=AMP["dada2"]["trunc_q"],
+            min_len=AMP["dada2"]["min_length"],
+            min_overlap=AMP["dada2"]["min_overlap"],
+            max_mismatch=AMP["dada2"]["max_mismatch"],
+            pool=AMP["dada2"]["pool"],
+            chimera_method=AMP["dada2"]["chimera_method"],
+            seed=AMP["dada2"]["seed"],
         script:
             "../scripts/amplicon_dada2.py"
 
@@ -187,12 +185,10 @@ rule amplicon_report_content:
         "../envs/pylib.yaml"
     params:
         samples=AMPLICON,
-        options={
-            "cutoff": AMP["sintax"]["cutoff"],
-            "assigned_rank": AMP["sintax"]["assigned_rank"],
-            "top_n": config["report"]["top_n_taxa"],
-            "rank": config["report"]["rank"],
-        },
+        cutoff=AMP["sintax"]["cutoff"],
+        assigned_rank=AMP["sintax"]["assigned_rank"],
+        top_n=config["report"]["top_n_taxa"],
+        rank=config["report"]["rank"],
     script:
         "../scripts/amplicon_report_content.py"
 

@@ -19,5 +19,8 @@ amplicon_report(
     dada2_tracking=list(snakemake.input.dada2),
     abundance_tsv=snakemake.input.abundance,
     out_composition=snakemake.output.composition,
-    **snakemake.params.options,
+    cutoff=snakemake.params.cutoff,
+    assigned_rank=snakemake.params.assigned_rank,
+    top_n=snakemake.params.top_n,
+    rank=snakemake.params.rank,
 )
