@@ -10,6 +10,7 @@ from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
 from sklearn.metrics import adjusted_rand_score
 
+from icibiome.ecology import correlation as cr
 from icibiome.ecology import guilds as gd
 from icibiome.ecology import network as nw
 from icibiome.io import read_abundance
@@ -167,7 +168,7 @@ def test_guild_scores_by_hand():
     assert_allclose(sc["prev_pathobiont"], [0.0, 1.0])
     assert_allclose(sc["count_score"], [1.0, 0.25])
     # S1: multi_replace with delta = 1/16 for the one zero (p1)
-    x = nw.multi_replace(rel.to_numpy())
+    x = cr.multi_replace(rel.to_numpy())
     expect = np.sqrt(2 * 1 / 3) * (np.log(x[:, :2]).mean(axis=1) - np.log(x[:, 2]))
     assert_allclose(sc["guild_balance"], expect)
     assert sc.loc["S1", "guild_balance"] > 0 > sc.loc["S2", "guild_balance"]
@@ -192,7 +193,7 @@ def _planted(seed: int, n: int = 120, g: int = 12, other: int = 16):
 @pytest.mark.parametrize("seed", [0, 3])
 def test_planted_guilds_recovered(seed):
     counts, truth, z = _planted(seed)
-    r, pv = nw.association(counts, permutations=200, iterations=20, seed=1)
+    r, pv = cr.association(counts, permutations=200, iterations=20, seed=1)
     e = nw.stable_edges({"all": (r, pv)}, alpha=0.005, min_abs_r=0.3, edge_test="p")
     eff = pd.Series(
         np.corrcoef(np.c_[z, np.log1p(counts.to_numpy())].T)[0, 1:], index=counts.columns
@@ -254,7 +255,7 @@ def test_demo_guilds_recovered(demo_truth, tmp_path):
 def test_demo_leiden_alternative(demo_truth):
     rel = read_abundance(demo_truth / "abundance_species.tsv")
     counts = nw.filter_taxa(nw.relative_to_counts(rel, scale=2e4), min_prevalence=0.5)
-    r, pv = nw.association(counts, method="rho", permutations=200, seed=1)
+    r, pv = cr.association(counts, method="rho", permutations=200, seed=1)
     e = nw.stable_edges({"all": (r, pv)}, alpha=0.01, min_abs_r=0.3, edge_test="p")
     taxa = [t for t in counts.columns if t != nw.OTHER]
     m, _, _ = gd.assign_guilds(e, taxa, method="leiden", min_cluster_size=3)

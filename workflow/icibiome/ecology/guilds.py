@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from icibiome.ecology.network import multi_replace, read_edges, read_samples
+from icibiome.ecology.correlation import multi_replace
+from icibiome.ecology.network import read_edges, read_samples
 from icibiome.io import UNCLASSIFIED, atomic_path, read_abundance, read_lineages, write_tsv
 from icibiome.mqc import write_table
 
