@@ -13,6 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from icibiome.ecology import correlation as cr
 from icibiome.ecology import guilds as gd
 from icibiome.ecology import network as nw
+from icibiome.ecology import treecut as tc
 from icibiome.io import read_abundance
 
 # Guild-recovery threshold: ARI >= 0.7. Measured while writing this test (B = 200 nulls):
@@ -28,7 +29,7 @@ ARI_MIN = 0.7
 def test_r_merge_convention():
     # leaves 0,1 merge; then leaf 2 joins; then leaves 3,4; then the two clusters
     z = np.array([[1, 0, 0.1, 2], [2, 5, 0.2, 3], [4, 3, 0.3, 2], [7, 6, 0.9, 5]], dtype=float)
-    merge, h = gd._r_merge(z)
+    merge, h = tc._r_merge(z)
     assert_array_equal(merge, [[-1, -2], [-3, 1], [-4, -5], [2, 3]])
     assert_allclose(h, [0.1, 0.2, 0.3, 0.9])
 
@@ -39,7 +40,7 @@ def test_r_merge_convention():
 )
 def test_core_size(size, min_size, core):
     # R: base = minSize/2 + 1; core = as.integer(base + sqrt(size - base)) if base < size
-    assert gd._core_size(size, min_size) == core
+    assert tc._core_size(size, min_size) == core
 
 
 def _blocks(
@@ -57,7 +58,7 @@ def test_cutree_two_clear_clusters_and_outlier():
     d = _blocks([8, 6, 1])
     d[14, :14] = d[:14, 14] = 1.6  # an outlier far from everything
     z = linkage(squareform(d, checks=False), "average")
-    lab = gd.cutree_hybrid(z, d, min_cluster_size=4)
+    lab = tc.cutree_hybrid(z, d, min_cluster_size=4)
     assert_array_equal(lab[:8], 1)  # largest cluster gets label 1
     assert_array_equal(lab[8:14], 2)
     assert lab[14] == 0  # merges only above the cut: unassigned
@@ -66,10 +67,10 @@ def test_cutree_two_clear_clusters_and_outlier():
 def test_cutree_min_cluster_size_and_deep_split():
     d = _blocks([8, 6])
     z = linkage(squareform(d, checks=False), "average")
-    assert (gd.cutree_hybrid(z, d, min_cluster_size=10) == 0).all()  # no branch is big enough
-    assert set(gd.cutree_hybrid(z, d, min_cluster_size=3, deep_split=4)) == {1, 2}
+    assert (tc.cutree_hybrid(z, d, min_cluster_size=10) == 0).all()  # no branch is big enough
+    assert set(tc.cutree_hybrid(z, d, min_cluster_size=3, deep_split=4)) == {1, 2}
     with pytest.raises(ValueError, match="deep_split"):
-        gd.cutree_hybrid(z, d, deep_split=7)
+        tc.cutree_hybrid(z, d, deep_split=7)
 
 
 def test_cutree_pam_stage_assigns_branch_member():
@@ -85,8 +86,8 @@ def test_cutree_pam_stage_assigns_branch_member():
     full[12, 13:] = full[13:, 12] = 1.6
     full[13, 14] = full[14, 13] = 0.2
     z = linkage(squareform(full, checks=False), "average")
-    with_pam = gd.cutree_hybrid(z, full, min_cluster_size=5)
-    without = gd.cutree_hybrid(z, full, min_cluster_size=5, pam_stage=False)
+    with_pam = tc.cutree_hybrid(z, full, min_cluster_size=5)
+    without = tc.cutree_hybrid(z, full, min_cluster_size=5, pam_stage=False)
     assert_array_equal(without[:12], np.repeat([1, 2], 6))
     assert without[12] == 0 and with_pam[12] == 1
     assert_array_equal(with_pam[:12], without[:12])
