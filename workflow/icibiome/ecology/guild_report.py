@@ -104,7 +104,8 @@ def write_guilds_mqc(
     ``guilds_scores_mqc.yaml`` (box plots of the guild scores by response group; a short note
     when no competing pair was found) and ``guilds_network_mqc.html`` (the network figure,
     embedded). They share the parent section ``Networks and guilds (<label>)``; section ids end
-    in the label made safe, as the diversity section's (:func:`icibiome.ecology.diversity.write_diversity_mqc`).
+    in the label made safe, as the diversity section's
+    (:func:`icibiome.ecology.diversity_report.write_diversity_mqc`).
     """
     import base64
     import re
