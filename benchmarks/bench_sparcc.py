@@ -7,9 +7,9 @@ exclusions, permutations, wall_s, peak_mem_mb, target_s, met, plus ``reference_s
 * Cases (issue 6): SparCC at (taxa, samples) = (100, 200), (300, 300), (500, 500), (1000, 500)
   with 50 iterations x 10 exclusions; 1,000 permutations (5 iterations each) at (300, 300).
   Targets on 2 cores: (500, 500) under 3 s; the permutations under 60 s.
-* Naive reference: :func:`icibiome.ecology.network.sparcc_reference`, a per-iteration numpy SparCC
-  with FastSpar's C++ loop structure (D x D solve after every exclusion); timed on fewer
-  iterations and scaled per iteration (``--quick`` and large cases) to keep the run short.
+* Naive reference: :func:`icibiome.ecology.correlation.sparcc_reference`, a per-iteration
+  numpy SparCC with FastSpar's C++ loop structure (D x D solve after every exclusion); timed on
+  fewer iterations and scaled per iteration (``--quick`` and large cases) to keep the run short.
 * Each case runs in a fresh child process; peak memory is that child's ``ru_maxrss`` minus the
   RSS after imports and input generation (the Python + numpy baseline is not counted).
 * Input: negative-binomial counts (size 1, mean ~100), about 40 % zeros, fixed seed.
@@ -47,26 +47,26 @@ def _rss_mb() -> float:
 def _child(spec: dict, conn) -> None:
     import numpy as np
 
-    from icibiome.ecology import network as nw
+    from icibiome.ecology import correlation as cr
 
     rng = np.random.default_rng(1)
     x = rng.negative_binomial(1, 0.01, (spec["samples"], spec["taxa"])).astype(float)
     base = _rss_mb()
     t0 = time.perf_counter()
     if spec["permutations"]:
-        obs = nw.sparcc(x, iterations=spec["iterations"], exclusions=spec["exclusions"], seed=1,
+        obs = cr.sparcc(x, iterations=spec["iterations"], exclusions=spec["exclusions"], seed=1,
                         threads=spec["threads"])  # fmt: skip
-        nw.permutation_pvalues(x, obs, permutations=spec["permutations"],
+        cr.permutation_pvalues(x, obs, permutations=spec["permutations"],
                                perm_iterations=spec["iterations"], exclusions=spec["exclusions"],
                                seed=2, threads=spec["threads"])  # fmt: skip
     else:
-        nw.sparcc(x, iterations=spec["iterations"], exclusions=spec["exclusions"], seed=1,
+        cr.sparcc(x, iterations=spec["iterations"], exclusions=spec["exclusions"], seed=1,
                   threads=spec["threads"])  # fmt: skip
     wall = time.perf_counter() - t0
     ref = None
     if spec["ref_iterations"]:
         t1 = time.perf_counter()
-        nw.sparcc_reference(
+        cr.sparcc_reference(
             x, iterations=spec["ref_iterations"], exclusions=spec["exclusions"], seed=1
         )
         ref = (time.perf_counter() - t1) / spec["ref_iterations"] * spec["iterations"]

@@ -1,5 +1,6 @@
 # Alpha and beta diversity, PCoA and cohort-stratified PERMANOVA of one rank's standard tables.
-# Logic: workflow/icibiome/ecology/diversity.py (scikit-bio + restricted-permutation PERMANOVA).
+# Logic: workflow/icibiome/ecology/diversity.py (scikit-bio), permanova.py (restricted-permutation
+# PERMANOVA) and diversity_report.py (figure, MultiQC).
 
 
 rule run_diversity:

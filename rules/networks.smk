@@ -1,6 +1,7 @@
 # Co-abundance network (SparCC / proportionality / Spearman, stable edges across groups) and the
 # two competing guilds with per-sample guild scores, from one profiler's standard tables.
-# Logic: workflow/icibiome/ecology/network.py and workflow/icibiome/ecology/guilds.py.
+# Logic: workflow/icibiome/ecology/correlation.py, network.py, guilds.py (with treecut.py and
+# guild_report.py).
 
 
 include: "functions/networks.smk"

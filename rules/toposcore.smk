@@ -2,7 +2,7 @@
 # predicted response per sample, from one profiler's standard abundance table; Cox HR and
 # Kaplan-Meier of OS/PFS by predicted class and category; the cut-offs used (published, or
 # fitted on training cohorts / reused from a stored calibration file) in toposcore_calibration.yaml.
-# Logic: workflow/icibiome/signatures/toposcore.py.
+# Logic: workflow/icibiome/signatures/toposcore*.py (score, discovery, endpoints, stage).
 
 
 include: "functions/toposcore.smk"

@@ -1,11 +1,11 @@
-"""Entry point for rule toposcore (rules/toposcore.smk). Logic lives in icibiome.signatures.toposcore."""
+"""Entry point for rule toposcore (rules/toposcore.smk). Logic lives in icibiome.signatures.toposcore_stage."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
-from icibiome.signatures.toposcore import run_toposcore  # noqa: E402
+from icibiome.signatures.toposcore_stage import run_toposcore  # noqa: E402
 
 log_to_file(snakemake.log[0])
 run_toposcore(

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from scipy.stats import fisher_exact
 
+from icibiome.ecology import correlation as cr
 from icibiome.ecology import guilds as gd
 from icibiome.ecology import network as nw
 
@@ -53,7 +54,7 @@ def test_discovery_guilds_overlap_sig_lists(sig_lists):
     assert rel.shape[0] == 245
     counts = nw.relative_to_counts(rel)  # Wu et al.: zero below 1e-5, x 36e6, round
     filt = nw.filter_taxa(counts, min_prevalence=0.3)
-    r, pv = nw.association(filt, permutations=1000, seed=1, threads=2)
+    r, pv = cr.association(filt, permutations=1000, seed=1, threads=2)
     # Wu et al.'s own criterion: raw permutation p < 0.001 (the library default is BH q)
     edges = nw.stable_edges({"disc": (r, pv)}, alpha=0.001, min_abs_r=0.2, edge_test="p")
     taxa = [t for t in filt.columns if t != nw.OTHER]
@@ -94,7 +95,7 @@ def test_longitudinal_stable_edges(sig_lists):
     counts = nw.relative_to_counts(rel.loc[ids])
     filt = nw.filter_taxa(counts, min_prevalence=0.5, groups=groups)
     res = {
-        g: nw.association(
+        g: cr.association(
             filt.loc[groups.index[groups == g]], permutations=200, seed=i + 1, threads=2
         )  # fmt: skip
         for i, g in enumerate(["V0", "V3"])

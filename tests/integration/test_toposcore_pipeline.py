@@ -18,6 +18,7 @@ import yaml
 from test_networks_pipeline import _pipeline_tables
 
 from icibiome.signatures import toposcore as tp
+from icibiome.signatures import toposcore_stage as ts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,10 +52,10 @@ def test_user_lists_and_guild_lists_score_the_planted_responders(demo60, tmp_pat
         p = tmp_path / f"{k}.txt"
         p.write_text("taxon\n" + "\n".join(guilds.loc[guilds["guild"] == guild, "clade_name"]))
         settings[k] = str(p)
-    user = tp.run_toposcore(abundance, tmp_path / "user", samples_tsv=demo60 / "samples.tsv",
+    user = ts.run_toposcore(abundance, tmp_path / "user", samples_tsv=demo60 / "samples.tsv",
                             label="test, species", **settings)  # fmt: skip
     settings.update(sig1=None, sig2=None)
-    from_guilds = tp.run_toposcore(abundance, tmp_path / "guilds", samples_tsv=demo60 / "samples.tsv",
+    from_guilds = ts.run_toposcore(abundance, tmp_path / "guilds", samples_tsv=demo60 / "samples.tsv",
                                    guilds_tsv=demo60 / "truth" / "guilds.tsv", **settings)  # fmt: skip
     a = pd.read_csv(user["scores"], sep="\t", index_col="sample_id")
     b = pd.read_csv(from_guilds["scores"], sep="\t", index_col="sample_id")
@@ -77,7 +78,7 @@ def test_guild_table_without_a_pair_gives_nan_scores_and_a_report_note(demo60, t
     pd.DataFrame({"clade_name": ["s__x"], "lineage": ["s__x"], "guild": ["unassigned"]}).to_csv(
         g, sep="\t", index=False
     )
-    paths = tp.run_toposcore(abundance, tmp_path / "out", guilds_tsv=g, **_settings())
+    paths = ts.run_toposcore(abundance, tmp_path / "out", guilds_tsv=g, **_settings())
     sc = pd.read_csv(paths["scores"], sep="\t", index_col="sample_id")
     assert len(sc) == 60 and sc["toposcore"].isna().all()
     assert "No TOPOSCORE" in paths["toposcore_scores_mqc"].read_text()

@@ -23,6 +23,9 @@ import pandas as pd
 import pytest
 
 from icibiome.signatures import toposcore as tp
+from icibiome.signatures import toposcore_discovery as td
+from icibiome.signatures import toposcore_endpoints as te
+from icibiome.signatures import toposcore_stage as ts
 from icibiome.taxonomy.importers import read_profile
 
 pytestmark = pytest.mark.shared
@@ -222,7 +225,7 @@ def test_de_novo_lists_from_discovery(discovery, validation):
     lists nearly equal the published ones (measured: SIG1 34, all published = 34 of the 37;
     SIG2 49 holding all 45 published), and score the held-out "Valid" cohort like them."""
     clin, ab, _, _ = discovery
-    res = tp.discover_signatures(ab, clin["OS"], clin["Death"], k=7)
+    res = td.discover_signatures(ab, clin["OS"], clin["Death"], k=7)
     pub1 = set(tp.read_signature(_need("sig1.txt")).table["species_Jan21"])
     pub2 = set(tp.read_signature(_need("sig2.txt")).table["species_Jan21"])
     new1, new2 = set(res.sig1.table["taxon"]), set(res.sig2.table["taxon"])
@@ -274,7 +277,7 @@ def test_pipeline_stage_gives_the_published_endpoint(discovery, tmp_path):
                           "os_months": clin["OS"], "os_event": clin["Death"],
                           "pfs_months": clin["PFS"], "pfs_event": clin["PD"]})  # fmt: skip
     sheet.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
-    paths = tp.run_toposcore(tmp_path / "abundance_species.tsv", tmp_path / "out",
+    paths = ts.run_toposcore(tmp_path / "abundance_species.tsv", tmp_path / "out",
                              samples_tsv=tmp_path / "samples.tsv", sig1=_need("sig1.txt"),
                              sig2=_need("sig2.txt"), cancer_type="nsclc",
                              label="metaphlan, species")  # fmt: skip
@@ -369,13 +372,13 @@ def test_published_cut_offs_collapse_on_metaphlan3_tables_and_calibration_helps(
     ab, sheet = _cmd_inputs(tmp_path)
     kw = {"samples_tsv": sheet, "sig1": _need("sig1.txt"), "sig2": _need("sig2.txt"),
           "label": "cmd-mpa3, species"}  # fmt: skip
-    with caplog.at_level(logging.WARNING, logger="icibiome.signatures.toposcore"):
-        pub = tp.run_toposcore(ab, tmp_path / "published", **kw)
+    with caplog.at_level(logging.WARNING, logger="icibiome.signatures.toposcore_stage"):
+        pub = ts.run_toposcore(ab, tmp_path / "published", **kw)
     assert "SIG1 113 (42.5%), Gray 153 (57.5%), SIG2 0 (0.0%)" in caplog.text
     assert has_data(pub["toposcore_warnings_mqc"])
     warn = pd.read_csv(pub["toposcore_warnings_mqc"], sep="\t", comment="#", index_col=0)
     assert warn["n"].to_dict() == {"SIG1": 113, "Gray": 153, "SIG2": 0}
-    fit = tp.run_toposcore(ab, tmp_path / "fitted", calibration_cohorts=["Lee2022"], **kw)
+    fit = ts.run_toposcore(ab, tmp_path / "fitted", calibration_cohorts=["Lee2022"], **kw)
     cal = yaml.safe_load(fit["calibration"].read_text())
     assert (round(cal["cut_nr"], 4), round(cal["cut_r"], 4)) == (0.5812, 0.5848)
     assert (cal["n_R"], cal["n_NR"], cal["fitted_on_cohorts"]) == (94, 70, ["Lee2022"])
@@ -387,7 +390,7 @@ def test_published_cut_offs_collapse_on_metaphlan3_tables_and_calibration_helps(
     # reuse the stored calibration on one held-out cohort: the same cut-offs and categories
     (tmp_path / "frankel").mkdir()
     ab2, sheet2 = _cmd_inputs(tmp_path / "frankel", CMD_STUDIES[:1])
-    again = tp.run_toposcore(ab2, tmp_path / "frankel" / "out", samples_tsv=sheet2,
+    again = ts.run_toposcore(ab2, tmp_path / "frankel" / "out", samples_tsv=sheet2,
                              sig1=_need("sig1.txt"), sig2=_need("sig2.txt"),
                              label="cmd-mpa3, species", calibration=fit["calibration"])  # fmt: skip
     sc2 = pd.read_csv(again["scores"], sep="\t", index_col="sample_id")
@@ -404,7 +407,7 @@ def test_validation_cohorts_hr_stratified_by_cohort(validation):
                                  tp.read_signature(_need("sig2.txt"), "SIG2"))  # fmt: skip
     sheet = pd.DataFrame({"os_months": clin["OS"], "os_event": clin["Death"],
                           "cohort": clin["Cohort"]})  # fmt: skip
-    surv, km = tp.survival_endpoints(scores, sheet)
+    surv, km = te.survival_endpoints(scores, sheet)
     row = surv.set_index(["endpoint", "comparison"]).loc[("OS", "predicted NR vs R")]
     assert (row["n"], row["n_cohorts"]) == (254, 5) and "Cox stratified by cohort" in row["note"]
     assert (round(row["hr"], 2), round(row["ci_low"], 2), round(row["ci_high"], 2)) == (

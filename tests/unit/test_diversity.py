@@ -1,5 +1,6 @@
-"""Unit tests of icibiome.ecology.diversity and icibiome.report.sections: hand-worked cases, invariants,
-restricted permutations, power and null calibration of the stratified PERMANOVA."""
+"""Unit tests of icibiome.ecology.diversity, icibiome.ecology.permanova and icibiome.report.sections:
+hand-worked cases, invariants, restricted permutations, power and null calibration of the stratified
+PERMANOVA."""
 
 import math
 from collections import Counter
@@ -16,15 +17,17 @@ from scipy import stats
 
 from icibiome.ecology.diversity import (
     aitchison,
-    all_restricted_assignments,
     alpha_diversity,
     bray_curtis,
     clr_table,
-    n_orderings,
     pcoa,
+    run_diversity,
+)
+from icibiome.ecology.permanova import (
+    all_restricted_assignments,
+    n_orderings,
     permanova,
     restricted_permutations,
-    run_diversity,
 )
 from icibiome.report.sections import composition_by_response_mqc, group_mean_composition
 

@@ -10,8 +10,10 @@ from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
 from sklearn.metrics import adjusted_rand_score
 
+from icibiome.ecology import correlation as cr
 from icibiome.ecology import guilds as gd
 from icibiome.ecology import network as nw
+from icibiome.ecology import treecut as tc
 from icibiome.io import read_abundance
 
 # Guild-recovery threshold: ARI >= 0.7. Measured while writing this test (B = 200 nulls):
@@ -27,7 +29,7 @@ ARI_MIN = 0.7
 def test_r_merge_convention():
     # leaves 0,1 merge; then leaf 2 joins; then leaves 3,4; then the two clusters
     z = np.array([[1, 0, 0.1, 2], [2, 5, 0.2, 3], [4, 3, 0.3, 2], [7, 6, 0.9, 5]], dtype=float)
-    merge, h = gd._r_merge(z)
+    merge, h = tc._r_merge(z)
     assert_array_equal(merge, [[-1, -2], [-3, 1], [-4, -5], [2, 3]])
     assert_allclose(h, [0.1, 0.2, 0.3, 0.9])
 
@@ -38,7 +40,7 @@ def test_r_merge_convention():
 )
 def test_core_size(size, min_size, core):
     # R: base = minSize/2 + 1; core = as.integer(base + sqrt(size - base)) if base < size
-    assert gd._core_size(size, min_size) == core
+    assert tc._core_size(size, min_size) == core
 
 
 def _blocks(
@@ -56,7 +58,7 @@ def test_cutree_two_clear_clusters_and_outlier():
     d = _blocks([8, 6, 1])
     d[14, :14] = d[:14, 14] = 1.6  # an outlier far from everything
     z = linkage(squareform(d, checks=False), "average")
-    lab = gd.cutree_hybrid(z, d, min_cluster_size=4)
+    lab = tc.cutree_hybrid(z, d, min_cluster_size=4)
     assert_array_equal(lab[:8], 1)  # largest cluster gets label 1
     assert_array_equal(lab[8:14], 2)
     assert lab[14] == 0  # merges only above the cut: unassigned
@@ -65,10 +67,10 @@ def test_cutree_two_clear_clusters_and_outlier():
 def test_cutree_min_cluster_size_and_deep_split():
     d = _blocks([8, 6])
     z = linkage(squareform(d, checks=False), "average")
-    assert (gd.cutree_hybrid(z, d, min_cluster_size=10) == 0).all()  # no branch is big enough
-    assert set(gd.cutree_hybrid(z, d, min_cluster_size=3, deep_split=4)) == {1, 2}
+    assert (tc.cutree_hybrid(z, d, min_cluster_size=10) == 0).all()  # no branch is big enough
+    assert set(tc.cutree_hybrid(z, d, min_cluster_size=3, deep_split=4)) == {1, 2}
     with pytest.raises(ValueError, match="deep_split"):
-        gd.cutree_hybrid(z, d, deep_split=7)
+        tc.cutree_hybrid(z, d, deep_split=7)
 
 
 def test_cutree_pam_stage_assigns_branch_member():
@@ -84,8 +86,8 @@ def test_cutree_pam_stage_assigns_branch_member():
     full[12, 13:] = full[13:, 12] = 1.6
     full[13, 14] = full[14, 13] = 0.2
     z = linkage(squareform(full, checks=False), "average")
-    with_pam = gd.cutree_hybrid(z, full, min_cluster_size=5)
-    without = gd.cutree_hybrid(z, full, min_cluster_size=5, pam_stage=False)
+    with_pam = tc.cutree_hybrid(z, full, min_cluster_size=5)
+    without = tc.cutree_hybrid(z, full, min_cluster_size=5, pam_stage=False)
     assert_array_equal(without[:12], np.repeat([1, 2], 6))
     assert without[12] == 0 and with_pam[12] == 1
     assert_array_equal(with_pam[:12], without[:12])
@@ -167,7 +169,7 @@ def test_guild_scores_by_hand():
     assert_allclose(sc["prev_pathobiont"], [0.0, 1.0])
     assert_allclose(sc["count_score"], [1.0, 0.25])
     # S1: multi_replace with delta = 1/16 for the one zero (p1)
-    x = nw.multi_replace(rel.to_numpy())
+    x = cr.multi_replace(rel.to_numpy())
     expect = np.sqrt(2 * 1 / 3) * (np.log(x[:, :2]).mean(axis=1) - np.log(x[:, 2]))
     assert_allclose(sc["guild_balance"], expect)
     assert sc.loc["S1", "guild_balance"] > 0 > sc.loc["S2", "guild_balance"]
@@ -192,7 +194,7 @@ def _planted(seed: int, n: int = 120, g: int = 12, other: int = 16):
 @pytest.mark.parametrize("seed", [0, 3])
 def test_planted_guilds_recovered(seed):
     counts, truth, z = _planted(seed)
-    r, pv = nw.association(counts, permutations=200, iterations=20, seed=1)
+    r, pv = cr.association(counts, permutations=200, iterations=20, seed=1)
     e = nw.stable_edges({"all": (r, pv)}, alpha=0.005, min_abs_r=0.3, edge_test="p")
     eff = pd.Series(
         np.corrcoef(np.c_[z, np.log1p(counts.to_numpy())].T)[0, 1:], index=counts.columns
@@ -254,7 +256,7 @@ def test_demo_guilds_recovered(demo_truth, tmp_path):
 def test_demo_leiden_alternative(demo_truth):
     rel = read_abundance(demo_truth / "abundance_species.tsv")
     counts = nw.filter_taxa(nw.relative_to_counts(rel, scale=2e4), min_prevalence=0.5)
-    r, pv = nw.association(counts, method="rho", permutations=200, seed=1)
+    r, pv = cr.association(counts, method="rho", permutations=200, seed=1)
     e = nw.stable_edges({"all": (r, pv)}, alpha=0.01, min_abs_r=0.3, edge_test="p")
     taxa = [t for t in counts.columns if t != nw.OTHER]
     m, _, _ = gd.assign_guilds(e, taxa, method="leiden", min_cluster_size=3)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
+from icibiome.ecology import correlation as cr
 from icibiome.ecology import network as nw
 from icibiome.io import write_standard_table
 
@@ -33,12 +34,12 @@ def test_basis_variance_solve_by_hand():
     # M = (D-2) I + 1 1^T = 2 I + J; t = row sums of T
     m = 2 * np.eye(4) + np.ones((4, 4))
     w_hand = np.linalg.solve(m, t_mat.sum(axis=1))
-    w_hand[w_hand <= 0] = nw.BASIS_VARIANCE_FLOOR
+    w_hand[w_hand <= 0] = cr.BASIS_VARIANCE_FLOOR
     rho_hand = np.clip(
         (w_hand[:, None] + w_hand[None] - t_mat) / (2 * np.sqrt(np.outer(w_hand, w_hand))), -1, 1
     )
     np.fill_diagonal(rho_hand, 1)
-    got = nw._sparcc_kernel(logx[None], exclusions=0, threshold=0.1, out_upper=False)[0]
+    got = cr._sparcc_kernel(logx[None], exclusions=0, threshold=0.1, out_upper=False)[0]
     assert_allclose(got, rho_hand, atol=1e-12)
     # closed-form inverse used by the kernel: M^-1 = (I - J / (2D - 2)) / (D - 2)
     assert_allclose(np.linalg.inv(m), (np.eye(4) - np.ones((4, 4)) / 6) / 2, atol=1e-15)
@@ -60,7 +61,7 @@ def test_one_exclusion_by_hand():
     w = np.linalg.solve(m, t_mod.sum(axis=1))
     rho = (w[:, None] + w[None] - t_mat) / (2 * np.sqrt(np.outer(w, w)))
     np.fill_diagonal(rho, 1)
-    got = nw._sparcc_kernel(logx[None], exclusions=1, threshold=0.1, out_upper=False)[0]
+    got = cr._sparcc_kernel(logx[None], exclusions=1, threshold=0.1, out_upper=False)[0]
     assert_allclose(got, np.clip(rho, -1, 1), atol=1e-10)
 
 
@@ -69,20 +70,20 @@ def test_one_exclusion_by_hand():
 def test_vectorised_equals_fastspar_loop(threshold, exclusions):
     """The batched Woodbury kernel equals a per-iteration FastSpar-structured loop."""
     x = _counts(seed=exclusions, p=9)
-    a = nw.sparcc(x, iterations=6, exclusions=exclusions, threshold=threshold, seed=7)
-    b = nw.sparcc_reference(x, iterations=6, exclusions=exclusions, threshold=threshold, seed=7)
+    a = cr.sparcc(x, iterations=6, exclusions=exclusions, threshold=threshold, seed=7)
+    b = cr.sparcc_reference(x, iterations=6, exclusions=exclusions, threshold=threshold, seed=7)
     assert_allclose(a, b, atol=1e-10)
 
 
 def test_fastspar_threshold_truncation():
     """fastspar_threshold=True behaves as threshold 0 (FastSpar's unsigned int), default does not."""
     x = _counts(seed=2, p=10)
-    trunc = nw.sparcc(x, iterations=5, threshold=0.1, fastspar_threshold=True, seed=1)
-    zero = nw.sparcc(x, iterations=5, threshold=0.0, seed=1)
-    real = nw.sparcc(x, iterations=5, threshold=0.1, seed=1)
-    high = nw.sparcc(x, iterations=5, threshold=1.0, seed=1)
+    trunc = cr.sparcc(x, iterations=5, threshold=0.1, fastspar_threshold=True, seed=1)
+    zero = cr.sparcc(x, iterations=5, threshold=0.0, seed=1)
+    real = cr.sparcc(x, iterations=5, threshold=0.1, seed=1)
+    high = cr.sparcc(x, iterations=5, threshold=1.0, seed=1)
     assert_array_equal(trunc, zero)
-    none = nw.sparcc(x, iterations=5, exclusions=0, seed=1)
+    none = cr.sparcc(x, iterations=5, exclusions=0, seed=1)
     assert_array_equal(high, none)  # nothing exceeds 1: no exclusion
     assert not np.allclose(real, none)
 
@@ -97,13 +98,13 @@ def test_recovers_planted_correlations():
     logb = rng.multivariate_normal(np.zeros(p), cov, size=n)
     frac = np.exp(logb) / np.exp(logb).sum(axis=1, keepdims=True)
     counts = np.rint(frac * 1e6)
-    r = nw.sparcc(counts, iterations=20, seed=1)
+    r = cr.sparcc(counts, iterations=20, seed=1)
     assert r[0, 1] > 0.65 and r[2, 3] < -0.55
     mask = np.triu(np.ones((p, p), dtype=bool), 1)
     mask[0, 1] = mask[2, 3] = False  # the two planted pairs
     assert np.median(np.abs(r[mask])) < 0.1
     # the clr-Spearman baseline sees the same planted pairs
-    s = nw.spearman_clr(counts)
+    s = cr.spearman_clr(counts)
     assert s[0, 1] > 0.6 and s[2, 3] < -0.5
 
 
@@ -112,9 +113,9 @@ def test_zero_heavy_input_has_no_nan():
     x = rng.poisson(0.3, (25, 12)).astype(float)
     x[:, 3] = 0  # an all-zero component
     x[0] = 0  # an all-zero sample
-    r = nw.sparcc(x, iterations=10, seed=1)
+    r = cr.sparcc(x, iterations=10, seed=1)
     assert np.isfinite(r).all()
-    for f in (nw.proportionality, nw.spearman_clr):
+    for f in (cr.proportionality, cr.spearman_clr):
         assert np.isfinite(f(x + (x.sum(axis=1, keepdims=True) == 0))).all()
 
 
@@ -124,31 +125,31 @@ def test_float32_draws_with_huge_counts_are_finite():
     x[:, 0] = 3.6e7
     x[::2, 1] = 5
     for seed in range(5):
-        lx = nw._log_dirichlet(x, np.random.default_rng(seed), np.float32)
+        lx = cr._log_dirichlet(x, np.random.default_rng(seed), np.float32)
         assert np.isfinite(lx).all()
 
 
 def test_errors():
     with pytest.raises(ValueError, match="at least 4"):
-        nw.sparcc(np.ones((5, 3)))
+        cr.sparcc(np.ones((5, 3)))
     with pytest.raises(ValueError, match="at least 2 samples"):
-        nw.sparcc(np.ones((1, 5)))
+        cr.sparcc(np.ones((1, 5)))
     with pytest.raises(ValueError, match="non-negative"):
-        nw.sparcc(-np.ones((5, 5)))
+        cr.sparcc(-np.ones((5, 5)))
 
 
 def test_deterministic_and_thread_independent():
     x = _counts(seed=9, p=12)
-    a = nw.sparcc(x, iterations=9, seed=4)
-    assert_array_equal(a, nw.sparcc(x, iterations=9, seed=4))
-    assert_array_equal(a, nw.sparcc(x, iterations=9, seed=4, threads=2))
-    assert not np.array_equal(a, nw.sparcc(x, iterations=9, seed=5))
-    old = nw._BATCH_ELEMENTS
+    a = cr.sparcc(x, iterations=9, seed=4)
+    assert_array_equal(a, cr.sparcc(x, iterations=9, seed=4))
+    assert_array_equal(a, cr.sparcc(x, iterations=9, seed=4, threads=2))
+    assert not np.array_equal(a, cr.sparcc(x, iterations=9, seed=5))
+    old = cr._BATCH_ELEMENTS
     try:
-        nw._BATCH_ELEMENTS = 1  # one iteration per batch
-        assert_array_equal(a, nw.sparcc(x, iterations=9, seed=4))
+        cr._BATCH_ELEMENTS = 1  # one iteration per batch
+        assert_array_equal(a, cr.sparcc(x, iterations=9, seed=4))
     finally:
-        nw._BATCH_ELEMENTS = old
+        cr._BATCH_ELEMENTS = old
 
 
 # ---------------------------------------------------------------- properties (hypothesis)
@@ -164,7 +165,7 @@ count_tables = arrays(
 def test_sparcc_properties(x, seed):
     """Symmetric, unit diagonal, in [-1, 1], invariant to sample order."""
     x = x.astype(float)
-    r = nw.sparcc(x, iterations=4, exclusions=3, seed=seed)
+    r = cr.sparcc(x, iterations=4, exclusions=3, seed=seed)
     assert np.isfinite(r).all()
     assert_allclose(r, r.T, atol=1e-12)
     assert_allclose(np.diag(r), 1.0)
@@ -180,11 +181,11 @@ def test_sparcc_core_sample_order_and_scaling(n, p, seed, spread, exclusions):
     """The deterministic core (given log-fractions) ignores sample order and per-sample scaling."""
     rng = np.random.default_rng(seed)
     logx = rng.normal(0, spread, (n, p))
-    k1 = nw._sparcc_kernel(logx[None], exclusions, 0.1, out_upper=False)[0]
+    k1 = cr._sparcc_kernel(logx[None], exclusions, 0.1, out_upper=False)[0]
     perm = rng.permutation(n)
-    k2 = nw._sparcc_kernel(logx[perm][None], exclusions, 0.1, out_upper=False)[0]
+    k2 = cr._sparcc_kernel(logx[perm][None], exclusions, 0.1, out_upper=False)[0]
     shift = rng.normal(0, 3, (n, 1))  # log of a per-sample scale factor
-    k3 = nw._sparcc_kernel((logx + shift)[None], exclusions, 0.1, out_upper=False)[0]
+    k3 = cr._sparcc_kernel((logx + shift)[None], exclusions, 0.1, out_upper=False)[0]
     assert_allclose(k1, k2, atol=1e-8)
     assert_allclose(k1, k3, atol=1e-8)
     assert_allclose(k1, k1.T, atol=1e-12)
@@ -197,8 +198,8 @@ def test_per_sample_scaling_invariance(x, scale, seed):
     """rho and Spearman on clr ignore per-sample scaling of the counts."""
     x = x.astype(float) + 1.0
     s = np.random.default_rng(seed).uniform(0.1, 10, (x.shape[0], 1)) * scale
-    assert_allclose(nw.proportionality(x), nw.proportionality(x * s), atol=1e-9)
-    assert_allclose(nw.spearman_clr(x), nw.spearman_clr(x * s), atol=1e-9)
+    assert_allclose(cr.proportionality(x), cr.proportionality(x * s), atol=1e-9)
+    assert_allclose(cr.spearman_clr(x), cr.spearman_clr(x * s), atol=1e-9)
 
 
 def test_sparcc_sample_order_with_same_draws():
@@ -207,8 +208,8 @@ def test_sparcc_sample_order_with_same_draws():
     perm = np.random.default_rng(0).permutation(20)
     # with very large counts the Dirichlet draw is nearly the observed fractions
     big = x * 1e6 + 1e6
-    a = nw.sparcc(big, iterations=3, seed=2)
-    b = nw.sparcc(big[perm], iterations=3, seed=2)
+    a = cr.sparcc(big, iterations=3, seed=2)
+    b = cr.sparcc(big[perm], iterations=3, seed=2)
     assert_allclose(a, b, atol=2e-3)
 
 
@@ -217,7 +218,7 @@ def test_multi_replace_matches_skbio():
     from skbio.stats.composition import multi_replace as sk
 
     x = np.array([[0.0, 2, 3, 5], [1, 1, 0, 0], [4, 3, 2, 1]])
-    assert_allclose(nw.multi_replace(x), sk(x))
+    assert_allclose(cr.multi_replace(x), sk(x))
 
 
 def test_proportionality_by_hand():
@@ -227,7 +228,7 @@ def test_proportionality_by_hand():
     expect = 1 - np.var(z[:, i] - z[:, j], ddof=1) / (
         np.var(z[:, i], ddof=1) + np.var(z[:, j], ddof=1)
     )
-    r = nw.proportionality(x)
+    r = cr.proportionality(x)
     assert_allclose(r[i, j], expect)
     assert_allclose(r[0, 1], 1.0)  # column 1 = 2 x column 0: perfectly proportional
 
@@ -236,14 +237,14 @@ def test_spearman_matches_scipy():
     from scipy.stats import spearmanr
 
     x = _counts(seed=4, n=30, p=6) + 1
-    z = nw.clr(x)
-    assert_allclose(nw.spearman_clr(x), spearmanr(z).statistic, atol=1e-12)
+    z = cr.clr(x)
+    assert_allclose(cr.spearman_clr(x), spearmanr(z).statistic, atol=1e-12)
 
 
 # ---------------------------------------------------------------- permutation p-values
 def test_column_resample_keeps_columns():
     x = np.arange(20.0).reshape(5, 4)
-    res = nw.column_resample(x, np.random.default_rng(0), size=3)
+    res = cr.column_resample(x, np.random.default_rng(0), size=3)
     assert res.shape == (3, 5, 4)
     for j in range(4):
         assert set(res[:, :, j].ravel()) <= set(x[:, j])
@@ -256,10 +257,10 @@ def test_pvalues_range_and_power(method):
     logb = rng.normal(size=(n, p))
     logb[:, 1] = logb[:, 0] + 0.2 * rng.normal(size=n)
     counts = np.rint(np.exp(logb) / np.exp(logb).sum(axis=1, keepdims=True) * 1e5)
-    obs = {"sparcc": lambda c: nw.sparcc(c, iterations=10, seed=1), "rho": nw.proportionality,
-           "spearman": nw.spearman_clr}[method](counts)  # fmt: skip
+    obs = {"sparcc": lambda c: cr.sparcc(c, iterations=10, seed=1), "rho": cr.proportionality,
+           "spearman": cr.spearman_clr}[method](counts)  # fmt: skip
     b = 99
-    pv = nw.permutation_pvalues(
+    pv = cr.permutation_pvalues(
         counts, obs, method=method, permutations=b, perm_iterations=3, seed=3
     )
     off = pv[np.triu_indices(p, 1)]
@@ -267,7 +268,7 @@ def test_pvalues_range_and_power(method):
     assert_allclose(off * (b + 1), np.rint(off * (b + 1)))  # (count + 1) / (B + 1)
     assert pv[0, 1] == pytest.approx(1 / (b + 1))  # planted pair beats every null resample
     assert np.median(off) > 0.2  # the others look null
-    again = nw.permutation_pvalues(counts, obs, method=method, permutations=b, perm_iterations=3,
+    again = cr.permutation_pvalues(counts, obs, method=method, permutations=b, perm_iterations=3,
                                    seed=3, threads=2)  # fmt: skip
     assert_array_equal(pv, again)
 
@@ -276,8 +277,8 @@ def test_pvalues_uniform_under_null():
     """Independent components: p-values roughly uniform (fraction below 0.1 near 0.1)."""
     rng = np.random.default_rng(8)
     counts = rng.poisson(rng.gamma(2, 50, (1, 15)), (80, 15)).astype(float)
-    obs = nw.proportionality(counts)
-    pv = nw.permutation_pvalues(counts, obs, method="rho", permutations=199, seed=1)
+    obs = cr.proportionality(counts)
+    pv = cr.permutation_pvalues(counts, obs, method="rho", permutations=199, seed=1)
     off = pv[np.triu_indices(15, 1)]
     assert 0.02 < (off < 0.1).mean() < 0.25
 

@@ -11,6 +11,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
+from icibiome.ecology import correlation as cr
 from icibiome.ecology import network as nw
 from icibiome.io import write_standard_table
 from icibiome.signatures import differential as da
@@ -30,7 +31,7 @@ def _null_counts(seed: int, n: int = 40, p: int = P_TAXA) -> pd.DataFrame:
 def test_null_data_q_edges_give_no_false_edges_where_raw_p_gives_some():
     false_p, false_q = [], []
     for seed in range(4):
-        r, pv = nw.association(_null_counts(seed), method="spearman", permutations=999, seed=seed)
+        r, pv = cr.association(_null_counts(seed), method="spearman", permutations=999, seed=seed)
         res = {"all": (r, pv)}
         false_p.append(len(nw.stable_edges(res, alpha=0.01, min_abs_r=0.0, edge_test="p")))
         false_q.append(len(nw.stable_edges(res, alpha=0.05, min_abs_r=0.0)))  # default: q
@@ -59,7 +60,7 @@ def test_expected_false_edges_with_groups_matches_simulation():
 
 
 def test_edge_test_must_be_q_or_p():
-    r, pv = nw.association(_null_counts(0, p=6), method="spearman", permutations=9, seed=0)
+    r, pv = cr.association(_null_counts(0, p=6), method="spearman", permutations=9, seed=0)
     with pytest.raises(ValueError, match="edge_test"):
         nw.stable_edges({"all": (r, pv)}, edge_test="raw")
 

@@ -159,14 +159,15 @@ def test_text_below_six_points_is_refused(tmp_path):
 
 
 def test_report_network_png_keeps_the_guild_cluster_open(tmp_path, monkeypatch):
-    """The report's network.png (icibiome.ecology.guilds.plot_network): no overlapping node labels.
+    """The report's network.png (icibiome.ecology.guild_report.plot_network): no overlapping node
+    labels.
 
     Two dense guilds (8 + 7 taxa) with 12 loosely attached taxa: the spring layout squeezed the
     guilds into a knot with 4 overlapping label pairs; the shared spread_layout gives 0.
     """
     import matplotlib.figure
 
-    from icibiome.ecology import guilds as gl
+    from icibiome.ecology import guild_report as gl
 
     found = [f"s__Found{i}_bacterium{i}" for i in range(8)]
     path = [f"s__Patho{i}_bacterium{i}" for i in range(7)]

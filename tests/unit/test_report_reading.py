@@ -22,7 +22,7 @@ import yaml
 from icibiome.report.build import STAT_FORMATS, run_multiqc, stat_headers
 from icibiome.report.sections import km_curves, signatures_summary, toposcore_prediction_note
 from icibiome.signatures import stage as sg
-from icibiome.signatures import toposcore as tp
+from icibiome.signatures import toposcore_stage as ts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,7 +155,7 @@ def report(tmp_path_factory):
         index=pd.Index([f"S{i}" for i in range(10)], name="sample_id"),
     )  # fmt: skip
     resp = pd.Series(["R", "NR"] * 5, index=scores.index)
-    files += tp._write_mqc(scores, resp, out, "test, species", "Lists: the run's guilds.")
+    files += ts._write_mqc(scores, resp, out, "test, species", "Lists: the run's guilds.")
     html = run_multiqc(files, out / "report.html", config_file=ROOT / "config/multiqc_config.yaml")
     return html.read_text(), out
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from icibiome.signatures import toposcore as tp
+from icibiome.signatures import toposcore_discovery as td
 from icibiome.taxonomy.harmonise import NameMap
 
 SIG1 = ["Veillonella_parvula", "Streptococcus_oralis", "Hungatella_hathewayi", "Proteus_mirabilis"]
@@ -158,7 +159,7 @@ def test_cox_binary_equals_statsmodels_efron():
     x = rng.random((n, 3)) < 0.5
     t = np.round(rng.exponential(10 * np.exp(-0.8 * x[:, 0])), 0) + 1  # ties
     e = (rng.random(n) < 0.7).astype(float)
-    beta, se = tp.cox_binary(t, e, x.astype(float))
+    beta, se = td.cox_binary(t, e, x.astype(float))
     for j in range(3):
         ref = PHReg(t, x[:, [j]].astype(float), status=e, ties="efron").fit(disp=0)
         assert beta[j] == pytest.approx(ref.params[0], abs=1e-8)
@@ -172,7 +173,7 @@ def test_fisher_cooccurrence_equals_scipy():
     base = rng.random(40) < 0.5
     pres = pd.DataFrame({"a": base, "b": base ^ (rng.random(40) < 0.1), "c": ~base,
                          "d": rng.random(40) < 0.3})  # fmt: skip
-    p, sign = tp.fisher_cooccurrence(pres)
+    p, sign = td.fisher_cooccurrence(pres)
     x = pres.to_numpy()
     for i in range(4):
         for j in range(i + 1, 4):
@@ -199,7 +200,7 @@ def test_discovery_finds_planted_resistance_and_response_groups():
                       columns=[f"good{i}" for i in range(8)] + [f"bad{i}" for i in range(8)]
                       + [f"noise{i}" for i in range(8)])  # fmt: skip
     time = rng.exponential(12 * np.exp(0.8 * z))
-    res = tp.discover_signatures(ab, time, np.ones(n), k=3, min_prevalence=0.0)
+    res = td.discover_signatures(ab, time, np.ones(n), k=3, min_prevalence=0.0)
     s1, s2 = set(res.sig1.table["taxon"]), set(res.sig2.table["taxon"])
     assert len(s1 & {f"bad{i}" for i in range(8)}) >= 6 and not any(
         t.startswith("good") for t in s1

@@ -16,6 +16,8 @@ import yaml
 from icibiome.io import write_standard_table
 from icibiome.report.build import has_data
 from icibiome.signatures import toposcore as tp
+from icibiome.signatures import toposcore_endpoints as te
+from icibiome.signatures import toposcore_stage as ts
 
 SIG1 = ["Veillonella_parvula", "Streptococcus_oralis", "Hungatella_hathewayi", "Proteus_mirabilis"]
 SIG2 = ["Roseburia_hominis", "Dorea_longicatena", "Gemmiger_formicilis",
@@ -74,7 +76,7 @@ def test_predicted_class_hr_equals_statsmodels_efron_stratified_by_cohort(tmp_pa
 
     rows, sheet = _survival_cohort()
     ab, kw = _inputs(tmp_path, rows, sheet)
-    paths = tp.run_toposcore(ab, tmp_path / "out", **kw)
+    paths = ts.run_toposcore(ab, tmp_path / "out", **kw)
     sc = pd.read_csv(paths["scores"], sep="\t", index_col="sample_id")
     surv = pd.read_csv(paths["survival"], sep="\t").set_index(["endpoint", "comparison"])
     row = surv.loc[("OS", "predicted NR vs R")]
@@ -99,7 +101,7 @@ def test_predicted_class_hr_equals_statsmodels_efron_stratified_by_cohort(tmp_pa
 def test_no_survival_columns_leaves_the_survival_panels_out_of_the_report(tmp_path):
     rows, sheet = _survival_cohort(30)
     ab, kw = _inputs(tmp_path, rows, sheet.drop(columns=["os_months", "os_event"]))
-    paths = tp.run_toposcore(ab, tmp_path / "out", **kw)
+    paths = ts.run_toposcore(ab, tmp_path / "out", **kw)
     assert pd.read_csv(paths["survival"], sep="\t").empty
     assert not has_data(paths["toposcore_survival_mqc"])
     assert not has_data(paths["toposcore_km_mqc"])
@@ -114,10 +116,10 @@ def test_sheet_akkermansia_status_replaces_the_profile_in_the_gray_zone(tmp_path
             "g_blank": _row(1, 3, akk=2.0), "sig1": _row(4, 0)}  # fmt: skip
     sheet = pd.DataFrame({"akk_qpcr": ["low", "Zero", "LOW", "", "Low"]})
     ab, kw = _inputs(tmp_path, rows, sheet)
-    base = pd.read_csv(tp.run_toposcore(ab, tmp_path / "p", **kw)["scores"], sep="\t",
+    base = pd.read_csv(ts.run_toposcore(ab, tmp_path / "p", **kw)["scores"], sep="\t",
                        index_col="sample_id")  # fmt: skip
     assert base["predicted_response"].tolist() == ["NR", "R", "NR", "R", "NR"]
-    paths = tp.run_toposcore(ab, tmp_path / "q", akkermansia_column="akk_qpcr", **kw)
+    paths = ts.run_toposcore(ab, tmp_path / "q", akkermansia_column="akk_qpcr", **kw)
     sc = pd.read_csv(paths["scores"], sep="\t", index_col="sample_id")
     assert sc["akkermansia_status"].tolist() == ["Low", "Zero", "Low", "Low", "Low"]
     assert sc["akkermansia_source"].tolist() == ["sheet", "sheet", "sheet", "profile", "sheet"]
@@ -130,7 +132,7 @@ def test_bad_akkermansia_value_or_column_names_row_column_and_key(tmp_path):
     rows = {"s1": _row(1, 3), "s2": _row(1, 3), "s3": _row(0, 5)}
     ab, kw = _inputs(tmp_path, rows, pd.DataFrame({"akk_qpcr": ["Low", "positive", "5.2"]}))
     with pytest.raises(tp.ToposcoreError) as err:
-        tp.run_toposcore(ab, tmp_path / "o", akkermansia_column="akk_qpcr", **kw)
+        ts.run_toposcore(ab, tmp_path / "o", akkermansia_column="akk_qpcr", **kw)
     msg = str(err.value)
     assert "samples.tsv: row 3 (sample s2): column 'akk_qpcr'" in msg
     assert "'positive' is not one of Zero, Low, High" in msg and "1 more row" in msg
@@ -138,31 +140,31 @@ def test_bad_akkermansia_value_or_column_names_row_column_and_key(tmp_path):
     with pytest.raises(
         tp.ToposcoreError, match=r"toposcore.akkermansia_column: .* no column 'akk'"
     ):
-        tp.run_toposcore(ab, tmp_path / "o", akkermansia_column="akk", **kw)
+        ts.run_toposcore(ab, tmp_path / "o", akkermansia_column="akk", **kw)
 
 
 # --------------------------------------------------------------------------------------------
 # 3. degenerate categories and calibration
 # --------------------------------------------------------------------------------------------
 def test_category_check_definition():
-    ok, bad = tp.category_check(["SIG1"] * 30 + ["Gray"] * 47 + ["SIG2"] * 23)
+    ok, bad = te.category_check(["SIG1"] * 30 + ["Gray"] * 47 + ["SIG2"] * 23)
     assert not bad and ok["n"].tolist() == [30, 47, 23]
     # the case of the issue: 3 of 627 samples in SIG2 (0.48 % < 5 %)
-    tab, bad = tp.category_check(["SIG1"] * 300 + ["Gray"] * 324 + ["SIG2"] * 3)
+    tab, bad = te.category_check(["SIG1"] * 300 + ["Gray"] * 324 + ["SIG2"] * 3)
     assert bad and tab["below_threshold"].tolist() == [False, False, True]
     # exactly 5 % is not below; fewer than 20 samples are not judged
-    assert not tp.category_check(["SIG1"] * 19 + ["Gray"] * 19 + ["SIG2"] * 2)[1]
-    assert not tp.category_check(["Gray"] * 19)[1]
+    assert not te.category_check(["SIG1"] * 19 + ["Gray"] * 19 + ["SIG2"] * 2)[1]
+    assert not te.category_check(["Gray"] * 19)[1]
     # a thin Gray zone (fitted cut-offs are often close together) is not degenerate
-    assert not tp.category_check(["SIG1"] * 50 + ["Gray"] * 1 + ["SIG2"] * 49)[1]
+    assert not te.category_check(["SIG1"] * 50 + ["Gray"] * 1 + ["SIG2"] * 49)[1]
 
 
 def test_degenerate_categories_warn_in_the_log_and_the_report(tmp_path, caplog):
     # 40 samples: 37 Gray, 3 SIG1, 0 SIG2 (another profiler's depth: SIG2 never reached)
     rows = {f"s{i:02d}": _row(1, 3) if i >= 3 else _row(4, 0) for i in range(40)}
     ab, kw = _inputs(tmp_path, rows, pd.DataFrame({"response": [""] * 40}))
-    with caplog.at_level(logging.WARNING, logger="icibiome.signatures.toposcore"):
-        paths = tp.run_toposcore(ab, tmp_path / "o", **kw)
+    with caplog.at_level(logging.WARNING, logger="icibiome.signatures.toposcore_stage"):
+        paths = ts.run_toposcore(ab, tmp_path / "o", **kw)
     assert "degenerate" in caplog.text and "SIG2 0 (0.0%)" in caplog.text
     assert "SIG1 3 (7.5%)" in caplog.text and "Gray 37 (92.5%)" in caplog.text
     text = paths["toposcore_warnings_mqc"].read_text()
@@ -175,8 +177,8 @@ def test_degenerate_categories_warn_in_the_log_and_the_report(tmp_path, caplog):
     ab, kw = _inputs(tmp_path / "ok" if (tmp_path / "ok").mkdir() is None else None, rows,
                      pd.DataFrame({"response": [""] * 30}))  # fmt: skip
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="icibiome.signatures.toposcore"):
-        paths = tp.run_toposcore(ab, tmp_path / "ok" / "o", **kw)
+    with caplog.at_level(logging.WARNING, logger="icibiome.signatures.toposcore_stage"):
+        paths = ts.run_toposcore(ab, tmp_path / "ok" / "o", **kw)
     assert not has_data(paths["toposcore_warnings_mqc"]) and "degenerate" not in caplog.text
 
 
@@ -200,10 +202,10 @@ def _shifted_cohorts(n_per: int = 30, seed: int = 5):
 def test_calibration_fitted_on_training_cohorts_is_stored_and_reused(tmp_path):
     rows, sheet = _shifted_cohorts()
     ab, kw = _inputs(tmp_path, rows, sheet)
-    pub = pd.read_csv(tp.run_toposcore(ab, tmp_path / "pub", **kw)["scores"], sep="\t",
+    pub = pd.read_csv(ts.run_toposcore(ab, tmp_path / "pub", **kw)["scores"], sep="\t",
                       index_col="sample_id")  # fmt: skip
     assert (pub["category"] != "SIG2").all()
-    paths = tp.run_toposcore(ab, tmp_path / "fit", calibration_cohorts=["train"],
+    paths = ts.run_toposcore(ab, tmp_path / "fit", calibration_cohorts=["train"],
                              label="shallow, species", **kw)  # fmt: skip
     sc = pd.read_csv(paths["scores"], sep="\t", index_col="sample_id")
     train = sheet["cohort"].eq("train").to_numpy()
@@ -219,7 +221,7 @@ def test_calibration_fitted_on_training_cohorts_is_stored_and_reused(tmp_path):
     test_rows = {k: v for k, v in rows.items() if k.startswith("test")}
     (tmp_path / "new").mkdir()
     ab2, kw2 = _inputs(tmp_path / "new", test_rows, sheet[~train].reset_index(drop=True))
-    again = tp.run_toposcore(ab2, tmp_path / "new" / "o", calibration=paths["calibration"],
+    again = ts.run_toposcore(ab2, tmp_path / "new" / "o", calibration=paths["calibration"],
                              label="shallow, species", **kw2)  # fmt: skip
     sc2 = pd.read_csv(again["scores"], sep="\t", index_col="sample_id")
     pd.testing.assert_series_equal(sc2["category"], sc.loc[sc2.index, "category"])
@@ -231,22 +233,22 @@ def test_calibration_is_never_evaluated_on_its_own_samples(tmp_path):
     rows, sheet = _shifted_cohorts()
     ab, kw = _inputs(tmp_path, rows, sheet)
     with pytest.raises(tp.ToposcoreError, match="covers every scored sample"):
-        tp.run_toposcore(ab, tmp_path / "a", calibration_cohorts=["train", "test"], **kw)
+        ts.run_toposcore(ab, tmp_path / "a", calibration_cohorts=["train", "test"], **kw)
     with pytest.raises(tp.ToposcoreError, match=r"\['nope'\] not in the sample sheet"):
-        tp.run_toposcore(ab, tmp_path / "a", calibration_cohorts=["nope"], **kw)
-    fit = tp.run_toposcore(ab, tmp_path / "fit", calibration_cohorts=["train"], label="x", **kw)
+        ts.run_toposcore(ab, tmp_path / "a", calibration_cohorts=["nope"], **kw)
+    fit = ts.run_toposcore(ab, tmp_path / "fit", calibration_cohorts=["train"], label="x", **kw)
     # the same samples again with the stored calibration: refused (it was fitted on 30 of them)
     with pytest.raises(tp.ToposcoreError, match="fitted on 30 sample"):
-        tp.run_toposcore(ab, tmp_path / "b", calibration=fit["calibration"], label="x", **kw)
+        ts.run_toposcore(ab, tmp_path / "b", calibration=fit["calibration"], label="x", **kw)
     with pytest.raises(tp.ToposcoreError, match="fitted on x tables; this run scores y"):
-        tp.run_toposcore(ab, tmp_path / "b", calibration=fit["calibration"], label="y", **kw)
+        ts.run_toposcore(ab, tmp_path / "b", calibration=fit["calibration"], label="y", **kw)
     with pytest.raises(tp.ToposcoreError, match="not both"):
-        tp.run_toposcore(ab, tmp_path / "b", calibration=fit["calibration"],
+        ts.run_toposcore(ab, tmp_path / "b", calibration=fit["calibration"],
                          calibration_cohorts=["train"], **kw)  # fmt: skip
     bad = tmp_path / "bad.yaml"
     bad.write_text("cut_nr: 0.8\ncut_r: 0.5\nakk_high: 4.799\n")
     with pytest.raises(tp.ToposcoreError, match="bad.yaml: need 0 <= cut_nr < cut_r"):
-        tp.run_toposcore(ab, tmp_path / "b", calibration=bad, **kw)
+        ts.run_toposcore(ab, tmp_path / "b", calibration=bad, **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,7 +260,7 @@ def test_reference_text_depends_on_cancer_type_and_endpoints(tmp_path):
 
     def desc(**extra):
         out = tmp_path / str(len(list(tmp_path.iterdir())))
-        p = tp.run_toposcore(ab, out, **kw, **extra)
+        p = ts.run_toposcore(ab, out, **kw, **extra)
         return yaml.safe_load(p["toposcore_scores_mqc"].read_text())["parent_description"]
 
     nsclc = desc(cancer_type="nsclc")
@@ -340,19 +342,19 @@ def test_sheet_dependent_settings_are_checked_before_any_job(tmp_path):
     rows, sheet = _shifted_cohorts(5)  # train00-04, test00-04: test04 on line 11
     _, kw = _inputs(tmp_path, rows, sheet.assign(akk=["Low"] * 9 + ["lots"]))
     samples = kw["samples_tsv"]
-    tp.check_settings(samples)  # nothing to check
-    tp.check_settings(samples, calibration_cohorts=["train"])
+    te.check_settings(samples)  # nothing to check
+    te.check_settings(samples, calibration_cohorts=["train"])
     with pytest.raises(tp.ToposcoreError, match=r"row 11 \(sample test04\): column 'akk'"):
-        tp.check_settings(samples, akkermansia_column="akk")
+        te.check_settings(samples, akkermansia_column="akk")
     with pytest.raises(tp.ToposcoreError, match="covers every scored sample"):
-        tp.check_settings(samples, calibration_cohorts=["train", "test"])
+        te.check_settings(samples, calibration_cohorts=["train", "test"])
     with pytest.raises(tp.ToposcoreError, match="calibration: .*missing.yaml: file not found"):
-        tp.check_settings(samples, calibration=tmp_path / "missing.yaml")
+        te.check_settings(samples, calibration=tmp_path / "missing.yaml")
     with pytest.raises(tp.ToposcoreError, match="not both"):
-        tp.check_settings(samples, calibration=tmp_path / "x.yaml", calibration_cohorts=["train"])
+        te.check_settings(samples, calibration=tmp_path / "x.yaml", calibration_cohorts=["train"])
     own = "results/signatures/sylph/toposcore_calibration.yaml"  # a cycle in the workflow
     with pytest.raises(tp.ToposcoreError, match="inside this run's results/; copy"):
-        tp.check_settings(samples, calibration=own)
+        te.check_settings(samples, calibration=own)
 
 
 def test_separated_groups_give_no_hazard_ratio_but_say_why(tmp_path):
@@ -362,7 +364,7 @@ def test_separated_groups_give_no_hazard_ratio_but_say_why(tmp_path):
     sheet = pd.DataFrame({"pfs_months": [1.0, 2, 3, 4, 5, 6, 7, 8],
                           "pfs_event": [1, 1, 1, 1, 0, 0, 0, 0]})  # fmt: skip
     ab, kw = _inputs(tmp_path, rows, sheet)
-    surv = pd.read_csv(tp.run_toposcore(ab, tmp_path / "o", **kw)["survival"], sep="\t")
+    surv = pd.read_csv(ts.run_toposcore(ab, tmp_path / "o", **kw)["survival"], sep="\t")
     row = surv.set_index("comparison").loc["predicted NR vs R"]
     assert np.isnan(row["hr"]) and np.isnan(row["ci_low"])
     assert row["note"].startswith("not estimable: the events separate the groups")

@@ -648,7 +648,9 @@ def _check_stages(config: dict, plan: RunPlan) -> None:
             _in_list("toposcore.profiler", plan.toposcore_profiler, profilers, "taxonomy.profilers")
         )
         _check(_in_list("toposcore rank", plan.toposcore_rank, ranks, "taxonomy.ranks"))
-        from icibiome.signatures.toposcore import check_settings  # sheet-dependent settings
+        from icibiome.signatures.toposcore_endpoints import (
+            check_settings,  # sheet-dependent settings
+        )
 
         check_settings(
             config["samples"],

@@ -1,14 +1,15 @@
 """Guilds from a signed co-abundance network (Wu et al. 2024 style) and per-sample guild scores.
 
-* :func:`cutree_hybrid` is a port of R ``dynamicTreeCut::cutreeHybrid`` (the ``hybrid`` method of
-  ``cutreeDynamic``) with its defaults;
 * :func:`detect_modules` clusters the signed network (distance ``1 - A``, average linkage, dynamic
-  tree cut; or Leiden on the positive subgraph);
+  tree cut, :func:`icibiome.ecology.treecut.cutree_hybrid`, a port of R
+  ``dynamicTreeCut::cutreeHybrid``; or Leiden on the positive subgraph);
 * :func:`module_pairs`, :func:`competing_pair` and :func:`orient_pair` find the two competing
   guilds (positive inside, negative between) and decide which is the foundation guild;
 * :func:`guild_scores` gives per-sample guild abundance, prevalence, ILR balance and a
   TOPOSCORE-style count score;
-* :func:`build_guilds` is the pipeline entry point; :func:`plot_network` draws the figure.
+* :func:`build_guilds` is the pipeline entry point; the figure and the report section are
+  :mod:`icibiome.ecology.guild_report` (:func:`~icibiome.ecology.guild_report.plot_network`,
+  :func:`~icibiome.ecology.guild_report.write_guilds_mqc`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from icibiome.ecology.network import multi_replace, read_edges, read_samples
-from icibiome.io import UNCLASSIFIED, atomic_path, read_abundance, read_lineages, write_tsv
-from icibiome.mqc import write_table
+from icibiome.ecology.correlation import multi_replace
+from icibiome.ecology.guild_report import plot_network, write_guilds_mqc
+from icibiome.ecology.network import read_edges, read_samples
+from icibiome.ecology.treecut import cutree_hybrid
+from icibiome.io import UNCLASSIFIED, read_abundance, read_lineages, write_tsv
 
 logger = logging.getLogger(__name__)
 
@@ -41,296 +44,6 @@ free evidence for the foundation guild (Wu et al. 2024, Cell 187:6550: the found
 fibre fermenters / SCFA producers; GOMS, Thomas et al. 2023 Nat Rev Clin Oncol, favourable taxa).
 A taxon counts when its genus (``g__`` rank of a lineage, else the first word of the species
 name) is in the list."""
-
-_DEF_MCS = np.array([0.64, 0.73, 0.82, 0.91, 0.95])  # dynamicTreeCut maxCoreScatter per deepSplit
-
-
-# --------------------------------------------------------------------------------------------
-# dynamic tree cut (hybrid)
-# --------------------------------------------------------------------------------------------
-def _r_merge(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """scipy linkage -> R ``hclust`` ``merge`` (1-based, negative = leaf) and ``height``.
-
-    Within a row R puts a leaf before a cluster, and the smaller index first otherwise (hcass2).
-    """
-    n = z.shape[0] + 1
-    merge = np.zeros((n - 1, 2), dtype=int)
-    for i, (a, b) in enumerate(z[:, :2].astype(int)):
-        ra = -(a + 1) if a < n else a - n + 1
-        rb = -(b + 1) if b < n else b - n + 1
-        if ra < 0 and rb < 0:
-            ra, rb = (ra, rb) if -ra < -rb else (rb, ra)
-        elif ra > 0 and rb < 0:
-            ra, rb = rb, ra
-        elif ra > 0 and rb > 0:
-            ra, rb = min(ra, rb), max(ra, rb)
-        merge[i] = ra, rb
-    return merge, z[:, 2].astype(float)
-
-
-def _core_size(branch_size: int, min_size: int) -> int:
-    base = min_size / 2 + 1
-    return int(base + np.sqrt(branch_size - base)) if base < branch_size else branch_size
-
-
-def _core_scatter(dist: np.ndarray, singletons: list[int], min_size: int) -> tuple[float, list]:
-    cs = _core_size(len(singletons), min_size)
-    core = [s - 1 for s in singletons[:cs]]
-    sub = dist[np.ix_(core, core)]
-    return float(np.mean(sub.sum(axis=0) / (cs - 1))), core
-
-
-def cutree_hybrid(
-    z: np.ndarray,
-    dist: np.ndarray,
-    *,
-    min_cluster_size: int = 20,
-    deep_split: int = 1,
-    cut_height: float | None = None,
-    max_core_scatter: float | None = None,
-    min_gap: float | None = None,
-    min_split_height: float = 0.0,
-    pam_stage: bool = True,
-    pam_respects_dendro: bool = True,
-    max_pam_dist: float | None = None,
-    respect_small_clusters: bool = True,
-) -> np.ndarray:
-    """Dynamic tree cut, hybrid method, as R ``dynamicTreeCut::cutreeDynamic(method="hybrid")``.
-
-    Parameters
-    ----------
-    z : ndarray
-        scipy linkage matrix of the objects (e.g. ``linkage(squareform(dist), "average")``).
-    dist : ndarray
-        Square distance matrix the tree was built from (``distM``).
-    min_cluster_size : int
-        ``minClusterSize`` (R default 20).
-    deep_split : int
-        0-4 (R default 1 for the hybrid method): sets ``maxCoreScatter`` (0.64, 0.73, 0.82,
-        0.91, 0.95) and ``minGap = (1 - maxCoreScatter) * 3/4``.
-    cut_height : float, optional
-        Default 99 % of the range between the 5th-percentile merge height and the top.
-    max_core_scatter, min_gap : float, optional
-        Override the ``deep_split`` values (relative to the reference and cut heights).
-    min_split_height : float
-        Relative minimum split height (R default 0).
-    pam_stage, pam_respects_dendro, respect_small_clusters : bool
-        R's PAM-like second stage (all True by default): unlabelled objects, and whole small
-        branches first, join the nearest cluster on the same composite branch when their mean
-        distance is below the cluster's diameter or ``max_pam_dist``.
-    max_pam_dist : float, optional
-        Default: ``cut_height``.
-
-    Returns
-    -------
-    ndarray of int
-        Cluster label per object, 1 = largest cluster, 0 = unassigned (R's grey).
-
-    Notes
-    -----
-    A port of ``cutreeHybrid`` in dynamicTreeCut 1.63 (Langfelder, Zhang & Horvath 2008): the
-    first stage walks the merges bottom-up, growing basic branches and merging a branch into
-    its partner when it is too small, too scattered (mean core distance above
-    ``maxAbsCoreScatter``), not separated enough (merge height minus core scatter below
-    ``minAbsGap``) or merged below ``minAbsSplitHeight``; otherwise the two become parts of a
-    composite branch. Top basic branches that pass the size, scatter and gap tests are the
-    clusters. The second stage (``pamStage``, ``useMedoids = FALSE``) assigns leftover objects
-    by mean distance to the clusters on their own composite branch. The port follows the R
-    control flow; it was checked on hand-built trees, not against an R installation (none on
-    this machine). Merge order among equal heights can differ from R's ``hclust``.
-
-    References
-    ----------
-    Langfelder P, Zhang B, Horvath S (2008) Bioinformatics 24:719-720.
-    """
-    if int(deep_split) not in range(len(_DEF_MCS)):
-        raise ValueError(f"deep_split must be 0-4, got {deep_split}")
-    merge, height = _r_merge(np.asarray(z, dtype=float))
-    dist = np.asarray(dist, dtype=float)
-    n_merge = len(height)
-    n_points = n_merge + 1
-    ref_merge = max(1, int(round(n_merge * 0.05)))
-    ref_height = float(np.sort(height)[ref_merge - 1])
-    if cut_height is None:
-        cut_height = 0.99 * (height.max() - ref_height) + ref_height
-    else:
-        cut_height = min(cut_height, float(height.max()))
-    if max_pam_dist is None:
-        max_pam_dist = cut_height
-    if int((height <= cut_height).sum()) < min_cluster_size:
-        return np.zeros(n_points, dtype=int)
-    if max_core_scatter is None:
-        max_core_scatter = float(_DEF_MCS[int(deep_split)])
-    if min_gap is None:
-        min_gap = (1 - float(_DEF_MCS[int(deep_split)])) * 3 / 4
-    max_abs_core_scatter = ref_height + max_core_scatter * (cut_height - ref_height)
-    min_abs_gap = min_gap * (cut_height - ref_height)
-    min_abs_split_height = ref_height + min_split_height * (cut_height - ref_height)
-
-    # branch records, 1-based like R (index 0 unused)
-    is_basic, is_top_basic, fail_size = [None], [None], [None]
-    size, n_singletons, merged_into, attach = [None], [None], [None], [None]
-    singletons: list = [None]
-    basic_clusters: list = [None]
-    ind_merge_to_branch = np.zeros(n_merge, dtype=int)
-    on_branch = np.zeros(n_points + 1, dtype=int)  # indexed by 1-based object
-    n_branches = 0
-
-    def new_branch(basic: bool) -> int:
-        nonlocal n_branches
-        n_branches += 1
-        for lst, v in ((is_basic, basic), (is_top_basic, basic), (fail_size, False),
-                       (size, 2), (n_singletons, 2), (merged_into, 0), (attach, np.nan),
-                       (singletons, []), (basic_clusters, [])):  # fmt: skip
-            lst.append(v)
-        return n_branches
-
-    for m in range(n_merge):
-        h = height[m]
-        if h > cut_height:
-            continue
-        a, b = merge[m]
-        if a < 0 and b < 0:
-            br = new_branch(True)
-            singletons[br] = [-a, -b]
-            ind_merge_to_branch[m] = br
-        elif (a < 0) != (b < 0):
-            clust = ind_merge_to_branch[max(a, b) - 1]
-            gene = -min(a, b)
-            if is_basic[clust]:
-                singletons[clust].append(gene)
-                n_singletons[clust] += 1
-            else:
-                on_branch[gene] = clust
-            size[clust] += 1
-            ind_merge_to_branch[m] = clust
-        else:
-            c1, c2 = ind_merge_to_branch[a - 1], ind_merge_to_branch[b - 1]
-            small, large = (c1, c2) if size[c1] <= size[c2] else (c2, c1)
-
-            def scores(br: int, h: float = h) -> tuple[bool, bool]:
-                ave = (
-                    _core_scatter(dist, singletons[br], min_cluster_size)[0]
-                    if is_basic[br]
-                    else 0.0
-                )
-                crit = (size[br] < min_cluster_size, ave > max_abs_core_scatter,
-                        h - ave < min_abs_gap, h < min_abs_split_height)  # fmt: skip
-                merge_it = bool(is_basic[br]) and any(crit)
-                return merge_it, not (crit[1] or crit[2])
-
-            do_merge, small_fail = scores(small)
-            if not do_merge:
-                do_merge, small_fail = scores(large)
-                if do_merge:
-                    small, large = large, small
-            if do_merge:
-                fail_size[small] = small_fail
-                merged_into[small] = large
-                attach[small] = h
-                is_top_basic[small] = False
-                if is_basic[large]:
-                    singletons[large].extend(singletons[small])
-                    n_singletons[large] += n_singletons[small]
-                else:
-                    on_branch[singletons[small]] = large
-                size[large] += size[small]
-                ind_merge_to_branch[m] = large
-            else:
-                if is_basic[large] and not is_basic[small]:
-                    small, large = large, small
-                add = [small] if is_basic[small] else list(basic_clusters[small])
-                if is_basic[large] or (pam_stage and pam_respects_dendro):
-                    add += [large] if is_basic[large] else list(basic_clusters[large])
-                    comp = new_branch(False)
-                    attach[large] = attach[small] = h
-                    merged_into[large] = merged_into[small] = comp
-                    basic_clusters[comp] = add
-                    size[comp] = size[small] + size[large]
-                    ind_merge_to_branch[m] = comp
-                else:
-                    basic_clusters[large].extend(add)
-                    size[large] += size[small]
-                    attach[small] = h
-                    merged_into[small] = large
-                    ind_merge_to_branch[m] = large
-
-    colors = np.zeros(n_points + 1, dtype=int)  # 1-based objects
-    small_labels = np.zeros(n_points + 1, dtype=int)
-    branch_labels = np.zeros(n_branches + 1, dtype=int)
-    color = 0
-    for clust in range(1, n_branches + 1):
-        if np.isnan(attach[clust]):
-            attach[clust] = cut_height
-        is_cluster = False
-        if is_top_basic[clust]:
-            scatter = _core_scatter(dist, singletons[clust], min_cluster_size)[0]
-            is_cluster = (size[clust] >= min_cluster_size and scatter < max_abs_core_scatter
-                          and attach[clust] - scatter > min_abs_gap)  # fmt: skip
-        if is_cluster:
-            color += 1
-            colors[singletons[clust]] = color
-            small_labels[singletons[clust]] = 0
-            branch_labels[clust] = color
-        elif is_basic[clust] and fail_size[clust]:
-            pts = [s for s in singletons[clust] if colors[s] == 0]
-            small_labels[pts] = clust
-
-    if pam_stage and color > 0 and (colors[1:] == 0).any():
-        colors_x = colors.copy()
-        diam = np.zeros(color + 1)
-        for c in range(1, color + 1):
-            members = np.flatnonzero(colors_x == c) - 1
-            if len(members) > 1:
-                sub = dist[np.ix_(members, members)]
-                diam[c] = np.max(sub.sum(axis=0) / (len(members) - 1))
-
-        def labels_on(objs: Iterable[int]) -> np.ndarray:
-            if not pam_respects_dendro:
-                return np.arange(1, color + 1)
-            brs = np.unique(on_branch[list(objs)])
-            if len(brs) != 1 or brs[0] == 0:
-                return np.array([], dtype=int)
-            lab = branch_labels[basic_clusters[brs[0]]]
-            return np.unique(lab[lab > 0])
-
-        def nearest(objs: list[int]) -> tuple[int, float] | None:
-            labs = labels_on(objs)
-            use = np.isin(colors_x[1:], labs) & (colors_x[1:] > 0)
-            if not use.any():
-                return None
-            idx = np.flatnonzero(use)
-            mean_to_obj = dist[np.ix_([o - 1 for o in objs], idx)].mean(axis=0)
-            cl = colors_x[1:][idx]
-            levels = np.unique(cl)
-            means = np.array([mean_to_obj[cl == lv].mean() for lv in levels])
-            k = int(np.argmin(means))
-            return int(levels[k]), float(means[k])
-
-        if respect_small_clusters:
-            for sclust in np.unique(small_labels[small_labels > 0]):
-                objs = [int(o) for o in np.flatnonzero(small_labels == sclust) if colors[o] == 0]
-                if not objs:
-                    continue
-                hit = nearest(objs)
-                if hit is None:
-                    continue
-                lab, d = hit
-                colors[objs] = lab if (d < diam[lab] or d < max_pam_dist) else -1
-        for obj in [int(o) for o in np.flatnonzero(colors == 0) if o > 0]:
-            hit = nearest([obj])
-            if hit is not None and (hit[1] < diam[hit[0]] or hit[1] < max_pam_dist):
-                colors[obj] = hit[0]
-        colors[colors < 0] = 0
-
-    labels = colors[1:]
-    # relabel: 1 = largest cluster (ties: lower original label first), 0 stays unassigned
-    found = np.unique(labels[labels > 0])
-    sizes = np.array([(labels == c).sum() for c in found])
-    order = found[np.lexsort((found, -sizes))]
-    remap = np.zeros(labels.max() + 1 if labels.size else 1, dtype=int)
-    remap[order] = np.arange(1, len(order) + 1)
-    return remap[labels]
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,7 +93,8 @@ def detect_modules(
         All nodes.
     method : {"treecut", "leiden"}
         ``treecut``: distance ``D = 1 - A`` (0 positive edge, 1 none, 2 negative edge), average
-        linkage (scipy), :func:`cutree_hybrid` with ``deep_split`` and ``min_cluster_size``.
+        linkage (scipy), :func:`~icibiome.ecology.treecut.cutree_hybrid` with ``deep_split`` and
+        ``min_cluster_size``.
         ``leiden``: Leiden (leidenalg, modularity, ``resolution``) on the positive-edge
         subgraph; communities smaller than ``min_cluster_size`` are left unassigned.
     min_cluster_size : int
@@ -667,71 +381,6 @@ def guild_scores(
 
 
 # --------------------------------------------------------------------------------------------
-# figure
-# --------------------------------------------------------------------------------------------
-def plot_network(
-    edges: pd.DataFrame,
-    membership: pd.DataFrame,
-    path: str | os.PathLike,
-    *,
-    title: str = "Co-abundance network",
-    seed: int = 1,
-) -> None:
-    """Draw the signed network coloured by guild and write a PNG (matplotlib, Agg backend).
-
-    ``membership`` needs columns ``taxon`` and ``guild``. Positive edges are green, negative
-    edges red; foundation members blue, pathobiont members orange, other modules grey shades.
-    Node labels are shown for networks of at most 60 nodes.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import networkx as nx
-
-    g = nx.Graph()
-    g.add_nodes_from(membership["taxon"])
-    for row in edges.itertuples(index=False):
-        g.add_edge(row.source, row.target, sign=int(row.sign))
-    isolated = [v for v in g.nodes if g.degree(v) == 0]
-    g.remove_nodes_from(isolated)  # drawn, they only squeeze the network into the middle
-    title = f"{title}\n({len(isolated)} unconnected taxa not shown)" if isolated else title
-    from icibiome.report.sections import spread_layout
-
-    pos = spread_layout(g, seed=seed)  # Kamada-Kawai per component: guilds stay open
-    guild = dict(zip(membership["taxon"], membership["guild"], strict=True))
-    palette = {"foundation": "#1f77b4", "pathobiont": "#ff7f0e", "unassigned": "#dddddd"}
-    others = sorted({v for v in guild.values() if v not in palette})
-    greys = plt.get_cmap("tab20b")
-    for i, v in enumerate(others):
-        palette[v] = greys(i % 20)
-    fig, ax = plt.subplots(figsize=(8, 7), dpi=110)
-    for sign, colour in ((1, "#2ca02c"), (-1, "#d62728")):
-        es = [(u, v) for u, v, d in g.edges(data=True) if d["sign"] == sign]
-        nx.draw_networkx_edges(g, pos, edgelist=es, edge_color=colour, alpha=0.45, width=0.8,
-                               ax=ax)  # fmt: skip
-    nx.draw_networkx_nodes(g, pos, node_color=[palette[guild[n]] for n in g.nodes],
-                           node_size=60 if len(g) > 60 else 160, linewidths=0.3,
-                           edgecolors="black", ax=ax)  # fmt: skip
-    if len(g) <= 60:
-        nx.draw_networkx_labels(g, pos, labels={n: str(n).split("|")[-1].removeprefix("s__")
-                                                for n in g.nodes}, font_size=6, ax=ax)  # fmt: skip
-    shown = {guild[v] for v in g.nodes}
-    handles = [plt.Line2D([], [], marker="o", ls="", color=palette[k], label=k)
-               for k in ["foundation", "pathobiont", *others, "unassigned"] if k in shown]  # fmt: skip
-    handles += [plt.Line2D([], [], color="#2ca02c", label="positive edge"),
-                plt.Line2D([], [], color="#d62728", label="negative edge")]  # fmt: skip
-    ax.legend(handles=handles, loc="best", fontsize=7, frameon=False)
-    ax.set_title(title)
-    ax.set_axis_off()
-    ax.margins(0.12)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-
-
-# --------------------------------------------------------------------------------------------
 # pipeline entry point
 # --------------------------------------------------------------------------------------------
 def _read_list(path: str | os.PathLike | None) -> tuple[list[str] | None, list[str] | None]:
@@ -821,148 +470,6 @@ def guild_table(
     return out
 
 
-def write_guilds_mqc(
-    guilds: pd.DataFrame,
-    scores: pd.DataFrame,
-    response: pd.Series | None,
-    figure_png: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    label: str = "",
-    rule: str = "",
-) -> list[Path]:
-    """Write the MultiQC custom-content files of the guild section into ``out_dir``.
-
-    Files: ``guilds_membership_mqc.tsv`` (the network taxa: guild, module, degree, prevalence),
-    ``guilds_scores_mqc.yaml`` (box plots of the guild scores by response group; a short note
-    when no competing pair was found) and ``guilds_network_mqc.html`` (the network figure,
-    embedded). They share the parent section ``Networks and guilds (<label>)``; section ids end
-    in the label made safe, as the diversity section's (:func:`icibiome.ecology.diversity.write_diversity_mqc`).
-    """
-    import base64
-    import re
-
-    import yaml
-
-    out_dir = Path(out_dir)
-    key = "_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") if label else ""
-    n_f = int((guilds["guild"] == "foundation").sum())
-    n_p = int((guilds["guild"] == "pathobiont").sum())
-    parent = {
-        "parent_id": f"icibiome_guilds{key}",
-        "parent_name": f"Networks and guilds ({label})" if label else "Networks and guilds",
-        "parent_description": (
-            "Co-abundance network (SparCC with FastSpar semantics, permutation p-values; "
-            "icibiome.ecology.network) and the two competing guilds of Wu et al. (2024): modules by "
-            "dynamic tree cut of the signed network, the pair with most negative edges between "
-            "them, oriented without response labels (a user list, function categories, known "
-            "SCFA-producer genera, then member prevalence) "
-            f"(icibiome.ecology.guilds). Found: {n_f} foundation and {n_p} pathobiont taxa"
-            + (" (no competing pair)" if rule in ("", "no_pair") else f", oriented by {rule}")
-            + ". Tables: results/networks/, results/guilds/."
-        ),
-    }
-    written = []
-
-    net = guilds[guilds["in_network"]].set_index("clade_name")
-    cols = [c for c in ("guild", "module", "degree", "prevalence", "mean_abundance")
-            if c in net.columns]  # fmt: skip
-    tab = net[cols].copy()
-    rank = tab["guild"].map({"foundation": 0, "pathobiont": 1}).fillna(2)
-    tab = tab.assign(_r=rank).sort_values(["_r", "module"], kind="stable").drop(columns="_r")
-    header = {
-        "id": f"icibiome_guilds_membership{key}",
-        "section_name": "Guild membership",
-        "description": (
-            "Taxa of the network (after the prevalence and abundance filters) with their module "
-            "and guild; 'unassigned' = in no module, 'module_k' = a module outside the competing "
-            "pair. Degree counts stable edges."
-        ),
-        "plot_type": "table",
-        **parent,
-        "pconfig": {"id": f"icibiome_guilds_membership_table{key}",
-                    "title": "icibiome: guild membership", "sort_rows": False},
-        "headers": {
-            "guild": {"title": "Guild"},
-            "module": {"title": "Module", "format": "{:,.0f}"},
-            "degree": {"title": "Degree", "format": "{:,.0f}"},
-            "prevalence": {"title": "Prevalence", "format": "{:,.2f}", "min": 0, "max": 1},
-            "mean_abundance": {"title": "Mean abundance", "format": "{:,.4f}"},
-        },
-    }  # fmt: skip
-    p = out_dir / "guilds_membership_mqc.tsv"
-    write_table(tab, header, p, index_label="Taxon")
-    written.append(p)
-
-    resp = (response.reindex(scores.index) if response is not None
-            else pd.Series("", index=scores.index)).fillna("").replace("", "unknown")  # fmt: skip
-    datasets, labels = [], []
-    for col, name in (("guild_balance", "Guild balance (ILR, foundation vs pathobiont)"),
-                      ("count_score", "Count score"), ("abund_foundation", "Foundation abundance"),
-                      ("abund_pathobiont", "Pathobiont abundance")):  # fmt: skip
-        v = pd.to_numeric(scores[col], errors="coerce")
-        ds = {f"{g} (n={int(v[resp == g].notna().sum())})": [float(x) for x in v[resp == g].dropna()]
-              for g in sorted(resp.unique())}  # fmt: skip
-        ds = {k: x for k, x in ds.items() if x}
-        if ds:
-            datasets.append(ds)
-            labels.append({"name": name, "ylab": name})
-    common = {
-        "id": f"icibiome_guilds_scores{key}",
-        "section_name": "Guild scores by response",
-        **parent,
-    }
-    if datasets:
-        doc = {
-            **common,
-            "description": (
-                "Per-sample guild scores by response group: ILR balance between the foundation "
-                "and the pathobiont guild (higher = foundation-rich), TOPOSCORE-style count score "
-                "and the summed relative abundance (%) of each guild."
-            ),
-            "plot_type": "box",
-            "pconfig": {"id": f"icibiome_guilds_scores_plot{key}",
-                        "title": "icibiome: guild scores by response", "data_labels": labels,
-                        "boxpoints": "all"},
-            "data": datasets,
-        }  # fmt: skip
-    else:
-        doc = {
-            **common,
-            "description": "No guild scores.",
-            "plot_type": "html",
-            "data": (
-                "<p>No competing guild pair (two modules with more negative than positive edges "
-                "between them) was found in this network, so no guild scores were computed. "
-                "More samples, or less strict edge thresholds, may help.</p>"
-            ),
-        }
-    p = out_dir / "guilds_scores_mqc.yaml"
-    with atomic_path(p) as tmp:
-        tmp.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
-    written.append(p)
-
-    png64 = base64.b64encode(Path(figure_png).read_bytes()).decode("ascii")
-    head = {
-        "id": f"icibiome_guilds_network{key}",
-        "section_name": "Figure: co-abundance network",
-        "description": (
-            "Stable edges (green positive, red negative) between the network taxa, coloured by "
-            "guild (blue foundation, orange pathobiont, grey other modules)."
-        ),
-        **parent,
-    }
-    html = (
-        "<!--\n" + yaml.safe_dump(head, sort_keys=False, width=1000) + "-->\n"
-        + '<div class="mqc-custom-content-image"><img style="max-width:100%" '
-        + f'alt="icibiome co-abundance network" src="data:image/png;base64,{png64}" /></div>\n'
-    )  # fmt: skip
-    p = out_dir / "guilds_network_mqc.html"
-    with atomic_path(p) as tmp:
-        tmp.write_text(html)
-    written.append(p)
-    return written
-
-
 def build_guilds(
     network_dir: str | os.PathLike,
     abundance_tsv: str | os.PathLike,
@@ -997,7 +504,7 @@ def build_guilds(
         ``guild_pairs.tsv``, ``guild_scores.tsv`` (:func:`guild_scores`, one row per sample of
         the table; NaN when no competing pair was found), ``nodes.tsv`` (network nodes +
         ``module``, ``guild``), ``network.png`` and the MultiQC files of
-        :func:`write_guilds_mqc`.
+        :func:`~icibiome.ecology.guild_report.write_guilds_mqc`.
     method : {"treecut", "leiden"}
         Module detection (:func:`detect_modules`).
     min_cluster_size : int

@@ -61,8 +61,8 @@ def bh(p: Sequence[float]) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``); NaN stays NaN.
 
     The one BH of the library (:mod:`icibiome.signatures.meta`, :mod:`icibiome.ecology.network`,
-    :mod:`icibiome.signatures.survival`, :mod:`icibiome.ecology.diversity` use it). NaNs are left out of the
-    number of tests.
+    :mod:`icibiome.signatures.survival`, :mod:`icibiome.ecology.permanova` use it). NaNs are left out of
+    the number of tests.
 
     Examples
     --------
