@@ -30,8 +30,9 @@ rule build_network:
     threads: 2
     params:
         out_dir="results/networks/{profiler}",
-        # every networks key except these three is a build_network argument of the same name
-        # (sorted: the params, and so reruns, do not depend on the order of keys in the config)
+        # the networks section, as typed settings in the script
+        # (icibiome.ecology.settings.NetworkSettings; sorted: the params, and so reruns, do not
+        # depend on the order of keys in the config)
         settings={
             k: v
             for k, v in sorted(config["networks"].items())

@@ -44,7 +44,8 @@ rule toposcore:
         guilds=lambda wc: (
             f"results/guilds/{wc.profiler}/guilds.tsv" if TOPOSCORE_GUILDS else None
         ),
-        # every toposcore key except these three is a run_toposcore argument of the same name
+        # the toposcore section, as typed settings in the script
+        # (icibiome.signatures.settings.ToposcoreSettings)
         settings={
             k: v
             for k, v in sorted(config["toposcore"].items())

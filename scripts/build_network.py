@@ -5,6 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.ecology.network import build_network  # noqa: E402
+from icibiome.ecology.settings import NetworkSettings  # noqa: E402
 from icibiome.logging import log_to_file  # noqa: E402
 
 log_to_file(snakemake.log[0])
@@ -14,5 +15,5 @@ build_network(
     samples_tsv=snakemake.input.samples,
     out_dir=snakemake.params.out_dir,
     threads=snakemake.threads,
-    **snakemake.params.settings,
+    settings=NetworkSettings.from_config(snakemake.params.settings),
 )

@@ -5,6 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
+from icibiome.signatures.settings import ToposcoreSettings  # noqa: E402
 from icibiome.signatures.toposcore_stage import run_toposcore  # noqa: E402
 
 log_to_file(snakemake.log[0])
@@ -14,5 +15,5 @@ run_toposcore(
     samples_tsv=snakemake.input.samples,
     guilds_tsv=snakemake.params.guilds,
     label=snakemake.params.label,
-    **snakemake.params.settings,
+    settings=ToposcoreSettings.from_config(snakemake.params.settings),
 )

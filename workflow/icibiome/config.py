@@ -611,6 +611,7 @@ def plan_run(
             config=config,  # the check is of the databases the config names
         ).to_dict("records")
     _check_stages(config, plan)
+    _stage_settings(config)
     # stages the sheet is too small for (diversity, networks, signatures): key and counts
     check_design(
         {
@@ -621,6 +622,15 @@ def plan_run(
         {p: samples.loc[plan.samples_of(p)] for p in profilers},
     )
     return plan
+
+
+def _stage_settings(config: dict) -> None:
+    """Each stage's typed settings from its section: a key its library does not take stops here."""
+    from icibiome.ecology.settings import NetworkSettings
+    from icibiome.signatures.settings import ToposcoreSettings
+
+    for cls in (NetworkSettings, ToposcoreSettings):
+        cls.from_config(config[cls.section])
 
 
 def _check_stages(config: dict, plan: RunPlan) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import networkx as nx
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from icibiome.ecology.correlation import association
+from icibiome.ecology.settings import NetworkSettings
 from icibiome.io import atomic_path, read_abundance, write_tsv
 from icibiome.signatures.differential import bh
 
@@ -423,25 +425,10 @@ def build_network(
     samples_tsv: str | os.PathLike | None,
     out_dir: str | os.PathLike,
     *,
-    method: str = "sparcc",
-    group_column: str | None = None,
-    min_prevalence: float = 0.1,
-    min_abundance: float = 0.0,
-    iterations: int = 50,
-    exclusions: int = 10,
-    threshold: float = 0.1,
-    fastspar_threshold: bool = False,
-    permutations: int = 1000,
-    perm_iterations: int = 5,
-    alpha: float = 0.05,
-    min_abs_r: float = 0.2,
-    min_groups: int | None = None,
-    edge_test: str = "q",
-    fdr: float = 0.05,
-    min_group_samples: int = 8,
+    settings: NetworkSettings | None = None,
     pseudo_count_scale: float = 36_000_000,
-    seed: int = 1,
     threads: int = 1,
+    **overrides,
 ) -> dict[str, Path]:
     """Build the (stable) co-abundance network and write ``edges.tsv``, ``nodes.tsv``, ``graph.graphml``.
 
@@ -457,6 +444,10 @@ def build_network(
         Sample sheet with ``sample_id`` and the ``group_column``; only its samples are used.
     out_dir : path-like
         Output folder (created).
+    settings : NetworkSettings, optional
+        The ``networks`` config section (:class:`icibiome.ecology.settings.NetworkSettings`,
+        whose defaults are the schema's); ``overrides`` replace single fields (a name that is
+        not a field is a TypeError). The fields:
     method : {"sparcc", "rho", "spearman"}
         Association measure: SparCC (FastSpar semantics), proportionality rho, or Spearman on
         clr (baseline).
@@ -464,11 +455,11 @@ def build_network(
         Sheet column defining groups (cohort, timepoint, response). One network per group and
         only edges stable across groups are kept. None: all samples are one group.
     min_prevalence : float
-        Fraction of samples with the taxon present, required in every group (0.1; use 0.75 to
+        Fraction of samples with the taxon present, required in every group (0.2; use 0.75 to
         mimic Wu et al.).
     min_abundance : float
-        Minimum mean relative abundance as a fraction (0 = no filter; docs/methods.md §9a suggests
-        1e-4).
+        Minimum mean relative abundance as a fraction (1e-4, docs/methods.md §9a; 0 = no
+        filter).
     iterations, exclusions, threshold, fastspar_threshold
         SparCC: Dirichlet draws (50), exclusion iterations (10), exclusion threshold (0.1) and
         FastSpar's integer truncation of it (False); see
@@ -478,7 +469,7 @@ def build_network(
     perm_iterations : int
         SparCC iterations per null resample (5, as the FastSpar README).
     alpha : float
-        With ``edge_test="p"``: edge if the raw ``p < alpha`` (Wu et al. used 0.001 with
+        With ``edge_test="p"``: edge if the raw ``p < alpha`` (0.001, as Wu et al. with
         B >= 1,000); unused with ``edge_test="q"``.
     min_abs_r : float
         And ``|r| >= min_abs_r`` (0.2, docs/methods.md §9a).
@@ -523,6 +514,17 @@ def build_network(
     :func:`stable_edges` (Wu et al. 2024). Node statistics: :func:`node_table`. The run's
     parameters are stored as GraphML graph attributes.
     """
+    s = replace(settings or NetworkSettings(), **overrides)
+    method, group_column, min_groups = s.method, s.group_column, s.min_groups
+    min_prevalence, min_abundance = s.min_prevalence, s.min_abundance
+    iterations, exclusions, threshold = s.iterations, s.exclusions, s.threshold
+    fastspar_threshold, permutations, perm_iterations = (
+        s.fastspar_threshold,
+        s.permutations,
+        s.perm_iterations,
+    )
+    alpha, edge_test, fdr, min_abs_r = s.alpha, s.edge_test, s.fdr, s.min_abs_r
+    min_group_samples, seed = s.min_group_samples, s.seed
     out = Path(out_dir)
     rel, counts, sheet = load_network_inputs(
         abundance_tsv, counts_tsv, samples_tsv, pseudo_count_scale=pseudo_count_scale

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +20,8 @@ import pandas as pd
 
 from icibiome.io import atomic_path, read_abundance, write_tsv
 from icibiome.mqc import write_table
+from icibiome.signatures.settings import ToposcoreSettings
 from icibiome.signatures.toposcore import (
-    AKK_HIGH,
-    AKK_NAMES,
-    CUT_NR,
-    CUT_R,
     ToposcoreError,
     auc,
     guild_signatures,
@@ -267,22 +264,10 @@ def run_toposcore(
     out_dir: str | os.PathLike,
     *,
     samples_tsv: str | os.PathLike | None = None,
-    sig1: str | os.PathLike | None = None,
-    sig2: str | os.PathLike | None = None,
     guilds_tsv: str | os.PathLike | None = None,
-    naming: str = "auto",
-    name_map: str | os.PathLike | None = None,
-    akkermansia: Sequence[str] = AKK_NAMES,
-    akkermansia_column: str | None = None,
-    cut_nr: float = CUT_NR,
-    cut_r: float = CUT_R,
-    akk_high: float = AKK_HIGH,
-    calibration: str | os.PathLike | None = None,
-    calibration_cohorts: Sequence[str] = (),
-    cancer_type: str | None = None,
-    sig1_size: int | None = None,
-    sig2_size: int | None = None,
+    settings: ToposcoreSettings | None = None,
     label: str = "",
+    **overrides,
 ) -> dict[str, Path]:
     """Score every sample of a standard abundance table (rule ``toposcore``).
 
@@ -302,6 +287,10 @@ def run_toposcore(
         ``calibration`` to reuse them) and the MultiQC files ``toposcore_*_mqc.*``.
     samples_tsv : path-like, optional
         Sample sheet: ``response`` (shown beside the scores), survival columns, cohorts.
+    settings : ToposcoreSettings, optional
+        The ``toposcore`` config section (:class:`icibiome.signatures.settings.ToposcoreSettings`,
+        whose defaults are the schema's); ``overrides`` replace single fields (a name that is
+        not a field is a TypeError). The fields:
     sig1, sig2 : path-like, optional
         SIG list files (:func:`~icibiome.signatures.toposcore.read_signature`), e.g. the
         published ``sig1.txt`` / ``sig2.txt``.
@@ -329,6 +318,12 @@ def run_toposcore(
     label : str
         Shown in the report section name, e.g. ``"sylph, species"``.
     """
+    s = replace(settings or ToposcoreSettings(), **overrides)
+    sig1, sig2, naming, name_map = s.sig1, s.sig2, s.naming, s.name_map
+    akkermansia, akkermansia_column = s.akkermansia, s.akkermansia_column
+    cut_nr, cut_r, akk_high = s.cut_nr, s.cut_r, s.akk_high
+    calibration, calibration_cohorts = s.calibration, s.calibration_cohorts
+    cancer_type, sig1_size, sig2_size = s.cancer_type, s.sig1_size, s.sig2_size
     from icibiome.signatures.references import published_reference
 
     out = Path(out_dir)
