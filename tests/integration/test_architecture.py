@@ -188,6 +188,7 @@ def test_library_is_organised_by_stage():
         "mqc",
         "resources",
         "samplesheet",
+        "stats",
         "tools",
     }, top
     runtime = [*ROOT.joinpath("scripts").glob("*.py"), *ROOT.joinpath("rules").rglob("*.smk")]

@@ -28,7 +28,7 @@ import pandas as pd
 from icibiome.ecology.correlation import association
 from icibiome.ecology.settings import NetworkSettings
 from icibiome.io import atomic_path, read_abundance, write_tsv
-from icibiome.signatures.differential import bh
+from icibiome.stats import bh
 
 logger = logging.getLogger(__name__)
 

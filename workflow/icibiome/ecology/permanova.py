@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from icibiome.signatures.differential import bh
+from icibiome.stats import bh
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from icibiome.signatures.differential import bh
+from icibiome.stats import bh
 
 logger = logging.getLogger(__name__)
 

@@ -53,6 +53,7 @@ import pandas as pd
 
 from icibiome.errors import UserError
 from icibiome.io import UNCLASSIFIED
+from icibiome.stats import auroc
 from icibiome.taxonomy.harmonise import NameMap, normalise_name
 
 logger = logging.getLogger(__name__)
@@ -427,8 +428,6 @@ def auc(score, labels, positive: str = "R") -> float:
     >>> auc([0.1, 0.4, 0.35, 0.8], ["NR", "NR", "R", "R"])
     0.75
     """
-    from scipy.stats import rankdata
-
     s = pd.Series(np.asarray(score, dtype=float))
     lab = pd.Series(np.asarray(labels, dtype=object)).fillna("").astype(str)
     keep = (lab != "") & (lab.str.lower() != "nan") & s.notna()
@@ -437,8 +436,7 @@ def auc(score, labels, positive: str = "R") -> float:
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    r = rankdata(s.to_numpy())
-    return float((r[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(auroc(s.to_numpy(), pos)[0])
 
 
 def cox_hazard_ratio(time, event, group) -> dict[str, float]:
