@@ -21,7 +21,6 @@ from icibiome.config import ConfigError, check_config, check_resources
 from icibiome.reads.qc import BadReadsError, check_reads, count_fastq
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMON = (ROOT / "rules" / "common.smk").read_text()
 HEADER = "sample_id\tsubject_id\tcohort\ttimepoint\tassay\tfq1\tfq2\tresponse\n"
 
 
@@ -326,14 +325,6 @@ def test_check_resources_names_key_and_path(tmp_path):
     assert "toposcore.sig1" not in str(exc.value)
 
 
-_NEEDS_LEAD = pytest.mark.skipif(
-    "check_resources" not in COMMON or "check_config" not in COMMON,
-    reason="rules/common.smk does not call icibiome.config.check_config/check_resources "
-    "yet (the lead adds them; see the robustness report)",
-)
-
-
-@_NEEDS_LEAD
 def test_missing_database_stops_before_any_job(tmp_path):
     wd = _project(tmp_path)
     (wd / "db" / "sylph.syldb").unlink()
@@ -346,7 +337,6 @@ def test_missing_database_stops_before_any_job(tmp_path):
     _assert_clean_failure(rc, out, "key 'host_removal.bowtie2_index': bowtie2 index not found")
 
 
-@_NEEDS_LEAD
 def test_shell_metacharacters_in_config_values_are_rejected(tmp_path):
     wd = _project(tmp_path, config_extra={"qc.fastp.adapter_r1": "AGATC;touch INJECTED"})
     rc, out = _snakemake(wd, "results/qc/fastp/A.fastp.json")
