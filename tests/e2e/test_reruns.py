@@ -161,15 +161,6 @@ def _assert_same_tables(results: Path, reference: Path) -> None:
     assert not differ, f"result tables not byte-identical between runs: {differ}"
 
 
-def _run_info_included() -> bool:
-    return "provenance.smk" in (ROOT / "Snakefile").read_text()
-
-
-@pytest.mark.skipif(
-    not _run_info_included(),
-    reason="Snakefile does not include rules/provenance.smk yet (the lead adds the include and "
-    "results/run_info/* to get_final_output; see the robustness report)",
-)
 def test_run_info_records_config_sheet_versions_and_command(basic_run, demo_data):
     ri = basic_run / "results" / "run_info"
     info = yaml.safe_load((ri / "run_info.yaml").read_text())
