@@ -14,8 +14,10 @@ import_report_content(
     manifest_tsv=snakemake.input.manifest,
     excluded_tsv=snakemake.input.excluded,
     filled_tsv=snakemake.input.filled,
-    # out_composition=..., out_flags=..., one per named output of the rule
-    **{f"out_{name}": path for name, path in snakemake.output.items()},
+    out_composition=snakemake.output.composition,
+    out_composition_response=snakemake.output.composition_response,
+    out_files=snakemake.output.files,
+    out_flags=snakemake.output.flags,
     top_n=snakemake.params.top_n,
     rank=snakemake.params.rank,
     profiler=snakemake.params.profiler,

@@ -17,6 +17,10 @@ write_custom_content(
     top_n=snakemake.params.top_n,
     rank=snakemake.params.rank,
     profiler=snakemake.params.profiler,
-    # out_survival=..., out_host=..., one per named output of the rule
-    **{f"out_{name}": path for name, path in snakemake.output.items()},
+    out_survival=snakemake.output.survival,
+    out_host=snakemake.output.host,
+    out_composition=snakemake.output.composition,
+    out_excluded=snakemake.output.excluded,
+    out_composition_response=snakemake.output.composition_response,
+    out_zero_hit=snakemake.output.zero_hit,
 )

@@ -27,6 +27,9 @@ def test_scripts_are_thin_shims(script):
         if isinstance(node, ast.Import):
             assert all(a.name in {"sys"} for a in node.names)
         assert not isinstance(node, (ast.If, ast.For, ast.While)), "no branching in a shim"
+        # every argument named (a rule's input/output/params key): no ** of a config section
+        if isinstance(node, ast.Call):
+            assert all(k.arg is not None for k in node.keywords), "no ** splat in a shim"
 
 
 def test_every_script_and_env_path_exists_and_every_rule_has_log_and_conda():
