@@ -9,6 +9,7 @@
 "Nothing to do on a second run" is tests/e2e/test_basic.py::test_second_run_has_nothing_to_do.
 """
 
+import gzip
 import hashlib
 import os
 import re
@@ -47,7 +48,8 @@ def _planned_jobs(out: str) -> dict[str, int]:
 
 
 def _result_tables(results: Path) -> dict[str, str]:
-    """sha256 of every result table (TSV) under ``results/``; run_info, evaluation and logs excluded."""
+    """sha256 of every result table (TSV) under ``results/`` and of the non-host reads; run_info,
+    evaluation and logs excluded."""
     out = {}
     for p in sorted(results.rglob("*.tsv")):
         rel = p.relative_to(results).as_posix()
@@ -57,6 +59,11 @@ def _result_tables(results: Path) -> dict[str, str]:
         if rel.startswith(("run_info/", "evaluation/")) or "_data/" in rel or rel in timed:
             continue
         out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    # the non-host reads too, in the same order (bowtie2 --reorder), whatever the threads
+    for p in sorted(results.glob("qc/host/*.fastq.gz")):
+        out[p.relative_to(results).as_posix()] = hashlib.sha256(
+            gzip.decompress(p.read_bytes())
+        ).hexdigest()
     return out
 
 

@@ -733,7 +733,8 @@ def run_host_removal(
 
     finals = {f"r{i}": p for i, p in enumerate(out_reads)} | {"bt2": bowtie2_log}
     parts = {k: _part(v) for k, v in finals.items()}
-    bt2 = ["bowtie2", "-p", str(threads), "-x", index]
+    # --reorder: the non-host reads in input order whatever the threads (byte-identical reruns)
+    bt2 = ["bowtie2", "-p", str(threads), "--reorder", "-x", index]
     bt2 += ["-1", str(reads[0]), "-2", str(reads[1])] if len(reads) > 1 else ["-U", str(reads[0])]
     bt2 += shlex.split(extra)
     if len(reads) > 1:
