@@ -748,3 +748,37 @@ def test_within_cohort_reference_in_parallel_is_the_same():
     a = pr.within_cohort_cv(ab, info, "lasso", n_repeats=1, seed=2, permutations=3)
     b = pr.within_cohort_cv(ab, info, "lasso", n_repeats=1, seed=2, permutations=3, n_jobs=2)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_report_shows_within_cohort_cv_beside_its_permutation_reference(tmp_path):
+    """Issue 13: the report's within-cohort table gives the shuffled-label reference next to the
+    CV AUC and says to read it against that, not against 0.5 (old code: no such section)."""
+    import yaml
+
+    from icibiome.signatures import write_signatures_mqc
+
+    fig = tmp_path / "fig.png"
+    fig.write_bytes(b"\x89PNG\r\n\x1a\n")
+    meta = pd.DataFrame(columns=["feature", "effect", "ci_low", "ci_high", "p_value", "q_value",
+                                 "I2", "n_cohorts", "direction_consistency"])  # fmt: skip
+    auc = pd.DataFrame({"model": ["lasso"], "features": ["species"], "held_out": ["mean"],
+                        "auc": [0.6], "ci_low": [np.nan], "ci_high": [np.nan], "n_R": [20],
+                        "n_NR": [20], "note": [""]})  # fmt: skip
+    preds = pd.DataFrame(columns=["model", "features", "cohort", "response", "probability"])
+    km = pd.DataFrame(columns=["group", "time", "survival", "at_risk", "score", "endpoint"])
+    within = pd.DataFrame({"model": ["lasso"], "cohort": ["C1"], "n_R": [6], "n_NR": [6],
+                           "auc_mean": [0.31], "auc_sd": [0.05], "perm_p": [0.7],
+                           "null_mean": [0.36], "null_sd": [0.12], "n_permutations": [19],
+                           "folds": [5], "repeats": [5], "note": ["x"]})  # fmt: skip
+    paths = {p.name: p for p in write_signatures_mqc(meta, auc, preds, km, fig, tmp_path, "x",
+                                                     within=within)}  # fmt: skip
+    text = paths["signatures_within_mqc.tsv"].read_text()
+    head = yaml.safe_load("\n".join(ln[2:] for ln in text.splitlines() if ln.startswith("# ")))
+    assert "not against 0.5" in head["description"]
+    assert "optimistic contrast" not in head["description"]
+    assert head["description"].startswith("Repeated stratified 5-fold CV")
+    assert head["headers"]["null_mean"]["format"] == "{:.3f}"
+    body = pd.read_csv(paths["signatures_within_mqc.tsv"], sep="\t", comment="#", index_col=0)
+    assert list(body.columns[:6]) == ["auc_mean", "auc_sd", "null_mean", "null_sd", "perm_p",
+                                      "n_permutations"]  # fmt: skip
+    assert body.loc["lasso | C1", "null_mean"] == 0.36
