@@ -233,9 +233,8 @@ WITHIN_DESCRIPTION = (
     "mean and SD over repeats) beside its label-permutation reference: the cohort's labels "
     "shuffled and the same CV re-run (null mean and SD; perm_p = (1 + #null >= observed) / "
     "(1 + n), resolution 1 / (n + 1)). Not an optimistic bound: on small cohorts without "
-    "signal this AUC scatters widely and is biased below 0.5 (a fold's training part holds the "
-    "opposite class balance of its test part), so read it against the null mean and perm_p, "
-    "not against 0.5."
+    "signal this AUC scatters widely and can sit well below 0.5 (the reference's SD shows by "
+    "how much), so read it against the null mean and perm_p, not against 0.5."
 )
 
 
