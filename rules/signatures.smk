@@ -44,6 +44,7 @@ rule signatures:
             "results/signatures/{profiler}/signatures_",
             "meta_mqc.tsv",
             "loco_mqc.tsv",
+            "within_mqc.tsv",
             "roc_mqc.yaml",
             "km_mqc.yaml",
             "figure_mqc.html",

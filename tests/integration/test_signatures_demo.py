@@ -98,9 +98,13 @@ def test_stage_with_the_shipped_config_on_pipeline_tables(demo60, tmp_path):
     scores = tmp_path / "guild_scores.tsv"
     truth[["guild_balance"]].rename_axis("sample_id").to_csv(scores, sep="\t")
     settings = _settings()
-    assert settings["permutations"] == {"balance": 100, "lasso": 20, "rf": 5}  # config_demo.yaml
+    assert settings["permutations"] == {"balance": 100, "lasso": 20, "rf": 5, "within_lasso": 20,
+                                        "within_rf": 5}  # config_demo.yaml  # fmt: skip
     # fewer CV repeats and permutations: test time
-    settings |= {"within_repeats": 1, "permutations": {"balance": 3, "lasso": 3, "rf": 1}}
+    settings |= {
+        "within_repeats": 1,
+        "permutations": {"balance": 3, "lasso": 3, "rf": 1, "within_lasso": 3, "within_rf": 1},
+    }
     assert settings["classifiers"] == ["lasso", "rf"] and settings["min_per_class"] == 5
     paths = run_signatures(abundance, demo60 / "samples.tsv", tmp_path / "out",
                            extra_tsvs={"guilds": scores, "toposcore": None},
@@ -121,6 +125,12 @@ def test_stage_with_the_shipped_config_on_pipeline_tables(demo60, tmp_path):
     assert means["note"].str.contains("permutation p = ").all()
     loco_mqc = paths["signatures_loco_mqc.tsv"].read_text()
     assert "perm_p" in loco_mqc and "null_mean" in loco_mqc
+    # the within-cohort CV with its permutation reference, in the table and the report
+    within = pd.read_csv(paths["within"], sep="\t").set_index(["model", "cohort"])
+    assert within["n_permutations"].tolist() == [3, 3, 1, 1], within
+    assert within["perm_p"].between(0, 1).all() and within["null_mean"].notna().all()
+    within_mqc = paths["signatures_within_mqc.tsv"].read_text()
+    assert "null_mean" in within_mqc and "not against 0.5" in within_mqc
     mean = means["auc"]
     assert mean[("lasso", "species")] >= 0.62  # measured 0.691
     assert mean[("rf", "species")] >= 0.7  # measured 0.798

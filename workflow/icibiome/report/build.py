@@ -36,10 +36,14 @@ STAT_FORMATS = {
     "hr_per_sd": "{:.2f}", "hr_ci_low": "{:.2f}", "hr_ci_high": "{:.2f}",
     "toposcore": "{:.3f}", "sig1_score": "{:.3f}", "sig2_score": "{:.3f}",
     "n_R": "{:,.0f}", "n_NR": "{:,.0f}", "n_cohorts": "{:,.0f}",
+    "auc_mean": "{:.3f}", "auc_sd": "{:.3f}", "null_mean": "{:.3f}", "null_sd": "{:.3f}",
+    "n_permutations": "{:,.0f}",
 }  # fmt: skip
 STAT_TITLES = {"auc": "AUC", "ci_low": "CI low", "ci_high": "CI high", "p_value": "p",
                "q_value": "q (BH)", "I2": "I²", "direction_consistency": "same sign",
-               "n_cohorts": "cohorts"}  # fmt: skip
+               "n_cohorts": "cohorts", "auc_mean": "CV AUC", "auc_sd": "CV AUC SD",
+               "null_mean": "null mean", "null_sd": "null SD", "perm_p": "permutation p",
+               "n_permutations": "permutations"}  # fmt: skip
 
 
 def stat_headers(columns: Sequence[str]) -> dict[str, dict]:

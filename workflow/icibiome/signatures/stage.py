@@ -12,7 +12,11 @@ profiler's standard abundance table and the sample sheet it writes, into ``out_d
     Leave-one-cohort-out AUROC per held-out cohort and model/feature set (DeLong CI, the
     number of model features, and the within-cohort label-permutation null: ``perm_p``,
     ``null_mean``, ``null_sd`` with ``signatures.permutations`` permutations per model), the
-    out-of-cohort probabilities, and the within-cohort CV contrast (:mod:`icibiome.signatures.predict`).
+    out-of-cohort probabilities, and the repeated within-cohort CV AUC with its own
+    label-permutation reference (``signatures.permutations.within_<model>`` shuffles of the
+    cohort's labels, the same CV re-run: ``perm_p``, ``null_mean``, ``null_sd``; on small
+    cohorts without signal the CV AUC sits below 0.5, so it is read against that reference)
+    (:mod:`icibiome.signatures.predict`).
 ``survival.tsv``, ``km.tsv``
     Cox (stratified by cohort) and Kaplan-Meier of PFS/OS on the out-of-cohort probability and on
     the extra scores (:mod:`icibiome.signatures.survival`).
@@ -222,11 +226,33 @@ def _mean_text(r) -> str:
     return txt
 
 
+WITHIN_MQC_COLUMNS = ["auc_mean", "auc_sd", "null_mean", "null_sd", "perm_p", "n_permutations",
+                      "n_R", "n_NR", "note"]  # fmt: skip
+WITHIN_DESCRIPTION = (
+    "Repeated stratified 5-fold CV inside each cohort (AUC of the out-of-fold probabilities, "
+    "mean and SD over repeats) beside its label-permutation reference: the cohort's labels "
+    "shuffled and the same CV re-run (null mean and SD; perm_p = (1 + #null >= observed) / "
+    "(1 + n), resolution 1 / (n + 1)). Not an optimistic bound: on small cohorts without "
+    "signal this AUC scatters widely and can sit well below 0.5 (the reference's SD shows by "
+    "how much), so read it against the null mean and perm_p, not against 0.5."
+)
+
+
+def _within_table(within: pd.DataFrame | None) -> pd.DataFrame:
+    """The report's within-cohort table: AUC, its permutation reference, counts, note."""
+    if within is None or not len(within):
+        return pd.DataFrame({"note": ["no within-cohort CV in this run"]}, index=["none"])
+    tab = within.assign(row=within["model"] + " | " + within["cohort"].astype(str))
+    return tab.set_index("row").reindex(columns=WITHIN_MQC_COLUMNS)
+
+
 def write_signatures_mqc(
     meta: pd.DataFrame, auc: pd.DataFrame, preds: pd.DataFrame, km: pd.DataFrame,
     figure: Path, out_dir: Path, label: str = "", top_n: int = 25, cancer_type: str | None = None,
+    within: pd.DataFrame | None = None,
 ) -> list[Path]:  # fmt: skip
-    """MultiQC custom content: meta-analysis table, LOCO AUC table, ROC and KM line graphs, figure.
+    """MultiQC custom content: meta-analysis table, LOCO AUC table, within-cohort CV table with
+    its permutation reference, ROC and KM line graphs, figure.
 
     The published reference sentence depends on ``cancer_type`` and the endpoints in the data
     (:func:`icibiome.signatures.references.published_reference`); an empty ROC / KM panel is written as
@@ -287,6 +313,15 @@ def write_signatures_mqc(
                                 "only_defined_headers": False,
                                 "title": "icibiome: LOCO AUC"}}, p, "Model | features | cohort")  # fmt: skip
     written.append(p)
+    p = out_dir / "signatures_within_mqc.tsv"
+    write_table(_within_table(within), {"id": f"icibiome_signatures_within{key}", "section_name":
+                "Within-cohort CV AUC and its permutation reference", "description":
+                WITHIN_DESCRIPTION, "plot_type": "table", **parent,
+                "headers": stat_headers(WITHIN_MQC_COLUMNS),
+                "pconfig": {"id": f"icibiome_signatures_within_table{key}", "sort_rows": False,
+                            "only_defined_headers": False,
+                            "title": "icibiome: within-cohort CV"}}, p, "Model | cohort")  # fmt: skip
+    written.append(p)
     roc = {}
     sp = preds[preds["features"] == "species"] if len(preds) else preds
     if len(sp):
@@ -346,6 +381,14 @@ def _load_inputs(abundance_tsv, samples_tsv, extra_tsvs):
     return ab, info, None if extra is None else extra.reindex(ab.index)
 
 
+def _n_permutations(permutations: int | dict, key: str) -> int:
+    """Permutations of ``key`` (a classifier, ``balance``, ``within_<classifier>``): one number
+    for all, or the dict's entry (0 when left out)."""
+    if isinstance(permutations, dict):
+        return int(permutations.get(key, 0))
+    return int(permutations)
+
+
 def run_signatures(
     abundance_tsv: str | os.PathLike,
     samples_tsv: str | os.PathLike,
@@ -378,7 +421,8 @@ def run_signatures(
     ``permutations``: within-cohort label permutations of each LOCO (the whole LOCO refitted
     per permutation, :func:`icibiome.signatures.predict.permutation_null`), one number for every model or
     ``{model: n}`` (models left out get 0); the AUC table gets ``perm_p``, ``null_mean``,
-    ``null_sd``.
+    ``null_sd``. ``within_<model>`` entries set the permutation reference of the within-cohort
+    CV (:func:`icibiome.signatures.predict.within_cohort_cv`; one number sets it too).
 
     ``balance`` (with ``balance_tsvs``: the standard tables whose taxa may be markers, e.g.
     species, genus and family): the nested log-ratio balance and, with extra features, the
@@ -410,8 +454,7 @@ def run_signatures(
     if extra is not None:
         sets += [("extra", extra, False), ("species+extra", extra, True)]
     for model in classifiers:
-        n_perm = int(permutations.get(model, 0) if isinstance(permutations, dict)
-                     else permutations)  # fmt: skip
+        n_perm = _n_permutations(permutations, model)
         for name, ex, use_sp in sets:
             a, p = pr.loco(ab, info, model, transform, batch, ex, use_sp, min_prevalence,
                            min_per_class, seed, threads, name, permutations=n_perm)  # fmt: skip
@@ -429,7 +472,8 @@ def run_signatures(
     write_tsv(auc, paths["loco_auc"], float_format="%.6g")
     write_tsv(pred, paths["loco_predictions"], float_format="%.6g")
     within = pd.concat([pr.within_cohort_cv(ab, info, m, transform, 5, within_repeats,
-                                            min_prevalence, min_per_class, seed, threads)
+                                            min_prevalence, min_per_class, seed, threads,
+                                            _n_permutations(permutations, f"within_{m}"))
                         for m in classifiers], ignore_index=True)  # fmt: skip
     write_tsv(within, paths["within"], float_format="%.6g")
 
@@ -463,7 +507,7 @@ def run_signatures(
 
     signatures_figure(forest, pred, km, paths["figure"])
     for p in write_signatures_mqc(meta, auc, pred, km, paths["figure"], out, label, top_n,
-                                  cancer_type):  # fmt: skip
+                                  cancer_type, within):  # fmt: skip
         paths[p.name] = p
     logger.info("signatures done in %.1f s", time.perf_counter() - t0)
     return paths
@@ -488,8 +532,7 @@ def _run_balance(
     tables = [read_abundance(p).reindex(ab.index) for p in balance_tsvs] or [ab]
     bab = pd.concat(tables, axis=1).fillna(0.0)
     bab = bab.loc[:, ~bab.columns.duplicated()]
-    n_perm = int(permutations.get("balance", 0) if isinstance(permutations, dict)
-                 else permutations)  # fmt: skip
+    n_perm = _n_permutations(permutations, "balance")
     res = bl.balance_loco(bab, info, min_prevalence=min_prevalence, min_per_class=min_per_class,
                           n_permutations=n_perm, seed=seed, extra=extra)  # fmt: skip
     aucs.append(res.table)

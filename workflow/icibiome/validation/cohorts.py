@@ -9,9 +9,18 @@ the library of the signatures stage. Writes into ``--out`` (default ``benchmarks
     LOCO AUROC per held-out cohort (L1-logistic and random forest), the mean over cohorts and
     the pooled AUC, with ``published`` = Lee et al. 2022 leave-one-dataset-out mean AUC (0.595,
     the middle of "0.59-0.60", docs/methods.md §8 row 20) and ``difference`` = auc - published.
+    Every model's rows carry its label-permutation null (labels shuffled within cohorts, the
+    whole LOCO with the lasso's inner CV refitted per permutation; ``--lasso-permutations``
+    100, ``--rf-permutations`` 20, ``--balance-permutations`` 100): ``perm_p`` = (1 + #null >=
+    observed) / (1 + n), ``null_mean``, ``null_sd``, ``n_permutations`` and ``p_resolution`` =
+    1 / (n + 1), the smallest p the row can show.
 ``validation_within.tsv``
-    Within-cohort 5-fold CV AUC (5 repeats) per cohort; ``published`` = Lee's best within-cohort
-    AUCs where they apply (ORR PRIMM-UK 0.78; PFS12 PRIMM-NL 0.64, our label being ORR).
+    Within-cohort 5-fold CV AUC (5 repeats) per cohort with its label-permutation reference
+    (``--within-permutations`` 20: labels shuffled within the cohort, the same repeated CV
+    re-run; ``perm_p``, ``null_mean``, ``null_sd``, ``p_resolution``): on small cohorts the CV
+    AUC scatters widely, below 0.5 too, so it is read against that reference, not 0.5;
+    ``published`` = Lee's best within-cohort AUCs where they apply (ORR PRIMM-UK 0.78; PFS12
+    PRIMM-NL 0.64, our label being ORR).
 ``validation_cross.tsv``
     Train-on-one, test-on-another AUC matrix (long); published share of pairs > 0.6 is 31.4 %.
 ``validation_meta.tsv``
@@ -311,6 +320,13 @@ def flag_empty_models(tab: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
     tab.loc[m, "n_R"], tab.loc[m, "n_NR"] = int(done["n_R"].sum()), int(done["n_NR"].sum())
     tab.loc[m, "note"] = (f"mean of {len(done)} held-out cohorts"
                           + (f" ({len(empty)} empty models not counted)" if empty else ""))  # fmt: skip
+    newly = hit & tab["perm_p"].notna() if "perm_p" in tab.columns else hit & False
+    if newly.any():  # the null was computed with these folds counted: no longer comparable
+        cols = [c for c in ("perm_p", "null_mean", "null_sd", "n_permutations") if c in tab]
+        summ = tab["held_out"].isin(["mean", "pooled"])
+        tab.loc[newly | summ, cols] = np.nan
+        tab.loc[summ, "note"] += ("; permutation null dropped (computed with the constant "
+                                  "folds counted)")  # fmt: skip
     keep = preds[~preds["cohort"].isin(empty)]
     pl = tab["held_out"] == "pooled"
     if pl.any() and len(keep):
@@ -319,6 +335,41 @@ def flag_empty_models(tab: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
         tab.loc[pl, ["n_R", "n_NR"]] = [int((keep["response"] == "R").sum()),
                                         int((keep["response"] == "NR").sum())]  # fmt: skip
     return tab
+
+
+def model_loco(ab: pd.DataFrame, info: pd.DataFrame, model: str, permutations: int, seed: int,
+               threads: int) -> pd.DataFrame:  # fmt: skip
+    """LOCO table of an L1/RF model with its label-permutation null, empty folds left out.
+
+    :func:`icibiome.signatures.predict.loco` with ``permutations`` within-cohort label shuffles (the whole
+    LOCO, inner CV included, refitted per permutation; lasso permutations on ``threads``
+    processes, the forest's trees on ``threads`` threads), then :func:`flag_empty_models`.
+    """
+    tab, preds = pr.loco(ab, info, model=model, min_per_class=5, seed=seed, n_jobs=threads,
+                         permutations=permutations)  # fmt: skip
+    return flag_empty_models(tab, preds)
+
+
+def with_p_resolution(tab: pd.DataFrame) -> pd.DataFrame:
+    """``p_resolution`` = 1 / (n_permutations + 1), the smallest permutation p the row can show."""
+    tab = tab.copy()
+    n = pd.to_numeric(tab["n_permutations"], errors="coerce")
+    tab["p_resolution"] = np.where(n > 0, 1.0 / (n + 1), np.nan)
+    return tab
+
+
+def _within_ref(within: pd.DataFrame) -> str:
+    """The permutation reference of the best within-cohort CV AUC, as text ('' without one)."""
+    if not within["auc_mean"].notna().any():
+        return ""
+    r = within.loc[within["auc_mean"].idxmax()]
+    if not np.isfinite(r.get("perm_p", np.nan)):
+        return ""
+    return (
+        f"; {r['cohort']}: shuffled-label reference {r['null_mean']:.3f} +- "
+        f"{r['null_sd']:.3f}, permutation p = {r['perm_p']:.3g} "
+        f"({int(r['n_permutations'])} permutations)"
+    )
 
 
 def _published_meta(meta: pd.DataFrame) -> pd.DataFrame:
@@ -334,8 +385,9 @@ def _published_meta(meta: pd.DataFrame) -> pd.DataFrame:
 
 def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/results"),
                    seed: int = 1, within_repeats: int = 5, threads: int = 2,
-                   permutations: int = 2,
-                   balance_permutations: int = 100) -> dict[str, pd.DataFrame]:  # fmt: skip
+                   lasso_permutations: int = 100, rf_permutations: int = 20,
+                   balance_permutations: int = 100,
+                   within_permutations: int = 20) -> dict[str, pd.DataFrame]:  # fmt: skip
     """Run the validation (see the module docstring) and write the tables."""
     times = {}
     t0 = time.perf_counter()
@@ -352,11 +404,11 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
     times["differential+meta"] = time.perf_counter() - t
 
     loco_tabs = []
+    n_perm = {"lasso": lasso_permutations, "rf": rf_permutations}
     for model in pr.MODELS:
         t = time.perf_counter()
-        tab, preds = pr.loco(ab, info, model=model, min_per_class=5, seed=seed, n_jobs=threads)
-        times[f"loco_{model}"] = time.perf_counter() - t
-        loco_tabs.append(flag_empty_models(tab, preds))
+        loco_tabs.append(model_loco(ab, info, model, n_perm[model], seed, threads))
+        times[f"loco_{model} ({n_perm[model]} permutations)"] = time.perf_counter() - t
 
     # nested balance (species + genus + family) and the stack with TOPOSCORE, with the null
     t = time.perf_counter()
@@ -385,15 +437,17 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
     markers = final.markers_.assign(_a=final.markers_["pooled_effect"].abs()).sort_values(
         ["direction", "_a"], ascending=[False, False]).drop(columns="_a")  # fmt: skip
     external = external_nsclc(final, topo) if (topo / "sig1.txt").exists() else pd.DataFrame()
-    loco = pd.concat(loco_tabs, ignore_index=True)
+    loco = with_p_resolution(pd.concat(loco_tabs, ignore_index=True))
     loco["published"] = PUBLISHED_LOCO_MEAN
     loco["difference"] = loco["auc"] - PUBLISHED_LOCO_MEAN
     loco["published_source"] = "Lee 2022 LODO mean AUC 0.59-0.60 (docs/methods.md §8 row 20)"
 
     t = time.perf_counter()
     within = pr.within_cohort_cv(ab, info, "lasso", n_repeats=within_repeats, seed=seed,
-                                 n_jobs=threads)  # fmt: skip
-    times["within_lasso"] = time.perf_counter() - t
+                                 n_jobs=threads, permutations=within_permutations)  # fmt: skip
+    within["p_resolution"] = np.where(within["n_permutations"] > 0,
+                                      1 / (within["n_permutations"] + 1), np.nan)  # fmt: skip
+    times[f"within_lasso ({within_permutations} permutations)"] = time.perf_counter() - t
     within["published"] = within["cohort"].map(lambda c: PUBLISHED_WITHIN.get(c, (np.nan, ""))[0])
     within["difference"] = within["auc_mean"] - within["published"]
     within["published_source"] = within["cohort"].map(
@@ -404,18 +458,8 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
     cross = pr.cross_cohort_matrix(ab, info, "lasso", seed=seed, n_jobs=threads)
     times["cross_lasso"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    null = pr.permutation_null(ab, info, n_permutations=permutations, seed=seed,
-                               model="lasso", min_per_class=5, n_jobs=threads)  # fmt: skip
-    times["permutation_null"] = time.perf_counter() - t
-
     top = meta.head(30).assign(published_direction="", published_source="", agrees=np.nan)
     meta_out = pd.concat([top, _published_meta(meta)], ignore_index=True)
-
-    def mean_auc(model):
-        return float(
-            loco.loc[(loco["model"] == model) & (loco["held_out"] == "mean"), "auc"].iloc[0]
-        )
 
     per = loco[~loco["held_out"].isin(["mean", "pooled"]) & loco["auc"].notna()]
     lt = loco.set_index(["model", "held_out"])
@@ -427,7 +471,7 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
         ci = f" (95% CI {r['ci_low']:.3f}-{r['ci_high']:.3f})" if np.isfinite(r["ci_low"]) else ""
         pp = (
             f"; permutation p = {r['perm_p']:.3g} ({int(r['n_permutations'])} permutations, "
-            f"null mean {r['null_mean']:.3f})"
+            f"resolution {1 / (r['n_permutations'] + 1):.2g}, null mean {r['null_mean']:.3f})"
             if np.isfinite(r.get("perm_p", np.nan))
             else ""
         )
@@ -437,6 +481,9 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
     nested = [m for m in ("balance", "stack") if (m, "mean") in lt.index]
     best = max(nested, key=lambda m: lt.loc[(m, "mean"), "auc"]) if nested else None
     extra_rows = []
+    lead_rows = []
+    for m, label in (("lasso", "L1-logistic"), ("rf", "random forest")):
+        lead_rows += row(m, "mean", label) + row(m, "pooled", label)
     for m, label in (
         ("balance", "nested balance (species+genus+family)"),
         ("balance_fixed", "balance, fixed recipe (species, agree >= 2, no inner choice)"),
@@ -473,10 +520,7 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
                                         if np.isfinite(r["markers_found"]) else "")
                                      + f"; published: {r['published_source']}"})  # fmt: skip
     summary = pd.DataFrame([
-        {"metric": "LOCO mean AUC, L1-logistic", "value": mean_auc("lasso"),
-         "published": PUBLISHED_LOCO_MEAN, "source": "Lee 2022 LODO mean 0.59-0.60"},
-        {"metric": "LOCO mean AUC, random forest", "value": mean_auc("rf"),
-         "published": PUBLISHED_LOCO_MEAN, "source": "Lee 2022 LODO mean 0.59-0.60"},
+        *lead_rows,
         {"metric": "share of held-out cohorts with AUC > 0.6 (L1-logistic)",
          "value": float((per[per["model"] == "lasso"]["auc"] > 0.6).mean()), "published": np.nan,
          "source": ""},
@@ -485,10 +529,15 @@ def run_validation(data: Path = DEFAULT_DATA, out: Path = Path("benchmarks/resul
          "source": "Lee 2022 31.4% of pairs"},
         {"metric": "max within-cohort CV AUC (L1-logistic)",
          "value": float(within["auc_mean"].max()), "published": 0.78,
-         "source": "Lee 2022 best within-cohort (ORR PRIMM-UK)"},
+         "source": "Lee 2022 best within-cohort (ORR PRIMM-UK)" + _within_ref(within)},
         *extra_rows,
-        {"metric": "permutation null, mean LOCO AUC (L1-logistic)", "value": float(null.mean()),
-         "published": 0.5, "source": f"labels shuffled within cohorts, {len(null)} permutations"},
+        *[{"metric": f"permutation null, mean LOCO AUC ({label})",
+           "value": float(lt.loc[(m, "mean"), "null_mean"]), "published": 0.5,
+           "source": f"labels shuffled within cohorts, whole LOCO refitted; "
+                     f"{int(lt.loc[(m, 'mean'), 'n_permutations'])} permutations, null SD "
+                     f"{lt.loc[(m, 'mean'), 'null_sd']:.3f}"}
+          for m, label in (("lasso", "L1-logistic"), ("rf", "random forest"))
+          if np.isfinite(lt.loc[(m, "mean"), "null_mean"])],
         {"metric": "meta-analysis features with q < 0.1", "value": int((meta["q_value"] < 0.1).sum()),
          "published": np.nan, "source": "Lee 2022: no species significant in every cohort"},
         {"metric": "samples / cohorts", "value": f"{len(info)} / {info['cohort'].nunique()}",
@@ -557,12 +606,15 @@ def pipeline_inputs(data: Path, wd: Path, threads: int = 2) -> Path:
         "toposcore": {"activate": (topo / "sig1.txt").exists(), "rank": "species",
                       "cancer_type": "melanoma",  # the report's reference: Lee 2022
                       **(sig if (topo / "sig1.txt").exists() else {})},
-        # permutation nulls: the balance's 100 (about a minute here); L1/RF LOCOs take ~100 s
-        # each on these 447 samples, so their nulls come from the library run, not 100 refits
+        # permutation nulls: the balance's 100 (about a minute here). The L1/RF and within-CV
+        # nulls come from the library run (same data and code path): here with TOPOSCORE as an
+        # extra feature, 3 feature sets x (100 lasso x ~9 s + 20 RF x ~12 s CPU) would add
+        # about an hour of CPU to make validate
         "signatures": {"activate": True, "min_per_class": 5, "classifiers": ["lasso", "rf"],
                        "within_repeats": 5, "threads": threads, "covariates": [],
                        "use_guilds": False,
-                       "permutations": {"balance": 100, "lasso": 0, "rf": 0}},
+                       "permutations": {"balance": 100, "lasso": 0, "rf": 0, "within_lasso": 0,
+                                        "within_rf": 0}},
     }  # fmt: skip
     path = wd / "config" / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -610,7 +662,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--within-repeats", type=int, default=5)
-    ap.add_argument("--permutations", type=int, default=2)
+    ap.add_argument(
+        "--lasso-permutations",
+        type=int,
+        default=100,
+        help="label permutations of the L1-logistic LOCO null (seeded)",
+    )
+    ap.add_argument(
+        "--rf-permutations",
+        type=int,
+        default=20,
+        help="label permutations of the random-forest LOCO null (seeded)",
+    )
+    ap.add_argument(
+        "--within-permutations",
+        type=int,
+        default=20,
+        help="label permutations of the within-cohort CV reference (seeded)",
+    )
     ap.add_argument(
         "--balance-permutations",
         type=int,
@@ -635,7 +704,15 @@ def main(argv: list[str] | None = None) -> int:
         print(tab.to_string(index=False))
         return 0
     res = run_validation(
-        a.data, a.out, a.seed, a.within_repeats, a.threads, a.permutations, a.balance_permutations
+        a.data,
+        a.out,
+        a.seed,
+        a.within_repeats,
+        a.threads,
+        a.lasso_permutations,
+        a.rf_permutations,
+        a.balance_permutations,
+        a.within_permutations,
     )
     print(res["summary"].to_string(index=False))
     return 0
