@@ -59,7 +59,8 @@ rule signatures:
     params:
         out_dir="results/signatures/{profiler}",
         extra_tsvs=get_signatures_extra,
-        # every signatures key except these is a run_signatures argument of the same name
+        # the signatures section less the keys read here, as typed settings in the script
+        # (icibiome.signatures.settings.SignatureSettings)
         settings={
             k: v
             for k, v in sorted(config["signatures"].items())

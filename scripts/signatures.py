@@ -5,6 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "workflow"))
 from icibiome.logging import log_to_file  # noqa: E402
+from icibiome.signatures.settings import SignatureSettings  # noqa: E402
 from icibiome.signatures.stage import run_signatures  # noqa: E402
 
 log_to_file(snakemake.log[0])
@@ -18,5 +19,5 @@ run_signatures(
     profiler=snakemake.wildcards.profiler,
     rank=snakemake.params.rank,
     cancer_type=snakemake.params.cancer_type,
-    **snakemake.params.settings,
+    settings=SignatureSettings.from_config(snakemake.params.settings),
 )

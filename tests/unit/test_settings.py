@@ -9,11 +9,16 @@ import yaml
 from icibiome.config import CONFIG_SCHEMA_PATH, ConfigError
 from icibiome.ecology.network import build_network
 from icibiome.ecology.settings import NetworkSettings
-from icibiome.signatures.settings import ToposcoreSettings
+from icibiome.signatures.settings import SignatureSettings, ToposcoreSettings
+from icibiome.signatures.stage import run_signatures
 from icibiome.signatures.toposcore_stage import run_toposcore
 
 # (settings class, the library entry point that takes it)
-STAGES = [(NetworkSettings, build_network), (ToposcoreSettings, run_toposcore)]
+STAGES = [
+    (NetworkSettings, build_network),
+    (ToposcoreSettings, run_toposcore),
+    (SignatureSettings, run_signatures),
+]
 
 
 def _section(name):
@@ -25,10 +30,12 @@ def test_settings_are_the_schema_section(cls, entry):
     props = _section(cls.section)
     keys = set(props) - set(cls.routing)
     assert {f.name for f in fields(cls)} == keys
+    default = cls()
     for f in fields(cls):
         want = props[f.name].get("default")
         want = tuple(want) if isinstance(want, list) else want
-        assert f.default == want, f"{cls.section}.{f.name}: library {f.default!r}, schema {want!r}"
+        got = getattr(default, f.name)
+        assert got == want, f"{cls.section}.{f.name}: library {got!r}, schema {want!r}"
     # the entry point takes the settings object, not one argument per key
     params = inspect.signature(entry).parameters
     assert "settings" in params and not keys & set(params)

@@ -627,9 +627,9 @@ def plan_run(
 def _stage_settings(config: dict) -> None:
     """Each stage's typed settings from its section: a key its library does not take stops here."""
     from icibiome.ecology.settings import NetworkSettings
-    from icibiome.signatures.settings import ToposcoreSettings
+    from icibiome.signatures.settings import SignatureSettings, ToposcoreSettings
 
-    for cls in (NetworkSettings, ToposcoreSettings):
+    for cls in (NetworkSettings, ToposcoreSettings, SignatureSettings):
         cls.from_config(config[cls.section])
 
 

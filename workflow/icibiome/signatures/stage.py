@@ -42,6 +42,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,7 @@ from icibiome.signatures import differential as da
 from icibiome.signatures import meta as mt
 from icibiome.signatures import predict as pr
 from icibiome.signatures import survival as sv
+from icibiome.signatures.settings import SignatureSettings
 
 logger = logging.getLogger(__name__)
 
@@ -395,26 +397,18 @@ def run_signatures(
     out_dir: str | os.PathLike,
     extra_tsvs: dict[str, str | os.PathLike | None] | None = None,
     balance_tsvs: Sequence[str | os.PathLike] = (),
-    covariates: Sequence[str] = (),
-    min_prevalence: float = 0.1,
-    min_per_class: int = 5,
-    meta_method: str = "DL",
-    sensitivity: Sequence[str] = (),
-    classifiers: Sequence[str] = ("lasso", "rf"),
-    balance: bool = True,
-    transform: str = "log10",
-    batch: str = "none",
-    within_repeats: int = 5,
-    permutations: int | dict = 100,
-    seed: int = 1,
-    threads: int = 1,
-    top_n: int = 25,
+    settings: SignatureSettings | None = None,
     label: str = "",
     profiler: str = "",
     rank: str = "",
     cancer_type: str | None = None,
+    **overrides,
 ) -> dict[str, Path]:
     """Run the stage (see the module docstring); returns the written paths by key.
+
+    ``settings``: the ``signatures`` config section
+    (:class:`icibiome.signatures.settings.SignatureSettings`, whose defaults are the schema's);
+    ``overrides`` replace single fields (a name that is not a field is a TypeError).
 
     ``cancer_type`` (config ``toposcore.cancer_type``) picks the report's published reference.
 
@@ -429,6 +423,12 @@ def run_signatures(
     stack (:func:`icibiome.signatures.balance.balance_loco`) join the LOCO table; the final balance is
     written as ``balance_markers.tsv`` + ``balance_model.yaml``.
     """
+    s = replace(settings or SignatureSettings(), **overrides)
+    covariates, min_prevalence, min_per_class = s.covariates, s.min_prevalence, s.min_per_class
+    meta_method, sensitivity, classifiers = s.meta_method, s.sensitivity, s.classifiers
+    balance, transform, batch = s.balance, s.transform, s.batch
+    within_repeats, permutations, seed = s.within_repeats, s.permutations, s.seed
+    threads, top_n = s.threads, s.top_n
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
