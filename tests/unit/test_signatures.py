@@ -755,7 +755,7 @@ def test_report_shows_within_cohort_cv_beside_its_permutation_reference(tmp_path
     CV AUC and says to read it against that, not against 0.5 (old code: no such section)."""
     import yaml
 
-    from icibiome.signatures import write_signatures_mqc
+    from icibiome.signatures.stage import write_signatures_mqc
 
     fig = tmp_path / "fig.png"
     fig.write_bytes(b"\x89PNG\r\n\x1a\n")
