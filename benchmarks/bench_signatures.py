@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 from icibiome.signatures import balance as bl  # noqa: E402
+from icibiome.signatures import balance_select as bs  # noqa: E402
 from icibiome.signatures import predict as pr  # noqa: E402
 
 
@@ -90,11 +91,11 @@ def bench(name: str, ab: pd.DataFrame, info: pd.DataFrame, species: pd.DataFrame
     frac = bl.to_fractions_by_rank(ab)
     lab = info.loc[frac.index]
     X = np.ascontiguousarray(frac.to_numpy())
-    y, cidx, _, elig = bl._prep(frac, (lab["response"] == "R").to_numpy(), lab["cohort"], 5)
+    y, cidx, _, elig = bs.prep(frac, (lab["response"] == "R").to_numpy(), lab["cohort"], 5)
     ranks = np.array([bl.rank_of(c) for c in frac.columns])
     perms = bl._permuted_labels(y, cidx, n_perm, 1)
     with bl._one_thread():
-        _, m = measure(lambda: bl._all_effects(X, perms, cidx, elig, ranks, 0.1))
+        _, m = measure(lambda: bs.all_effects(X, perms, cidx, elig, ranks, 0.1))
     rows.append(base | {"model": f"balance: per-cohort DA of {n_perm} permutations (part)"} | m)
     res, m = measure(lambda: bl.balance_loco(ab, info, n_permutations=0))
     rows.append(base | {"model": "balance: one nested LOCO run, no null"} | m

@@ -14,7 +14,8 @@ import yaml
 from conftest import run_snakemake
 
 from icibiome.io import read_abundance
-from icibiome.signatures.predict import apply_model, delong_auc, load_model, save_model
+from icibiome.signatures.frozen import apply_model, load_model, save_model
+from icibiome.signatures.predict import delong_auc
 
 pytestmark = pytest.mark.e2e
 

@@ -13,6 +13,7 @@ from scipy import optimize
 
 from icibiome.signatures import differential as da
 from icibiome.signatures import meta as mt
+from icibiome.signatures import models
 from icibiome.signatures import predict as pr
 from icibiome.signatures import survival as sv
 
@@ -469,11 +470,11 @@ def test_an_empty_lasso_model_is_reported_as_no_model_and_left_out_of_the_mean()
 def test_lasso_grid_is_widened_when_its_upper_edge_is_chosen(caplog, monkeypatch):
     # a grid whose every C is too strong for 20 weak features: the upper edge wins
     grid = np.logspace(-1.5, -1, 3)
-    monkeypatch.setattr(pr, "LASSO_CS", grid)
+    monkeypatch.setattr(models, "LASSO_CS", grid)
     rng = np.random.default_rng(0)
     X = rng.normal(0, 1, (200, 30))
     y = (X[:, :20].sum(axis=1) + 2 * rng.normal(size=200) > 0).astype(int)
-    with caplog.at_level("INFO", logger="icibiome.signatures.predict"):
+    with caplog.at_level("INFO", logger="icibiome.signatures.models"):
         mdl, info = pr.fit_model(X, y, "lasso")
     assert "upper edge of the C grid" in caplog.text  # old code: the edge kept silently
     assert info["C"] > grid[-1] and info["n_features"] >= 10
@@ -616,8 +617,8 @@ def test_fast_auc_is_sklearn_roc_auc_bit_for_bit():
             y = rng.integers(0, 2, n)
             y[:2] = [0, 1]
             s = rng.integers(0, 6, n) * rng.choice([1.0, 0.1])  # many ties
-            assert pr._auc01(y, s) == roc_auc_score(y, s)
-    assert np.isnan(pr._auc01(np.ones(5), np.arange(5)))
+            assert models._auc01(y, s) == roc_auc_score(y, s)
+    assert np.isnan(models._auc01(np.ones(5), np.arange(5)))
 
 
 @pytest.mark.parametrize("grid", [None, np.logspace(-1.5, -1, 3)])
@@ -626,7 +627,7 @@ def test_fast_lasso_is_logistic_regression_cv_exactly(grid, monkeypatch):
     and fits the same coefficients as sklearn's LogisticRegressionCV with the same splits, grid
     and seed (liblinear seeded per split and C as there), also when the grid is widened."""
     if grid is not None:
-        monkeypatch.setattr(pr, "LASSO_CS", grid)
+        monkeypatch.setattr(models, "LASSO_CS", grid)
     rng = np.random.default_rng(0)
     X = rng.normal(0, 1, (150, 40))
     y = (X[:, :8].sum(axis=1) + 3 * rng.normal(size=150) > 0).astype(int)
@@ -713,7 +714,7 @@ def test_within_cohort_cv_on_pure_noise_is_read_against_its_permutation_referenc
     (0.26-0.39 here; ~0.36 in the issue), so the table gives the shuffled-label reference beside
     it (old code: the AUC alone, read against 0.5 as "the optimistic contrast"). Here the
     reference is as wide as that scatter and the low AUCs are not significant either way."""
-    monkeypatch.setattr(pr, "LASSO_CS", np.logspace(-1.5, 1, 3))  # a short grid: test speed
+    monkeypatch.setattr(models, "LASSO_CS", np.logspace(-1.5, 1, 3))  # a short grid: test speed
     ab, info = _noise_cohorts()
     w = pr.within_cohort_cv(ab, info, "lasso", n_repeats=1, seed=1, permutations=19)
     w = w.set_index("cohort")
@@ -731,7 +732,7 @@ def test_within_cohort_cv_on_pure_noise_is_read_against_its_permutation_referenc
 def test_within_cohort_reference_depends_on_class_counts_not_on_the_label_order(monkeypatch):
     """Permuting the labels inside a cohort changes the observed CV AUC, not its reference: the
     shuffles are drawn from the cohort's sorted labels (seeded per cohort)."""
-    monkeypatch.setattr(pr, "LASSO_CS", np.logspace(-1.5, 1, 3))
+    monkeypatch.setattr(models, "LASSO_CS", np.logspace(-1.5, 1, 3))
     ab, info = _noise_cohorts(n_cohorts=1, n=20, n_r=8, seed=3)
     a = pr.within_cohort_cv(ab, info, "lasso", n_repeats=1, seed=2, permutations=9)
     shuffled = info.assign(response=np.random.default_rng(0).permutation(info["response"]))
