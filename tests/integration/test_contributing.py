@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -39,42 +38,6 @@ def _copy_project(dest: Path) -> None:
             shutil.copy2(src, dest / name)
 
 
-def _data(wd: Path) -> None:
-    rng = np.random.default_rng(2)
-    taxa = [
-        f"k__Bacteria|p__P{i % 3}|c__C{i % 3}|o__O{i % 4}|f__F{i % 5}|g__G{i % 6}|s__G{i % 6}_sp{i}"
-        for i in range(15)
-    ]
-    samples = [f"S{j:02d}" for j in range(12)]
-    counts = rng.poisson(rng.gamma(1.0, 200, size=(15, 12))) + 1
-    counts[:5, :6] = 0  # some taxa absent from some samples: richness differs
-    (wd / "data").mkdir(parents=True)
-    pd.DataFrame(counts, index=pd.Index(taxa, name="taxon"), columns=samples).to_csv(
-        wd / "data/counts.tsv", sep="\t"
-    )
-    pd.DataFrame(
-        {
-            "sample_id": samples,
-            "subject_id": samples,
-            "cohort": ["C1"] * 6 + ["C2"] * 6,
-            "timepoint": "baseline",
-            "response": ["R", "NR"] * 6,
-        }
-    ).to_csv(wd / "data/samples.tsv", sep="\t", index=False)
-    cfg = {
-        "samples": "data/samples.tsv",
-        "import": {"activate": True, "profiles": ["data/counts.tsv"], "format": "generic"},
-        "diversity": {"activate": False},
-        "networks": {"activate": False},
-        "toposcore": {"activate": False},
-        "signatures": {"activate": False},
-        "function_panel": {"activate": False},
-        "report": {"title": "example stage", "truth": None},
-        "richness": {"min_percent": 1.0},
-    }
-    (wd / "run.yaml").write_text(yaml.safe_dump(cfg))
-
-
 def test_contributing_names_every_file_of_the_example():
     files = example_files()
     assert set(files) == {
@@ -89,7 +52,7 @@ def test_contributing_names_every_file_of_the_example():
 
 
 @pytest.mark.slow
-def test_example_stage_runs_with_only_its_own_files(tmp_path):
+def test_example_stage_runs_with_only_its_own_files(tmp_path, generic_import):
     proj = tmp_path / "project"
     _copy_project(proj)
     before = {p.relative_to(proj) for p in proj.rglob("*") if p.is_file()}
@@ -111,7 +74,16 @@ def test_example_stage_runs_with_only_its_own_files(tmp_path):
     assert [t for t in touched if t in before] == [Path("workflow/schemas/config.schema.yaml")]
 
     wd = tmp_path / "run"
-    _data(wd)
+    generic_import(
+        wd,
+        {
+            "diversity": {"activate": False},
+            "report": {"title": "example stage", "truth": None},
+            "richness": {"min_percent": 1.0},
+        },
+        "run.yaml",
+        seed=2,
+    )
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     # the copy's own library first (the editable install points at this checkout)
     env["PYTHONPATH"] = str(proj / "workflow")

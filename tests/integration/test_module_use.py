@@ -16,10 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,44 +42,10 @@ rule all:
 """
 
 
-def _data(wd: Path) -> None:
-    rng = np.random.default_rng(1)
-    taxa = [
-        f"k__Bacteria|p__P{i % 3}|c__C{i % 3}|o__O{i % 4}|f__F{i % 5}|g__G{i % 6}|s__G{i % 6}_sp{i}"
-        for i in range(15)
-    ]
-    samples = [f"S{j:02d}" for j in range(12)]
-    counts = rng.poisson(rng.gamma(1.0, 200, size=(15, 12))) + 1
-    data = wd / "data"
-    data.mkdir(parents=True)
-    table = pd.DataFrame(counts, index=pd.Index(taxa, name="taxon"), columns=samples)
-    table.to_csv(data / "counts.tsv", sep="\t")
-    sheet = pd.DataFrame(
-        {
-            "sample_id": samples,
-            "subject_id": samples,
-            "cohort": ["C1"] * 6 + ["C2"] * 6,
-            "timepoint": "baseline",
-            "response": ["R", "NR"] * 6,
-        }
-    )
-    sheet.to_csv(data / "samples.tsv", sep="\t", index=False)
-    cfg = {
-        "samples": "data/samples.tsv",
-        "import": {"activate": True, "profiles": ["data/counts.tsv"], "format": "generic"},
-        "networks": {"activate": False},
-        "toposcore": {"activate": False},
-        "signatures": {"activate": False},
-        "function_panel": {"activate": False},
-        "report": {"title": "outer workflow", "truth": None},
-    }
-    (wd / "outer_config.yaml").write_text(yaml.safe_dump(cfg))
-
-
 @pytest.mark.slow
-def test_import_mode_through_the_module(tmp_path):
+def test_import_mode_through_the_module(tmp_path, generic_import):
     wd = tmp_path / "outer"
-    _data(wd)
+    generic_import(wd, {"report": {"title": "outer workflow", "truth": None}}, "outer_config.yaml")
     # no config/ folder here: the module must find its schema, library and MultiQC config itself
     (wd / "Snakefile").write_text(OUTER.format(snakefile=ROOT / "Snakefile"))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
