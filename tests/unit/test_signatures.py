@@ -298,6 +298,28 @@ def test_frozen_model_round_trip_and_refusals(tmp_path):
     (tmp_path / "bad.pkl").write_bytes(__import__("pickle").dumps({"a": 1}))
     with pytest.raises(ValueError, match="not an icibiome model"):
         pr.load_model(tmp_path / "bad.pkl")
+    (tmp_path / "cut.pkl").write_bytes((tmp_path / "m.pkl").read_bytes()[:100])
+    with pytest.raises(ValueError, match="cut.pkl: not a readable icibiome model"):
+        pr.load_model(tmp_path / "cut.pkl")
+
+
+def test_frozen_model_of_an_earlier_version_still_loads(tmp_path):
+    # before the library was organised by stage, the classes lived in icibiome.predict: a model
+    # a user saved then names that module in its pickle
+    import pickle
+
+    ab, info = _cohorts(n_cohorts=3, n=30, p=20, effect=1.5, seed=9)
+    train = (info["cohort"] != "C2").to_numpy()
+    fm = pr.fit_final(ab[train], info[train], "lasso")
+    old = pickle.dumps(fm, protocol=0)
+    for mod in (b"icibiome.signatures.frozen", b"icibiome.signatures.preprocess"):
+        assert mod in old
+        old = old.replace(mod + b"\n", b"icibiome.predict\n")
+    assert b"icibiome.signatures" not in old
+    (tmp_path / "old.pkl").write_bytes(old)
+    back = pr.load_model(tmp_path / "old.pkl")
+    new = ab[~train]
+    assert np.array_equal(pr.apply_model(back, new), pr.apply_model(fm, new))
 
 
 # ---------------------------------------------------------------------------------- survival

@@ -170,12 +170,45 @@ def save_model(fm: FrozenModel, path) -> None:
         pickle.dump(fm, fh)
 
 
+# module paths of the classes in models pickled by earlier versions (before the library was
+# organised by stage): they unpickle through the modules that hold those classes now
+MOVED_MODULES = {
+    "icibiome.predict": "icibiome.signatures.frozen",
+    "icibiome.balance": "icibiome.signatures.balance",
+    "icibiome.guilds": "icibiome.ecology.guilds",
+    "icibiome.toposcore": "icibiome.signatures.toposcore",
+    "icibiome.signatures.predict": "icibiome.signatures.frozen",
+}
+
+
+class _ModelUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if module in MOVED_MODULES:
+            import importlib
+
+            moved = importlib.import_module(MOVED_MODULES[module])
+            if hasattr(moved, name):
+                return getattr(moved, name)
+            if module.endswith("predict"):  # Preprocess and the other preprocessing classes
+                return getattr(importlib.import_module("icibiome.signatures.preprocess"), name)
+        return super().find_class(module, name)
+
+
 def load_model(path) -> FrozenModel:
-    """Read a model written by :func:`save_model` (only load files you trust: pickle)."""
+    """Read a model written by :func:`save_model` (only load files you trust: pickle).
+
+    Models of earlier versions load too (:data:`MOVED_MODULES`); a file that is not a readable
+    model is a one-line user error naming it.
+    """
     from icibiome.errors import UserError
 
-    with open(path, "rb") as fh:
-        fm = pickle.load(fh)
+    try:
+        with open(path, "rb") as fh:
+            fm = _ModelUnpickler(fh).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as exc:
+        raise UserError(
+            f"{path}: not a readable icibiome model ({type(exc).__name__}: {exc})"
+        ) from None
     if not isinstance(fm, FrozenModel) or fm.format != MODEL_FORMAT or fm.prep is None:
         raise UserError(f"{path}: not an icibiome model of format {MODEL_FORMAT} (retrain it "
                         "with this version's signatures stage)")  # fmt: skip
