@@ -177,21 +177,12 @@ MOVED_MODULES = {
     "icibiome.balance": "icibiome.signatures.balance",
     "icibiome.guilds": "icibiome.ecology.guilds",
     "icibiome.toposcore": "icibiome.signatures.toposcore",
-    "icibiome.signatures.predict": "icibiome.signatures.frozen",
 }
 
 
 class _ModelUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
-        if module in MOVED_MODULES:
-            import importlib
-
-            moved = importlib.import_module(MOVED_MODULES[module])
-            if hasattr(moved, name):
-                return getattr(moved, name)
-            if module.endswith("predict"):  # Preprocess and the other preprocessing classes
-                return getattr(importlib.import_module("icibiome.signatures.preprocess"), name)
-        return super().find_class(module, name)
+        return super().find_class(MOVED_MODULES.get(module, module), name)
 
 
 def load_model(path) -> FrozenModel:

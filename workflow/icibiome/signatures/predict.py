@@ -43,9 +43,8 @@ from scipy import stats
 
 from icibiome.signatures.differential import class_counts
 
-# re-exported: callers use ``predict.<name>``; FrozenModel and Preprocess must stay reachable
-# here because models pickled before the split (save_model) name them
-# ``icibiome.signatures.predict.FrozenModel`` / ``.Preprocess`` and unpickle through this module
+# re-exported: callers use ``predict.<name>`` (models of earlier versions unpickle through
+# icibiome.signatures.frozen.MOVED_MODULES, not through this module)
 from icibiome.signatures.frozen import (  # noqa: F401  (re-export)
     MODEL_FORMAT,
     FrozenModel,
